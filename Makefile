@@ -1,0 +1,30 @@
+# Everything a fresh machine needs: `make run` and `make test` create the virtualenv and install first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ais-watch serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check ais_watch tests bench
+
+test: lint
+	$(BIN)/python -m pytest -q -ra
+
+bench: $(STAMP)
+	$(BIN)/python bench/replay_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

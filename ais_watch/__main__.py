@@ -1,0 +1,3 @@
+from ais_watch.cli import main
+
+raise SystemExit(main())

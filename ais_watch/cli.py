@@ -1,0 +1,291 @@
+"""The `ais-watch` command. Contracts (commands, options, output fields) are in DESIGN.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from ais_watch import __version__
+from ais_watch.config import Settings, load_settings
+from ais_watch.errors import AisWatchError
+from ais_watch.model import IngestStats, Report, parse_vessel_ref
+from ais_watch.pipeline import ReplayClock, WallClock
+from ais_watch.runtime import log_stats_periodically, running_pipeline
+from ais_watch.sources.replay import FORMATS, replay_paths
+
+log = logging.getLogger("ais_watch")
+
+TRACK_FIELDS = ("mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source")
+DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; UTC when no offset is given."""
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from err
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ais-watch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ais-watch {__version__}")
+    parser.add_argument("--db", help="database URL (default: AIS_WATCH_DB, else sqlite:///./ais-watch.db)")
+    parser.add_argument("--config", help="TOML config file (default: AIS_WATCH_CONFIG)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="the service: sources, pipeline, store")
+    serve.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+
+    replay = sub.add_parser("replay", help="recorded traffic through the pipeline, on event time")
+    replay.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    replay.add_argument("--format", choices=FORMATS, default="auto")
+    replay.add_argument("--speed", type=float, default=None,
+                        help="times real time (event time); default: as fast as possible")
+    replay.add_argument("--notify", action="store_true",
+                        help="deliver the alerts the replay raises (alerting arrives with the alerts issue)")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    track = sub.add_parser("track", help="a vessel's stored positions")
+    track.add_argument("vessel", metavar="VESSEL", help="MMSI (9 digits) or IMO:1234567")
+    track.add_argument("--since", type=parse_time)
+    track.add_argument("--until", type=parse_time)
+    track.add_argument("--format", choices=("geojson", "csv", "jsonl"), default="jsonl")
+
+    sub.add_parser("migrate", help="bring the database schema to the latest version")
+    config = sub.add_parser("config", help="settings")
+    config.add_argument("action", choices=("show",), help="show: effective settings, secrets masked")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(getattr(args, "sub_config", None) or args.config)
+        overrides: dict[str, Any] = {}
+        if args.db:
+            overrides["db"] = args.db
+        if args.log_level:
+            overrides["log_level"] = args.log_level
+        if overrides:
+            settings = settings.with_overrides(**overrides)
+        level = str(settings["log_level"]).upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise AisWatchError(f"setting 'log_level': expected DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        logging.basicConfig(level=level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if level != "DEBUG":  # Alembic's per-command chatter is noise unless debugging
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+        return asyncio.run(_dispatch(args, settings))
+    except AisWatchError as err:
+        print(f"ais-watch: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `ais-watch track ... | head`: the reader left; that is not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "replay":
+        return await cmd_replay(args, settings)
+    if args.command == "track":
+        return await cmd_track(args, settings, sys.stdout)
+    if args.command == "serve":
+        return await cmd_serve(settings)
+    if args.command == "migrate":
+        from ais_watch.store.db import open_database
+
+        engine = await open_database(settings["db"])
+        await engine.dispose()
+        print("database schema is at head")
+        return 0
+    if args.command == "config":
+        print(json.dumps(settings.masked(), indent=2))
+        return 0
+    raise AssertionError(args.command)
+
+
+# ----------------------------------------------------------------------------- replay
+def print_summary(stats: IngestStats, elapsed: float, out: TextIO) -> None:
+    summary = stats.summary()
+    rate = stats.messages / elapsed if elapsed > 0 else 0.0
+    print(f"replay finished in {elapsed:.1f}s ({rate:,.0f} messages/s)", file=out)
+    for key in ("lines", "messages", "decoded", "other_types", "positions_stored", "statics_stored",
+                "vessels", "duplicates_dropped", "out_of_order"):
+        print(f"  {key.replace('_', ' '):<18} {summary[key]:>10,}", file=out)
+    rejects = summary["rejects"]
+    assert isinstance(rejects, dict)
+    print(f"  {'rejected':<18} {sum(rejects.values()):>10,}", file=out)
+    for reason, count in rejects.items():
+        print(f"    {reason:<24} {count:>8,}", file=out)
+    flags = summary["flags"]
+    assert isinstance(flags, dict)
+    for reason, count in flags.items():
+        print(f"  flagged {reason:<18} {count:>8,}", file=out)
+
+
+async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    for path in args.paths:
+        if not path.is_file():
+            raise AisWatchError(f"{path}: no such file")
+    if args.speed is not None and args.speed <= 0:
+        raise AisWatchError("--speed must be greater than 0")
+    if args.notify:
+        log.warning("--notify: alert delivery is not built yet; alerts are not raised by this version")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with running_pipeline(settings, ReplayClock()) as runtime:
+        await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
+                           speed=args.speed, fragment_ttl=settings["decode.fragment_ttl"],
+                           max_pending=settings["decode.max_pending_fragments"],
+                           progress=not args.no_progress and sys.stderr.isatty())
+    print_summary(runtime.stats, loop.time() - started, sys.stdout)
+    return 0
+
+
+# ------------------------------------------------------------------------------ track
+async def cmd_track(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ais_watch.store.db import open_database
+    from ais_watch.store.queries import mmsis_for, track
+
+    try:
+        kind, number = parse_vessel_ref(args.vessel)
+    except ValueError as err:
+        raise AisWatchError(str(err)) from err
+    if args.since and args.until and args.since > args.until:
+        raise AisWatchError("--since is after --until")
+    engine = await open_database(settings["db"])
+    try:
+        mmsis = await mmsis_for(engine, kind, number)
+        rows = track(engine, mmsis, args.since, args.until)
+        if args.format == "jsonl":
+            async for row in rows:
+                out.write(json.dumps(_track_row(row)) + "\n")
+        elif args.format == "csv":
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(TRACK_FIELDS)
+            async for row in rows:
+                item = _track_row(row)
+                writer.writerow(["" if item[f] is None else item[f] for f in TRACK_FIELDS])
+        else:
+            json.dump(await _track_geojson(rows), out)
+            out.write("\n")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def _track_row(row: dict[str, Any]) -> dict[str, Any]:
+    item = {f: row[f] for f in TRACK_FIELDS}
+    item["time"] = iso(row["time"])
+    return item
+
+
+async def _track_geojson(rows: Any) -> dict[str, Any]:
+    """One feature per MMSI: a LineString with its times (the 'coordTimes' convention), or a Point."""
+    by_mmsi: dict[int, list[dict[str, Any]]] = {}
+    async for row in rows:
+        by_mmsi.setdefault(row["mmsi"], []).append(row)
+    features = []
+    for mmsi, points in by_mmsi.items():
+        coords = [[p["lon"], p["lat"]] for p in points]
+        geometry = ({"type": "Point", "coordinates": coords[0]} if len(coords) == 1
+                    else {"type": "LineString", "coordinates": coords})
+        features.append({"type": "Feature", "geometry": geometry, "properties": {
+            "mmsi": mmsi, "start": iso(points[0]["time"]), "end": iso(points[-1]["time"]),
+            "points": len(points), "coordTimes": [iso(p["time"]) for p in points],
+            "sog": [p["sog"] for p in points], "cog": [p["cog"] for p in points]}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+# ------------------------------------------------------------------------------ serve
+def live_sources(settings: Settings, emit: Any, stats: IngestStats) -> list[Any]:
+    from ais_watch.sources.nmea_net import sources_from_settings
+
+    sources: list[Any] = []
+    if settings["aisstream.api_key"]:
+        from ais_watch.sources.aisstream import AisstreamSource
+
+        sources.append(AisstreamSource(settings, emit, stats))
+    sources.extend(sources_from_settings(settings, emit, stats))
+    return sources
+
+
+async def demo_replay(settings: Settings, emit: Any, stats: IngestStats) -> None:
+    """Each bundled recording replayed side by side in a loop, its event times shifted to start now."""
+    files = sorted(DEMO_DIR.glob("*.nmea*"))
+    if not files:
+        raise AisWatchError(f"no demo recordings in {DEMO_DIR}")
+    await asyncio.gather(*(_demo_loop(path, settings["demo.speed"], emit, stats) for path in files))
+
+
+async def _demo_loop(path: Path, speed: float, emit: Any, stats: IngestStats) -> None:
+    loop_no = 0
+    while True:
+        loop_no += 1
+        log.info("demo: replaying recorded traffic %s (loop %d, %gx)", path.name, loop_no, speed)
+        anchor = datetime.now(UTC)
+        shift: list[timedelta] = []
+
+        async def shifted(report: Report, anchor: datetime = anchor, shift: list[timedelta] = shift) -> None:
+            if not shift:
+                shift.append(anchor - report.time)
+            report.time = report.time + shift[0]
+            await emit(report)
+
+        await replay_paths([path], "nmea", shifted, stats, speed=speed)
+
+
+async def cmd_serve(settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_pipeline(settings, WallClock()) as runtime:
+        emit = runtime.pipeline.submit
+        sources = live_sources(settings, emit, runtime.stats)
+        tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
+        if not sources:
+            if not settings["demo.replay"]:
+                raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
+                                    "and demo.replay is off")
+            log.info("no AIS feed configured: replaying bundled real traffic (set AISSTREAM_API_KEY "
+                     "or AIS_WATCH_NMEA_TCP for a live feed)")
+            tasks.append(asyncio.create_task(demo_replay(settings, emit, runtime.stats), name="demo"))
+        tasks.append(asyncio.create_task(
+            log_stats_periodically(runtime.stats, runtime.pipeline, settings["stats.interval"]),
+            name="stats"))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        stopper.cancel()
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, Exception) and not isinstance(result, asyncio.CancelledError):
+                log.error("%s stopped: %s", task.get_name(), result)
+                if task in done:
+                    raise result
+        log.info("shutting down: flushing positions")
+    log.info("stopped cleanly")
+    return 0

@@ -1,0 +1,277 @@
+"""Settings: one registry (name, type, default, help), read from a TOML file with environment overrides.
+
+Every setting is declared once in SETTINGS below. The README's settings table is generated from this
+registry and a test fails when the two drift apart (the Datasette way).
+
+Precedence, lowest first: default, TOML file (`--config` or AIS_WATCH_CONFIG), environment variable.
+A setting's environment variable is AIS_WATCH_<NAME> with dots as underscores, unless the registry
+names another one (AISSTREAM_API_KEY, as aisstream.io's own examples use).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ais_watch.errors import ConfigError
+
+BoundingBoxes = list[list[list[float]]]
+
+# The Sea of Japan / East Sea, the Yellow Sea and the Russian Far East coast as far as Vanino,
+# in aisstream.io's [[lat, lon], [lat, lon]] corner form.
+DEFAULT_BOUNDING_BOXES: BoundingBoxes = [
+    [[33.0, 127.0], [52.0, 142.5]],  # Sea of Japan / East Sea, Tatar Strait, Vostochny..Vanino
+    [[33.0, 117.5], [41.0, 127.0]],  # Yellow Sea and Korea Bay (Nampo, Haeju, Songnim)
+    [[42.0, 141.0], [47.5, 146.0]],  # La Perouse Strait and Korsakov on Sakhalin
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    type: str  # "str", "int", "float", "bool", "list", "bboxes"
+    default: Any
+    help: str
+    env: str | None = None
+    secret: bool = False
+    minimum: float | None = None
+
+    @property
+    def env_var(self) -> str:
+        return self.env or "AIS_WATCH_" + self.name.upper().replace(".", "_")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "str", "sqlite:///./ais-watch.db",
+            "Database URL: sqlite:///PATH (default, WAL) or postgresql://user@host/db.", env="AIS_WATCH_DB"),
+    Setting("log_level", "str", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR."),
+    Setting("aisstream.api_key", "str", "",
+            "aisstream.io API key; setting it enables the aisstream.io source.",
+            env="AISSTREAM_API_KEY", secret=True),
+    Setting("aisstream.url", "str", "wss://stream.aisstream.io/v0/stream",
+            "aisstream.io websocket endpoint.", env="AIS_WATCH_AISSTREAM_URL"),
+    Setting("aisstream.bounding_boxes", "bboxes", DEFAULT_BOUNDING_BOXES,
+            "Areas to subscribe to, as [[[lat, lon], [lat, lon]], ...] (JSON in the environment)."),
+    Setting("aisstream.mmsi_filter", "list", [],
+            "Only these MMSIs (FiltersShipMMSI); empty for all."),
+    Setting("aisstream.message_types", "list", [],
+            "Only these aisstream message types (FilterMessageTypes); empty for all handled types."),
+    Setting("aisstream.idle_timeout", "float", 120.0,
+            "Seconds without any message before the aisstream connection is dropped and reopened.",
+            minimum=1),
+    Setting("nmea.tcp", "list", [],
+            "Raw NMEA TCP feeds to connect to, as host:port[,host:port...].", env="AIS_WATCH_NMEA_TCP"),
+    Setting("nmea.udp", "list", [],
+            "Addresses to listen on for NMEA over UDP, as host:port[,host:port...]."),
+    Setting("nmea.idle_timeout", "float", 300.0,
+            "Seconds without a line before a TCP feed is dropped and reopened.", minimum=1),
+    Setting("reconnect.initial_delay", "float", 1.0,
+            "First reconnect delay in seconds; it doubles (with jitter) on each failure.", minimum=0),
+    Setting("reconnect.max_delay", "float", 60.0, "Longest reconnect delay in seconds.", minimum=0),
+    Setting("decode.fragment_ttl", "float", 60.0,
+            "Seconds an incomplete multi-part message waits for its other parts.", minimum=1),
+    Setting("decode.max_pending_fragments", "int", 1000,
+            "Most incomplete multi-part messages held at once per source; the oldest is evicted.", minimum=1),
+    Setting("dedup.window", "float", 60.0,
+            "Seconds within which the same payload from the same MMSI is one transmission.", minimum=0),
+    Setting("store.batch_size", "int", 2000, "Positions written per database transaction.", minimum=1),
+    Setting("store.flush_interval", "float", 1.0,
+            "Seconds at most between position writes.", minimum=0.01),
+    Setting("store.vessel_flush_interval", "float", 5.0,
+            "Seconds at most between writes of vessels' latest state (derivable from positions).",
+            minimum=0),
+    Setting("store.queue_batches", "int", 8,
+            "Batches waiting for the database before ingest slows down (backpressure).", minimum=1),
+    Setting("store.retry_max_delay", "float", 30.0,
+            "Longest wait between retries when the database is unreachable.", minimum=0.1),
+    Setting("demo.replay", "bool", True,
+            "With no live feed configured, `serve` replays the bundled recorded traffic in a loop."),
+    Setting("demo.speed", "float", 1.0,
+            "Speed of the demo replay; above 1 the recorded event times run ahead of the wall clock.",
+            minimum=0.001),
+    Setting("stats.interval", "float", 10.0,
+            "Seconds between ingest statistics lines in the `serve` log.", minimum=0.1),
+    Setting("http.host", "str", "127.0.0.1", "Address of the API and dashboard.", env="AIS_WATCH_HTTP_HOST"),
+    Setting("http.port", "int", 8080, "Port of the API and dashboard.", env="AIS_WATCH_HTTP_PORT", minimum=0),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    """Turn a TOML or environment value into the setting's type, or raise ConfigError naming it."""
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"setting '{setting.name}' ({origin}): expected {expected}, got {value!r}")
+
+    from_env = isinstance(value, str) and origin.startswith("env")
+    kind = setting.type
+    try:
+        if kind == "str":
+            if not isinstance(value, str):
+                raise fail("a string")
+            result: Any = value
+        elif kind == "int":
+            if isinstance(value, bool):
+                raise fail("an integer")
+            result = int(value) if from_env else value
+            if not isinstance(result, int):
+                raise fail("an integer")
+        elif kind == "float":
+            if isinstance(value, bool):
+                raise fail("a number")
+            result = float(value) if from_env or isinstance(value, int) else value
+            if not isinstance(result, float):
+                raise fail("a number")
+        elif kind == "bool":
+            if from_env:
+                low = value.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise fail("true or false")
+                result = low in ("1", "true", "yes", "on")
+            elif isinstance(value, bool):
+                result = value
+            else:
+                raise fail("true or false")
+        elif kind == "list":
+            if from_env:
+                result = [part.strip() for part in value.split(",") if part.strip()]
+            elif isinstance(value, list):
+                result = [str(v) for v in value]
+            else:
+                raise fail("a list")
+        elif kind == "bboxes":
+            result = json.loads(value) if from_env else value
+            _check_bboxes(result)
+        else:  # pragma: no cover - registry typo
+            raise AssertionError(kind)
+    except (ValueError, TypeError, json.JSONDecodeError) as err:
+        raise fail(_EXPECTED.get(kind, kind)) from err
+    if setting.minimum is not None and result < setting.minimum:
+        raise ConfigError(
+            f"setting '{setting.name}' ({origin}): must be at least {setting.minimum:g}, got {result!r}")
+    return result
+
+
+_EXPECTED = {"int": "an integer", "float": "a number", "bboxes": "[[[lat, lon], [lat, lon]], ...]"}
+
+
+def _check_bboxes(value: Any) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValueError("not a non-empty list")
+    for box in value:
+        if not (isinstance(box, list) and len(box) == 2):
+            raise ValueError("a box needs two corners")
+        for corner in box:
+            if not (isinstance(corner, list) and len(corner) == 2):
+                raise ValueError("a corner is [lat, lon]")
+            lat, lon = corner
+            if not (isinstance(lat, int | float) and isinstance(lon, int | float)):
+                raise ValueError("corner values must be numbers")
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError("corner outside the globe")
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class Settings:
+    """The effective settings. Read them as settings["store.batch_size"]."""
+
+    def __init__(self, values: dict[str, Any], origins: dict[str, str]) -> None:
+        self._values = values
+        self.origins = origins
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some values replaced (names use '__' for '.'), coerced and checked like any other."""
+        values = dict(self._values)
+        origins = dict(self.origins)
+        for key, value in overrides.items():
+            name = key.replace("__", ".")
+            if name not in BY_NAME:
+                raise ConfigError(f"unknown setting '{name}'")
+            values[name] = _coerce(BY_NAME[name], value, "override")
+            origins[name] = "override"
+        return Settings(values, origins)
+
+    def masked(self) -> dict[str, Any]:
+        """Values safe to print or log: secrets show only whether they are set."""
+        return {
+            s.name: ("***" if self._values[s.name] else "") if s.secret else self._values[s.name]
+            for s in SETTINGS
+        }
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file, then the environment. Raises ConfigError on anything wrong."""
+    env = os.environ if environ is None else environ
+    values = {s.name: s.default for s in SETTINGS}
+    origins = {s.name: "default" for s in SETTINGS}
+
+    path = config_file or env.get("AIS_WATCH_CONFIG") or None
+    if path:
+        file_values = _read_toml(Path(path))
+        for name, value in file_values.items():
+            setting = BY_NAME.get(name)
+            if setting is None:
+                raise ConfigError(f"config file {path}: unknown setting '{name}'")
+            values[name] = _coerce(setting, value, f"config file {path}")
+            origins[name] = f"config file {path}"
+
+    for setting in SETTINGS:
+        raw = env.get(setting.env_var)
+        if raw is not None and raw != "":
+            values[setting.name] = _coerce(setting, raw, f"env {setting.env_var}")
+            origins[setting.name] = f"env {setting.env_var}"
+    for name in ("nmea.tcp", "nmea.udp"):
+        for address in values[name]:
+            parse_host_port(address, name)
+    return Settings(values, origins)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return _flatten(tomllib.load(fh))
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file {path}: not found") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path}: not valid TOML: {err}") from err
+
+
+def parse_host_port(value: str, setting: str) -> tuple[str, int]:
+    """'host:port' (or '[::1]:port') into its parts, or a ConfigError naming the setting."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"setting '{setting}': expected host:port, got {value!r}")
+    return host, int(port)
+
+
+def settings_table_markdown() -> str:
+    """The README's settings table, generated from the registry (a test keeps them in step)."""
+    rows = ["| setting | environment | default | what it does |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "(secret)" if s.secret else json.dumps(s.default) if s.type == "bboxes" else repr(s.default)
+        if s.type == "bboxes":
+            default = "East Sea, Yellow Sea, Russian Far East"
+        rows.append(f"| `{s.name}` | `{s.env_var}` | {default} | {s.help} |")
+    return "\n".join(rows)
+

@@ -1,0 +1,468 @@
+"""NMEA lines -> normalised reports. pyais does all AIS decoding; this module does the framing around it.
+
+Framing handled here, one concern at a time:
+- leading timestamp on a line (ISO 8601 or epoch seconds) written by many loggers;
+- NMEA 4 tag blocks (`\\c:...,s:...*hh\\`), also on a line of their own before the sentence;
+- Gatehouse `$PGHP` lines, whose time belongs to the next AIS sentence;
+- a trailing `,<epoch>` after the checksum (AMSA ms, USCG seconds with `rSTATION`);
+- `$xxZDA` lines, the only clock in some receiver logs (used as the stream's clock after the above);
+- multi-part reassembly keyed by talker, channel, sequence id and tag-block group, with pending parts
+  evicted after a TTL (on the line's own clock) or when too many are held.
+
+Every line that is not used is counted by reason in IngestStats; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import reduce
+from operator import xor
+from typing import Any
+
+from pyais.exceptions import AISBaseException
+from pyais.messages import AISSentence, NMEASentenceFactory, TagBlock
+
+from ais_watch.model import (
+    POSITION_TYPES,
+    STATIC_TYPES,
+    IngestStats,
+    PositionReport,
+    Report,
+    StaticReport,
+    from_epoch,
+    imo_is_valid,
+    mmsi_is_valid,
+)
+
+_CLOCK_DRIFT_LIMIT = timedelta(days=2)  # a tag-block time this far from the stream clock is suspect
+_ZDA = re.compile(rb"^\$..ZDA,(\d{2})(\d{2})(\d{2}(?:\.\d+)?),(\d{1,2}),(\d{1,2}),(\d{4}),")
+_LEADING_ISO = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s*UTC)?)$")
+
+
+@dataclass(slots=True)
+class _Partial:
+    parts: dict[int, AISSentence] = field(default_factory=dict)
+    total: int = 0
+    started: datetime | None = None
+    event_time: datetime | None = None
+    station: str | None = None
+
+
+def _checksum_ok(sentence: bytes) -> bool:
+    """NMEA checksum: XOR of the bytes between the start character and '*'."""
+    star = sentence.rfind(b"*")
+    if star < 1 or len(sentence) < star + 3:
+        return False
+    try:
+        return reduce(xor, sentence[1:star], 0) == int(sentence[star + 1:star + 3], 16)
+    except ValueError:
+        return False
+
+
+def _text(value: Any) -> str | None:
+    """AIS six-bit text as pyais returns it, with '@' padding and spaces trimmed; '' becomes None."""
+    if not isinstance(value, str):
+        return None
+    cleaned = value.replace("@", " ").strip()
+    return cleaned or None
+
+
+def parse_leading_time(prefix: str) -> datetime | None:
+    """A logger's timestamp before the sentence: ISO 8601 (UTC if no offset) or epoch seconds/ms."""
+    text = prefix.strip().strip(",;|").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if number > 1e11:  # milliseconds
+            number /= 1000.0
+        return from_epoch(number) if 0 < number < 4e9 else None
+    if not _LEADING_ISO.match(text):
+        return None
+    text = text.replace(" UTC", "Z").replace("UTC", "Z").replace(" ", "T", 1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_pghp(line: bytes) -> tuple[datetime, str | None] | None:
+    """Gatehouse `$PGHP,1,yyyy,mm,dd,hh,mi,ss,ms,country,region,pss,online,...*hh`: time and station.
+
+    Parsed here rather than by pyais's GatehouseSentence, which rejects the satellite variant whose
+    'online' field reads '1AIS_S' (AMSA's recordings) and so would lose the time of every message.
+    """
+    fields = line[:line.rfind(b"*")].split(b",")
+    if len(fields) < 9 or fields[1] != b"1":
+        return None
+    try:
+        when = datetime(int(fields[2]), int(fields[3]), int(fields[4]), int(fields[5]), int(fields[6]),
+                        int(fields[7]), int(fields[8]) * 1000, tzinfo=UTC)
+    except ValueError:
+        return None
+    station = fields[11].decode("ascii", "replace") if len(fields) > 11 and fields[11] else None
+    return when, station
+
+
+def epoch_field_time(value: str | bytes | None) -> datetime | None:
+    """A tag-block `c:` or trailing epoch: seconds, or milliseconds when it has 13 digits."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if number > 1e11:
+        number /= 1000.0
+    return from_epoch(number) if 0 < number < 4e9 else None
+
+
+class NmeaDecoder:
+    """Stateful decoder for one NMEA stream (one file, one TCP connection, one UDP listener).
+
+    State is per stream because multi-part sequence ids and PGHP/ZDA context belong to a stream.
+    `require_event_time` (replay) rejects messages with no time of their own instead of stamping
+    them with the receive time, which in a replay would be wall time and wrong.
+    """
+
+    def __init__(self, source: str, stats: IngestStats, *, fragment_ttl: float = 60.0,
+                 max_pending: int = 1000, require_event_time: bool = False) -> None:
+        self.source = source
+        self.stats = stats
+        self.fragment_ttl = timedelta(seconds=fragment_ttl)
+        self.max_pending = max_pending
+        self.require_event_time = require_event_time
+        self._pending: OrderedDict[tuple[Any, ...], _Partial] = OrderedDict()
+        self._pending_tag: TagBlock | None = None  # a tag block on a line of its own
+        self._pghp_time: datetime | None = None  # applies to the next AIS sentence only
+        self._pghp_station: str | None = None
+        self._stream_clock: datetime | None = None  # last $GPZDA
+        self._clock: datetime | None = None  # latest event time seen, for fragment expiry
+        self._tag_cache: dict[bytes, TagBlock] = {}
+
+    def _tag_block(self, raw: bytes) -> TagBlock:
+        """Parsed tag block; repeated ones (a station id with no time, as DMA writes) are parsed once."""
+        tag = self._tag_cache.get(raw)
+        if tag is None:
+            tag = TagBlock(raw)
+            tag.init()
+            if len(self._tag_cache) >= 256:
+                self._tag_cache.clear()
+            self._tag_cache[raw] = tag
+        return tag
+
+    # ---------------------------------------------------------------- lines
+    def feed(self, raw: bytes | str, received_at: datetime) -> list[Report]:
+        """Decode one line. Returns the reports it completes (0, 1, or 2 for type 19)."""
+        stats = self.stats
+        stats.lines += 1
+        line = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
+        line = line.strip()
+        if not line or line[:1] == b"#":
+            return []
+        first = line[:1]
+        if first == b"!" and line[3:6] in (b"VDM", b"VDO"):  # the common case: a bare sentence
+            star = line.find(b"*")
+            if star > 0 and len(line) > star + 3:
+                return self._feed_ais(line[:star + 3], None, line[star + 3:], None, received_at)
+            return self._feed_ais(line, None, b"", None, received_at)
+
+        leading_time = None
+        if first not in (b"$", b"\\"):
+            cut = min((i for i in (line.find(b"!"), line.find(b"\\"), line.find(b"$")) if i > 0),
+                      default=-1)
+            if cut < 0:
+                stats.reject("not_nmea")
+                return []
+            leading_time = parse_leading_time(line[:cut].decode("ascii", "replace"))
+            if leading_time is None:
+                stats.reject("bad_leading_timestamp")
+                return []
+            line = line[cut:]
+
+        tag: TagBlock | None = None
+        if line[:1] == b"\\":
+            end = line.find(b"\\", 1)
+            if end < 0:
+                stats.reject("bad_tag_block")
+                return []
+            tag = self._tag_block(line[1:end])
+            if not tag.is_valid:
+                stats.reject("bad_tag_block_checksum")
+                return []
+            line = line[end + 1:]
+            if not line:
+                self._pending_tag = tag  # belongs to the next AIS sentence
+                return []
+
+        # Strip what loggers append after the checksum: ",<epoch>" (AMSA, USCG ",rSTATION,<epoch>").
+        star = line.find(b"*")
+        trailer = b""
+        if star > 0 and len(line) > star + 3:
+            trailer = line[star + 3:]
+            line = line[:star + 3]
+
+        if line[:1] == b"$":
+            return self._feed_dollar(line, tag, trailer)
+        if line[:1] != b"!" or line[3:6] not in (b"VDM", b"VDO"):
+            stats.reject("not_nmea")
+            return []
+        return self._feed_ais(line, tag, trailer, leading_time, received_at)
+
+    def _feed_dollar(self, line: bytes, tag: TagBlock | None, trailer: bytes) -> list[Report]:
+        stats = self.stats
+        is_zda = line[3:6] == b"ZDA"
+        if not is_zda and line[1:6] != b"PGHP,":
+            stats.reject("non_ais_sentence")  # $BSALR, $AIVSI, ... receiver chatter, not errors
+            return []
+        if not _checksum_ok(line):
+            stats.reject("bad_checksum")
+            return []
+        if is_zda:
+            match = _ZDA.match(line)
+            if match is None:
+                stats.reject("bad_zda")
+                return []
+            hh, mm, ss, day, month, year = match.groups()
+            try:
+                midnight = datetime.combine(date(int(year), int(month), int(day)), datetime.min.time(), UTC)
+            except ValueError:
+                stats.reject("bad_zda")
+                return []
+            self._stream_clock = midnight + timedelta(hours=int(hh), minutes=int(mm), seconds=float(ss))
+            return []
+        parsed = parse_pghp(line)
+        if parsed is None:
+            stats.reject("bad_gatehouse")
+            return []
+        self._pghp_time, self._pghp_station = parsed
+        return []
+
+    # ------------------------------------------------------------ sentences
+    def _event_time(self, tag: TagBlock | None, trailer: bytes,
+                    leading_time: datetime | None) -> tuple[datetime | None, str | None]:
+        """Event time and station, in the documented order of precedence."""
+        station = None
+        when = None
+        if tag is not None:
+            when = epoch_field_time(tag.receiver_timestamp)
+            station = tag.source_station
+        if when is None and self._pghp_time is not None:
+            when = self._pghp_time
+            station = station or self._pghp_station
+        if trailer:
+            for part in trailer.split(b","):
+                if part[:1] == b"r" and station is None and len(part) > 1:
+                    station = part[1:].decode("ascii", "replace")
+                elif when is None and part.isdigit() and len(part) in (10, 13):
+                    when = epoch_field_time(part)
+        if when is None:
+            when = leading_time
+        if when is None:
+            when = self._stream_clock
+        return when, station
+
+    def _feed_ais(self, line: bytes, tag: TagBlock | None, trailer: bytes,
+                  leading_time: datetime | None, received_at: datetime) -> list[Report]:
+        stats = self.stats
+        if tag is None and self._pending_tag is not None:
+            tag = self._pending_tag
+        self._pending_tag = None
+        try:
+            sentence = NMEASentenceFactory.produce(line)
+        except (AISBaseException, ValueError) as err:
+            stats.reject("malformed_sentence" if "checksum" not in str(err).lower() else "bad_checksum")
+            self._pghp_time = None
+            return []
+        assert isinstance(sentence, AISSentence)
+        if not sentence.is_valid:
+            stats.reject("bad_checksum")
+            self._pghp_time = None
+            return []
+
+        when, station = self._event_time(tag, trailer, leading_time)
+        self._pghp_time = None
+        # Fragment expiry runs on the stream's own clock: a later part often carries no time of its
+        # own (its PGHP line belongs to the first part), and wall time would be decades off in a replay.
+        if when is not None:
+            self._clock = when
+        now = self._clock or received_at
+        self._expire(now)
+
+        if sentence.frag_cnt == 1:
+            return self._decode(sentence, when, station, received_at)
+
+        group = tag.group.group_id if tag is not None and tag.group is not None else None
+        key = (sentence.talker_id, sentence.channel, sentence.seq_id, group, sentence.frag_cnt)
+        partial = self._pending.get(key)
+        if sentence.frag_num == 1 or partial is None or sentence.frag_num in partial.parts:
+            if partial is not None:
+                stats.reject("incomplete_multipart")
+                del self._pending[key]
+            if sentence.frag_num != 1:
+                # A later part with no first part: its start was lost (reconnect, corrupted line).
+                stats.reject("orphan_fragment")
+                return []
+            partial = _Partial(total=sentence.frag_cnt, started=now, event_time=when, station=station)
+            self._pending[key] = partial
+            if len(self._pending) > self.max_pending:
+                self._pending.popitem(last=False)
+                stats.reject("incomplete_multipart")
+        partial.parts[sentence.frag_num] = sentence
+        if len(partial.parts) < partial.total:
+            return []
+        del self._pending[key]
+        ordered = [partial.parts[i] for i in sorted(partial.parts)]
+        try:
+            whole = AISSentence.assemble_from_iterable(ordered)
+        except (AISBaseException, ValueError):
+            stats.reject("malformed_sentence")
+            return []
+        return self._decode(whole, partial.event_time, partial.station or station, received_at)
+
+    def _expire(self, now: datetime) -> None:
+        pending = self._pending
+        while pending:
+            key, partial = next(iter(pending.items()))
+            if partial.started is not None and now - partial.started <= self.fragment_ttl:
+                break
+            del pending[key]
+            self.stats.reject("incomplete_multipart")
+
+    def close(self) -> None:
+        """End of stream: whatever is still waiting for its other parts is incomplete."""
+        if self._pending:
+            self.stats.reject("incomplete_multipart", len(self._pending))
+            self._pending.clear()
+
+    # --------------------------------------------------------------- decode
+    def _decode(self, sentence: AISSentence, when: datetime | None, station: str | None,
+                received_at: datetime) -> list[Report]:
+        stats = self.stats
+        stats.messages += 1
+        if when is None:
+            if self.require_event_time:
+                stats.reject("no_event_time")
+                return []
+            when = received_at
+        try:
+            msg = sentence.decode()
+        except (AISBaseException, ValueError, IndexError) as err:
+            stats.reject("undecodable" if "not supported" not in str(err) else "unknown_type")
+            return []
+        msg_type = msg.msg_type
+        if msg_type not in POSITION_TYPES and msg_type not in STATIC_TYPES:
+            stats.other_types += 1
+            return []
+        if msg.mmsi is None:
+            # A payload too short to hold even the MMSI: pyais decodes it with None fields.
+            stats.reject("truncated_payload")
+            return []
+        try:
+            return reports_from_message(msg, msg_type, when, self.source, received_at, station,
+                                        sentence.payload, stats)
+        except (TypeError, ValueError):  # other fields cut short by a truncated payload
+            stats.reject("truncated_payload")
+            return []
+
+
+def _speed(value: Any, msg_type: int) -> float | None:
+    if value is None:
+        return None
+    limit = 62.0 if msg_type == 27 else 102.2  # 63 / 102.3 mean not available
+    return float(value) if 0 <= value <= limit else None
+
+
+def _course(value: Any) -> float | None:
+    return float(value) if value is not None and 0 <= value < 360 else None
+
+
+def _heading(value: Any) -> int | None:
+    return int(value) if value is not None and 0 <= value < 360 else None
+
+
+def reports_from_message(msg: Any, msg_type: int, when: datetime, source: str,
+                         received_at: datetime, station: str | None, payload: bytes | None,
+                         stats: IngestStats) -> list[Report]:
+    """A message pyais decoded -> normalised reports (read by attribute: asdict() costs a third of it)."""
+    mmsi = int(msg.mmsi)
+    valid_mmsi = mmsi_is_valid(mmsi)
+    if not valid_mmsi:
+        stats.flag("invalid_mmsi")  # kept, but not trusted for identity
+    reports: list[Report] = []
+    if msg_type in POSITION_TYPES:
+        lat = msg.lat
+        lon = msg.lon
+        if lat is None or lon is None or lat == 91 or lon == 181:
+            stats.reject("no_position")
+        elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            stats.reject("impossible_position")
+        elif lat == 0 and lon == 0:
+            stats.reject("no_position")  # a GPS without a fix reports 0,0
+        else:
+            status = getattr(msg, "status", None)
+            accuracy = msg.accuracy
+            reports.append(PositionReport(
+                mmsi, when, float(lat), float(lon), _speed(msg.speed, msg_type), _course(msg.course),
+                _heading(getattr(msg, "heading", None)), int(status) if status is not None else None,
+                msg_type, source, received_at, station, bool(accuracy) if accuracy is not None else None,
+                valid_mmsi, payload))
+    if msg_type in STATIC_TYPES or msg_type == 19:
+        reports.append(_static(_Fields(msg), msg_type, when, source, received_at, station, payload,
+                               valid_mmsi, stats))
+    if reports:
+        stats.decoded += 1
+    return reports
+
+
+class _Fields:
+    """dict-style .get() over a pyais message's attributes, without building the dict."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: Any) -> None:
+        self.msg = msg
+
+    def get(self, name: str) -> Any:
+        return getattr(self.msg, name, None)
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self.msg, name)
+
+
+def _static(fields: _Fields, msg_type: int, when: datetime, source: str, received_at: datetime,
+            station: str | None, payload: bytes | None, valid_mmsi: bool,
+            stats: IngestStats) -> StaticReport:
+    report = StaticReport(mmsi=int(fields.msg.mmsi), time=when, msg_type=msg_type, source=source,
+                          received_at=received_at, station=station, mmsi_valid=valid_mmsi, payload=payload)
+    if msg_type == 24:
+        report.part = "A" if fields.get("partno") == 0 else "B"
+    if report.part != "B":
+        report.name = _text(fields.get("shipname"))
+    if report.part == "A":
+        return report
+    if msg_type != 19:
+        report.call_sign = _text(fields.get("callsign"))
+    ship_type = fields.get("ship_type")
+    report.ship_type = int(ship_type) if ship_type else None
+    for dim in ("to_bow", "to_stern", "to_port", "to_starboard"):
+        value = fields.get(dim)
+        setattr(report, dim, int(value) if value else None)
+    if msg_type == 5:
+        imo = fields.get("imo")
+        report.imo = int(imo) if imo else None
+        report.imo_valid = imo_is_valid(report.imo) if report.imo else None
+        if report.imo_valid is False:
+            stats.flag("invalid_imo")
+        draught = fields.get("draught")
+        report.draught = float(draught) if draught else None
+        report.destination = _text(fields.get("destination"))
+    return report

@@ -1,0 +1,270 @@
+"""The pipeline: one ordered path every report takes, from any source, live or replayed.
+
+    dedup -> clock -> vessel state (per-vessel order, identity) -> stages (enrichers, detectors) -> batch
+
+Sources call `await pipeline.submit(report)`. Processing is synchronous and cheap; the only wait is
+handing a full batch to the store writer, whose bounded queue is where backpressure comes from.
+Every time-driven rule reads `pipeline.clock`, never `datetime.now()`: wall time live, the event-time
+watermark in a replay, so a replay gives exactly the results that living through it would have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ais_watch.mid import flag_of
+from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+from ais_watch.store.schema import TRACKED_IDENTITY_FIELDS, vessels
+from ais_watch.store.writer import Batch, StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def observe(self, event_time: datetime) -> None: ...
+
+
+class WallClock:
+    """Live mode: time is the wall clock."""
+
+    def __init__(self, source: Callable[[], datetime] | None = None) -> None:
+        self._source = source or (lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self._source()
+
+    def observe(self, event_time: datetime) -> None:
+        pass
+
+
+class ReplayClock:
+    """Replay: time is the latest event time seen (the watermark); it never runs backwards."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        if self._now is None:
+            raise RuntimeError("replay clock read before any event")
+        return self._now
+
+    def observe(self, event_time: datetime) -> None:
+        if self._now is None or event_time > self._now:
+            self._now = event_time
+
+
+class Deduplicator:
+    """The same transmission heard by several receivers (or sources) passes once.
+
+    NMEA: same MMSI and identical payload within `window`. JSON sources have no payload: same MMSI,
+    message type, time and position. Memory is bounded by what arrives within one window.
+    """
+
+    def __init__(self, window: float, max_entries: int = 2_000_000) -> None:
+        self.window = timedelta(seconds=window)
+        self.max_entries = max_entries
+        self._seen: dict[Hashable, datetime] = {}
+        self._order: deque[tuple[datetime, Hashable]] = deque()
+        self._watermark: datetime | None = None
+
+    @staticmethod
+    def key(report: Report) -> Hashable:
+        if report.payload is not None:
+            return (report.mmsi, report.payload)
+        if isinstance(report, PositionReport):
+            return (report.mmsi, report.msg_type, report.time, report.lat, report.lon)
+        return (report.mmsi, report.msg_type, report.part, report.time)
+
+    def is_duplicate(self, report: Report) -> bool:
+        if not self.window:
+            return False
+        when = report.time
+        if self._watermark is None or when > self._watermark:
+            self._watermark = when
+            horizon = when - self.window
+            order, seen = self._order, self._seen
+            while order and (order[0][0] < horizon or len(order) > self.max_entries):
+                old_time, old_key = order.popleft()
+                if seen.get(old_key) == old_time:
+                    del seen[old_key]
+        key = self.key(report)
+        previous = self._seen.get(key)
+        if previous is not None and abs(when - previous) <= self.window:
+            return True
+        self._seen[key] = when
+        self._order.append((when, key))
+        return False
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+class Stage(Protocol):
+    """A step after vessel state: an enricher or a detector. Must not raise for bad data of one report."""
+
+    name: str
+
+    def handle(self, report: Report, vessel: dict[str, Any], pipeline: Pipeline) -> None: ...
+
+
+@dataclass(slots=True)
+class PipelineOptions:
+    batch_size: int = 2000
+    flush_interval: float = 1.0
+    dedup_window: float = 60.0
+    # Vessel rows (latest state) are rewritten at most this often: they are derivable from positions,
+    # and upserting every busy vessel with every batch costs as much as the positions themselves.
+    vessel_flush_interval: float = 5.0
+
+
+class Pipeline:
+    def __init__(self, engine: AsyncEngine, writer: StoreWriter, stats: IngestStats, clock: Clock,
+                 options: PipelineOptions | None = None, stages: list[Stage] | None = None) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.stats = stats
+        self.clock = clock
+        self.options = options or PipelineOptions()
+        self.stages: list[Stage] = stages or []
+        self.dedup = Deduplicator(self.options.dedup_window)
+        self.vessels: dict[int, dict[str, Any]] = {}  # mmsi -> the vessels row as it stands
+        self.stage_errors: dict[str, int] = {}
+        self._batch = Batch()
+        self._batch_started = time.monotonic()
+        self._dirty: dict[int, dict[str, Any]] = {}  # vessels changed since their rows were written
+        self._vessels_flushed = time.monotonic()
+        self._flusher: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ life cycle
+    async def start(self, *, periodic_flush: bool = True) -> None:
+        """Load every vessel's state (restart-safe ordering and identity), start writing."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(vessels))
+            for row in result.mappings():
+                self.vessels[row["mmsi"]] = dict(row)
+        log.info("pipeline started with %d known vessels", len(self.vessels))
+        self.writer.start()
+        if periodic_flush:
+            self._flusher = asyncio.create_task(self._flush_periodically(), name="pipeline-flush")
+
+    async def close(self) -> None:
+        """Flush what is batched and wait until the store has it."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        await self.flush(force=True)
+        await self.writer.close()
+
+    async def _flush_periodically(self) -> None:
+        interval = self.options.flush_interval
+        while True:
+            await asyncio.sleep(interval / 2)
+            if (self._batch or self._dirty) and time.monotonic() - self._batch_started >= interval:
+                await self.flush()
+
+    async def flush(self, *, force: bool = False) -> None:
+        async with self._flush_lock:
+            batch, self._batch = self._batch, Batch()
+            now = time.monotonic()
+            self._batch_started = now
+            if self._dirty and (force or batch.identity
+                                or now - self._vessels_flushed >= self.options.vessel_flush_interval):
+                # Snapshot the rows: the live dicts keep changing while the batch waits in the queue.
+                batch.vessels = {mmsi: dict(row) for mmsi, row in self._dirty.items()}
+                self._dirty = {}
+                self._vessels_flushed = now
+            if batch:
+                await self.writer.submit(batch)
+
+    # -------------------------------------------------------------- the path
+    async def submit(self, report: Report) -> None:
+        self.process(report)
+        if len(self._batch.positions) >= self.options.batch_size:
+            await self.flush()
+
+    def process(self, report: Report) -> None:
+        stats = self.stats
+        if self.dedup.is_duplicate(report):
+            stats.duplicates += 1
+            return
+        self.clock.observe(report.time)
+        stats.processed += 1
+        vessel = self.vessels.get(report.mmsi)
+        if vessel is None:
+            vessel = self._new_vessel(report)
+        if isinstance(report, PositionReport):
+            self._position(report, vessel)
+        else:
+            self._static(report, vessel)
+        for stage in self.stages:
+            try:
+                stage.handle(report, vessel, self)
+            except Exception:  # one failing stage must not stop ingest
+                self.stage_errors[stage.name] = self.stage_errors.get(stage.name, 0) + 1
+                log.exception("stage %s failed on a report from %s", stage.name, report.mmsi)
+
+    def _new_vessel(self, report: Report) -> dict[str, Any]:
+        vessel: dict[str, Any] = {c.name: None for c in vessels.columns}
+        vessel["mmsi"] = report.mmsi
+        vessel["mmsi_valid"] = report.mmsi_valid
+        vessel["flag"] = flag_of(report.mmsi)
+        vessel["first_seen"] = report.time
+        self.vessels[report.mmsi] = vessel
+        self.stats.vessels.add(report.mmsi)
+        return vessel
+
+    def _position(self, report: PositionReport, vessel: dict[str, Any]) -> None:
+        batch = self._batch
+        batch.positions.append((  # POSITION_COLUMNS order
+            report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog, report.heading,
+            report.nav_status, report.msg_type, report.source, report.station))
+        last = vessel["last_seen"]
+        if last is not None and report.time <= last:
+            # Stored as history, but the vessel's state does not move backwards.
+            self.stats.out_of_order += 1
+            return
+        vessel["last_seen"] = report.time
+        vessel["last_lat"] = report.lat
+        vessel["last_lon"] = report.lon
+        vessel["last_sog"] = report.sog
+        vessel["last_cog"] = report.cog
+        vessel["last_heading"] = report.heading
+        vessel["last_nav_status"] = report.nav_status
+        vessel["last_source"] = report.source
+        if vessel["first_seen"] is None or report.time < vessel["first_seen"]:
+            vessel["first_seen"] = report.time
+        self._dirty[report.mmsi] = vessel
+
+    def _static(self, report: StaticReport, vessel: dict[str, Any]) -> None:
+        updated = vessel["static_updated"]
+        if updated is not None and report.time < updated:
+            self.stats.out_of_order += 1  # an older static message must not undo a newer identity
+            return
+        batch = self._batch
+        for name, value in report.identity_fields().items():
+            if value is None or vessel[name] == value:
+                continue
+            if name in TRACKED_IDENTITY_FIELDS:
+                batch.identity.append({
+                    "mmsi": report.mmsi, "field": name,
+                    "old_value": None if vessel[name] is None else str(vessel[name]),
+                    "new_value": str(value), "time": report.time, "source": report.source,
+                })
+            vessel[name] = value
+        vessel["static_updated"] = report.time
+        self._dirty[report.mmsi] = vessel
+        batch.statics += 1

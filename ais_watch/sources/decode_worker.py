@@ -1,0 +1,134 @@
+"""Decoding a recorded file in a worker process, so a replay uses two cores: one decodes, one runs the
+pipeline and the store. Decoding is most of the cost of ingest, and Python runs it on one core at a time.
+
+Reports cross the process boundary as plain tuples (times as epoch floats, exact to the microsecond for
+any AIS-era date): pickling the dataclasses themselves costs three times as much. Counters travel with
+each chunk, so the replay's progress and summary are the same as if it had decoded in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import pickle
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import fields
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+
+_CHUNK_REPORTS = 4000
+_CHUNK_LINES = 20000
+
+_POSITION_FIELDS = tuple(f.name for f in fields(PositionReport))
+_STATIC_FIELDS = tuple(f.name for f in fields(StaticReport))
+_get_position = attrgetter(*_POSITION_FIELDS)
+_get_static = attrgetter(*_STATIC_FIELDS)
+# Index of time and received_at in each field list (replaced by epoch floats on the wire).
+_P_TIME, _P_RECEIVED = _POSITION_FIELDS.index("time"), _POSITION_FIELDS.index("received_at")
+_S_TIME, _S_RECEIVED = _STATIC_FIELDS.index("time"), _STATIC_FIELDS.index("received_at")
+
+
+def pack(report: Report) -> tuple[Any, ...]:
+    if isinstance(report, PositionReport):
+        values = list(_get_position(report))
+        values[_P_TIME] = report.time.timestamp()
+        values[_P_RECEIVED] = report.received_at.timestamp()
+        return (0, *values)
+    values = list(_get_static(report))
+    values[_S_TIME] = report.time.timestamp()
+    values[_S_RECEIVED] = report.received_at.timestamp()
+    return (1, *values)
+
+
+def unpack(item: tuple[Any, ...]) -> Report:
+    values = list(item[1:])
+    if item[0] == 0:
+        values[_P_TIME] = datetime.fromtimestamp(values[_P_TIME], UTC)
+        values[_P_RECEIVED] = datetime.fromtimestamp(values[_P_RECEIVED], UTC)
+        return PositionReport(*values)
+    values[_S_TIME] = datetime.fromtimestamp(values[_S_TIME], UTC)
+    values[_S_RECEIVED] = datetime.fromtimestamp(values[_S_RECEIVED], UTC)
+    return StaticReport(*values)
+
+
+def _counts(stats: IngestStats) -> dict[str, Any]:
+    return {"lines": stats.lines, "messages": stats.messages, "decoded": stats.decoded,
+            "other_types": stats.other_types, "rejects": dict(stats.rejects), "flags": dict(stats.flags)}
+
+
+def add_counts(stats: IngestStats, now: dict[str, Any], before: dict[str, Any]) -> None:
+    """Add what a worker counted since `before` to the replay's own counters."""
+    for key in ("lines", "messages", "decoded", "other_types"):
+        setattr(stats, key, getattr(stats, key) + now[key] - before.get(key, 0))
+    for key, target in (("rejects", stats.rejects), ("flags", stats.flags)):
+        old = before.get(key, {})
+        for reason, count in now[key].items():
+            if count != old.get(reason, 0):
+                target[reason] = target.get(reason, 0) + count - old.get(reason, 0)
+
+
+ReaderFactory = Callable[[IngestStats], Iterator[tuple[bytes, list[Report]]]]
+
+
+def _work(reader_factory: ReaderFactory, conn: Connection) -> None:
+    """In the worker process: decode, and send chunks of packed reports with the counters so far."""
+    stats = IngestStats()
+    try:
+        packed: list[tuple[Any, ...]] = []
+        lines = 0
+        for raw, reports in reader_factory(stats):
+            lines += 1
+            bytes_read = len(raw) + 1
+            packed.extend(pack(r) for r in reports)
+            if len(packed) >= _CHUNK_REPORTS or lines >= _CHUNK_LINES:
+                conn.send_bytes(pickle.dumps(("chunk", packed, _counts(stats), lines, bytes_read), 5))
+                packed, lines = [], 0
+        conn.send_bytes(pickle.dumps(("chunk", packed, _counts(stats), lines, 0), 5))
+        conn.send_bytes(pickle.dumps(("done", None, _counts(stats), 0, 0), 5))
+    except Exception as err:  # reported to the parent, which raises it with the file's name
+        conn.send_bytes(pickle.dumps(("error", f"{err}\n{traceback.format_exc(limit=5)}", None, 0, 0), 5))
+    finally:
+        conn.close()
+
+
+async def decoded_chunks(reader_factory: ReaderFactory, stats: IngestStats, path: Path,
+                         ) -> AsyncIterator[tuple[list[Report], int]]:
+    """Chunks of reports decoded by a worker process, with the number of lines each covers.
+
+    The pipe holds a few chunks at most: when the pipeline waits on the store, the worker waits on
+    the pipe, so memory stays bounded however large the file.
+    """
+    from ais_watch.errors import AisWatchError
+
+    ctx = multiprocessing.get_context("forkserver")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_work, args=(reader_factory, sender), daemon=True,
+                          name=f"decode {path.name}")
+    process.start()
+    sender.close()
+    before: dict[str, Any] = {}
+    try:
+        while True:
+            try:
+                data = await asyncio.to_thread(receiver.recv_bytes)
+            except EOFError as err:
+                raise AisWatchError(f"{path}: decode worker died (exit code {process.exitcode})") from err
+            kind, packed, counts, lines, _ = pickle.loads(data)
+            if kind == "error":
+                raise AisWatchError(f"{path}: {packed}")
+            add_counts(stats, counts, before)
+            before = counts
+            if kind == "done":
+                return
+            yield [unpack(item) for item in packed], lines
+    finally:
+        receiver.close()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()

@@ -1,0 +1,113 @@
+"""Database URLs, engines and migrations (Alembic is the only way the schema changes)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ais_watch.errors import ConfigError, StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    """The user's URL (sqlite:///x.db, postgresql://...) with the async driver this project uses."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise ConfigError(f"setting 'db': not a database URL: {url!r}") from err
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise ConfigError(f"setting 'db': unsupported database {backend!r}; use sqlite:/// or postgresql://")
+    return parsed.render_as_string(hide_password=False)
+
+
+def redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the API read while ingest writes; NORMAL sync is durable across process crashes in WAL.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    full = async_url(url)
+    engine = create_async_engine(full, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def _current_and_head(connection: Connection) -> tuple[str | None, str | None]:
+    current = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return current, head
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to head (a no-op when it is there already)."""
+    try:
+        async with engine.begin() as conn:
+            current, head = await conn.run_sync(_current_and_head)
+            if current != head:
+                log.info("migrating database from %s to %s", current or "empty", head)
+                await conn.run_sync(_upgrade)
+    except (OSError, ConnectionError) as err:
+        raise StoreError(f"database unreachable: {err}") from err
+
+
+async def open_database(url: str, *, migrate_schema: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An engine on a database at the current schema. Raises StoreError with the reason if unreachable."""
+    engine = create_engine(url, **kwargs)
+    try:
+        if migrate_schema:
+            await migrate(engine)
+        else:
+            async with engine.connect() as conn:
+                current, head = await conn.run_sync(_current_and_head)
+            if current != head:
+                raise StoreError(f"database schema is at {current or 'nothing'}, expected {head}: "
+                                 "run `ais-watch migrate` or let the service migrate it")
+    except StoreError:
+        await engine.dispose()
+        raise
+    except Exception as err:
+        await engine.dispose()
+        raise StoreError(f"cannot open database {redacted(url)}: {err}") from err
+    return engine

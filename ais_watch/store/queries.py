@@ -1,0 +1,56 @@
+"""Read queries the CLI and API share. Every value reaches SQL as a bound parameter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ais_watch.store.schema import identity_history, positions, vessels
+
+
+async def mmsis_for(engine: AsyncEngine, kind: str, number: int) -> list[int]:
+    """The MMSIs a vessel reference stands for: the MMSI itself, or every MMSI that ever sent the IMO."""
+    if kind == "mmsi":
+        return [number]
+    async with engine.connect() as conn:
+        current = select(vessels.c.mmsi).where(vessels.c.imo == number)
+        past = select(identity_history.c.mmsi).where(
+            identity_history.c.field == "imo", or_(identity_history.c.new_value == str(number),
+                                                   identity_history.c.old_value == str(number)))
+        rows = await conn.execute(current.union(past))
+        return sorted(r[0] for r in rows)
+
+
+async def track(engine: AsyncEngine, mmsis: list[int], since: datetime | None = None,
+                until: datetime | None = None, limit: int | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Stored positions of these MMSIs, oldest first, streamed (a long track never sits in memory)."""
+    if not mmsis:
+        return
+    query = select(positions).where(positions.c.mmsi.in_(mmsis)).order_by(positions.c.time, positions.c.mmsi)
+    if since is not None:
+        query = query.where(positions.c.time >= since)
+    if until is not None:
+        query = query.where(positions.c.time <= until)
+    if limit is not None:
+        query = query.limit(limit)
+    async with engine.connect() as conn:
+        result = await conn.stream(query)
+        async for row in result.mappings():
+            yield dict(row)
+
+
+async def vessel(engine: AsyncEngine, mmsi: int) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(vessels).where(vessels.c.mmsi == mmsi))).mappings().first()
+        return dict(row) if row else None
+
+
+async def identity_changes(engine: AsyncEngine, mmsi: int) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(identity_history).where(identity_history.c.mmsi == mmsi)
+                                  .order_by(identity_history.c.time, identity_history.c.id))
+        return [dict(r) for r in rows.mappings()]

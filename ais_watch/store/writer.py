@@ -1,0 +1,146 @@
+"""Batched writes behind a bounded queue: when the database falls behind, ingest waits (backpressure).
+
+The pipeline hands over whole batches (positions, changed vessels, identity changes), each written in
+one transaction. A failed write is retried with capped exponential backoff until it succeeds or the
+writer is closed, so a database that goes away for a while loses nothing that was handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ais_watch.errors import StoreError
+from ais_watch.model import IngestStats
+from ais_watch.sources.base import Backoff
+from ais_watch.store.schema import identity_history, positions, vessels
+
+log = logging.getLogger(__name__)
+
+
+# Position rows travel as tuples in this column order: at tens of thousands a second, building a dict
+# per row and letting SQLAlchemy process each parameter costs more than decoding the message did.
+POSITION_COLUMNS: tuple[str, ...] = tuple(c.name for c in positions.columns)
+_SQLITE_INSERT = (f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in POSITION_COLUMNS)})")
+
+
+def _sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime stores: 'YYYY-MM-DD HH:MM:SS.ffffff', always with micros,
+    so that stored values and bound query parameters compare correctly as strings."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+@dataclass(slots=True)
+class Batch:
+    positions: list[tuple[Any, ...]] = field(default_factory=list)  # in POSITION_COLUMNS order
+    vessels: dict[int, dict[str, Any]] = field(default_factory=dict)  # mmsi -> whole row, upserted
+    identity: list[dict[str, Any]] = field(default_factory=list)
+    statics: int = 0  # static reports folded into the vessel rows, for the counters
+
+    def __bool__(self) -> bool:
+        return bool(self.positions or self.vessels or self.identity)
+
+
+def vessel_upsert(dialect_name: str) -> Any:
+    """INSERT ... ON CONFLICT (mmsi) DO UPDATE every column: the row is the vessel's whole latest state."""
+    stmt = (postgresql.insert(vessels) if dialect_name == "postgresql" else sqlite.insert(vessels))
+    return stmt.on_conflict_do_update(
+        index_elements=[vessels.c.mmsi],
+        set_={c.name: stmt.excluded[c.name] for c in vessels.columns if c.name != "mmsi"},
+    )
+
+
+class StoreWriter:
+    def __init__(self, engine: AsyncEngine, stats: IngestStats, *, queue_batches: int = 8,
+                 retry_initial: float = 0.5, retry_max_delay: float = 30.0) -> None:
+        self.engine = engine
+        self.stats = stats
+        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=queue_batches)
+        self._backoff = Backoff(retry_initial, retry_max_delay)
+        self._task: asyncio.Task[None] | None = None
+        self._upsert = vessel_upsert(engine.dialect.name)
+        self.failing_since: float | None = None  # loop time of the first failed write, for /readyz
+        self.write_failures = 0
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="store-writer")
+
+    async def submit(self, batch: Batch) -> None:
+        """Queue a batch; waits while the queue is full (this is the backpressure)."""
+        if self._task is None:
+            raise StoreError("store writer not started")
+        if self._task.done():
+            raise StoreError("store writer stopped") from self._task.exception()
+        await self._queue.put(batch)
+
+    async def close(self) -> None:
+        """Write everything queued, then stop."""
+        if self._task is None:
+            return
+        if not self._task.done():
+            await self._queue.put(None)
+        await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            if batch is None:
+                return
+            await self._write_with_retry(batch)
+
+    async def _write_with_retry(self, batch: Batch) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self.write(batch)
+            except (OperationalError, DBAPIError, OSError, ConnectionError) as err:
+                self.write_failures += 1
+                if self.failing_since is None:
+                    self.failing_since = loop.time()
+                delay = self._backoff.next_delay()
+                log.warning("database write failed (%s); %d positions kept, retrying in %.1fs",
+                            str(err).splitlines()[0][:200], len(batch.positions), delay)
+                await asyncio.sleep(delay)
+                continue
+            if self.failing_since is not None:
+                log.info("database writes recovered")
+            self.failing_since = None
+            self._backoff.reset()
+            return
+
+    async def write(self, batch: Batch) -> None:
+        async with self.engine.begin() as conn:
+            if batch.positions:
+                await self._insert_positions(conn, batch.positions)
+            if batch.vessels:
+                await conn.execute(self._upsert, list(batch.vessels.values()))
+            if batch.identity:
+                await conn.execute(insert(identity_history), batch.identity)
+        self.stats.positions_stored += len(batch.positions)
+        self.stats.statics_stored += batch.statics
+
+    async def _insert_positions(self, conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
+        """The bulk path each database does best: COPY on PostgreSQL, executemany on SQLite."""
+        if self.engine.dialect.name == "postgresql":
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                "positions", records=rows, columns=POSITION_COLUMNS)
+        else:
+            await conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows])

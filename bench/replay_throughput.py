@@ -1,0 +1,191 @@
+"""Replay throughput and peak memory of `ais-watch replay`, beside bare pyais decoding of the same lines.
+
+The three bundled real recordings are repeated with their timestamps shifted (the $PGHP, $GPZDA and
+trailing epoch-ms fields rewritten, checksums recomputed) so the copies are new traffic, not
+duplicates, up to about --messages AIS messages. Both runs are separate processes on the same files in
+the same run; compare the ratio, not the absolute figures (the machine is shared and noisy).
+
+    python bench/replay_throughput.py [--messages 1000000] [--pg postgresql://...] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "ais_watch" / "data" / "demo"
+OUT = REPO / "bench" / "out"
+RECORDINGS = ("dma-tagblock-pghp-2013.nmea.gz", "amsa-terrestrial-2012.nmea.gz",
+              "amsa-satellite-trailing-ms.nmea")
+MESSAGES_PER_ROUND = 64_058  # whole AIS messages in one pass over the three recordings
+
+_PGHP = re.compile(rb"^(\$PGHP,1,)(\d+),(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)(,[^*]*)\*[0-9A-Fa-f]{2}")
+_ZDA = re.compile(rb"^(\$..ZDA,)(\d{6}(?:\.\d+)?),(\d+),(\d+),(\d{4})([^*]*)\*[0-9A-Fa-f]{2}")
+_TRAILING_MS = re.compile(rb"(\*[0-9A-Fa-f]{2},)(\d{13})\s*$")
+
+
+def _with_checksum(body: bytes) -> bytes:
+    value = 0
+    for byte in body[1:]:
+        value ^= byte
+    return body + b"*%02X" % value
+
+
+def shift_line(line: bytes, shift: timedelta) -> bytes:
+    """The same line with every timestamp it carries moved by `shift` (checksums recomputed)."""
+    if match := _PGHP.match(line):
+        y, mo, d, h, mi, s, ms = (int(g) for g in match.groups()[1:8])
+        t = datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=UTC) + shift
+        body = (match.group(1) + b"%d,%d,%d,%d,%d,%d,%d" % (t.year, t.month, t.day, t.hour, t.minute,
+                                                              t.second, t.microsecond // 1000)
+                + match.group(9))
+        rest = line[match.end():]
+        line = _with_checksum(body) + rest
+    elif match := _ZDA.match(line):
+        hhmmss = match.group(2)
+        day, month, year = int(match.group(3)), int(match.group(4)), int(match.group(5))
+        base = datetime(year, month, day, int(hhmmss[:2]), int(hhmmss[2:4]), tzinfo=UTC)
+        seconds = float(hhmmss[4:])
+        t = base + timedelta(seconds=seconds) + shift
+        body = (match.group(1) + b"%02d%02d%05.2f,%02d,%02d,%04d" % (
+            t.hour, t.minute, t.second + t.microsecond / 1e6, t.day, t.month, t.year) + match.group(6))
+        line = _with_checksum(body) + line[match.end():]
+    if match := _TRAILING_MS.search(line):
+        shifted = int(match.group(2)) + int(shift.total_seconds() * 1000)
+        line = line[:match.start(2)] + b"%d" % shifted + line[match.end(2):]
+    return line
+
+
+def build_inputs(rounds: int) -> list[Path]:
+    """One file per recording, each holding `rounds` time-shifted copies (cached in bench/out/)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in RECORDINGS:
+        target = OUT / f"{name.split('.')[0]}-x{rounds}.nmea"
+        paths.append(target)
+        if target.exists():
+            continue
+        source = DEMO / name
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(source, "rb") as fh:
+            lines = fh.read().splitlines()
+        span = timedelta(hours=3)  # longer than any recording, so copies never overlap
+        tmp = target.with_suffix(".tmp")
+        with tmp.open("wb") as out:
+            for k in range(rounds):
+                shift = span * k
+                out.writelines(shift_line(line, shift) + b"\n" for line in lines)
+        tmp.rename(target)
+    return paths
+
+
+BASELINE = r"""
+import sys, time, json, resource
+from pyais.stream import FileReaderStream
+ok = bad = 0
+start = time.perf_counter()
+for path in sys.argv[1:]:
+    for msg in FileReaderStream(path):
+        try:
+            msg.decode()
+            ok += 1
+        except Exception:
+            bad += 1
+elapsed = time.perf_counter() - start
+print(json.dumps({"decoded": ok, "errors": bad, "seconds": elapsed,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+CHILD_RSS = r"""
+import resource, subprocess, sys, time, json
+start = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+elapsed = time.perf_counter() - start
+print(json.dumps({"rc": proc.returncode, "seconds": elapsed, "stdout": proc.stdout,
+                  "stderr": proc.stderr[-2000:],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def run_baseline(paths: list[Path]) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", BASELINE, *map(str, paths)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def run_replay(paths: list[Path], db: str) -> dict[str, object]:
+    cmd = [sys.executable, "-m", "ais_watch", "--db", db, "--log-level", "WARNING", "replay", "--no-progress",
+           *map(str, paths)]
+    out = subprocess.run([sys.executable, "-c", CHILD_RSS, *cmd], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    if result["rc"] != 0:
+        raise SystemExit(f"replay failed: {result['stderr']}")
+    match = re.search(r"messages\s+([\d,]+)", result["stdout"])
+    stored = re.search(r"positions stored\s+([\d,]+)", result["stdout"])
+    result["messages"] = int(match.group(1).replace(",", "")) if match else 0
+    result["positions_stored"] = int(stored.group(1).replace(",", "")) if stored else 0
+    return result
+
+
+def reset_pg(url: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        await conn.close()
+
+    asyncio.run(reset())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--pg", default=os.environ.get("AIS_WATCH_TEST_PG", ""),
+                        help="also replay into this PostgreSQL (its public schema is reset!)")
+    args = parser.parse_args()
+    rounds = max(1, round(args.messages / MESSAGES_PER_ROUND))
+    paths = build_inputs(rounds)
+    lines = sum(1 for p in paths for _ in p.open("rb"))
+    print(f"input: {len(paths)} files, {lines:,} lines, "
+          f"{rounds} time-shifted copies of the bundled recordings")
+
+    base = run_baseline(paths)
+    base_rate = base["decoded"] / base["seconds"]
+    print(f"baseline pyais FileReaderStream + decode: {base['decoded']:,} messages "
+          f"({base['errors']:,} errors) "
+          f"in {base['seconds']:.1f}s = {base_rate:,.0f} msg/s, peak RSS {base['peak_rss_mb']:.0f} MB")
+
+    targets = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets.append(("sqlite", f"sqlite:///{tmp}/bench.db"))
+        if args.pg:
+            reset_pg(args.pg)
+            targets.append(("postgresql", args.pg))
+        for label, db in targets:
+            result = run_replay(paths, db)
+            rate = result["messages"] / result["seconds"]
+            print(f"ais-watch replay into {label}: {result['messages']:,} messages, "
+                  f"{result['positions_stored']:,} positions stored in {result['seconds']:.1f}s "
+                  f"= {rate:,.0f} msg/s ({rate / base_rate:.2f}x bare pyais; target >= 0.50x), "
+                  f"peak RSS {result['peak_rss_mb']:.0f} MB (target < 300 MB)")
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    main()
+    print(f"benchmark took {time.perf_counter() - start:.0f}s; peak RSS of this driver "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
