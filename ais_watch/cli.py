@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ais_watch import __version__
+from ais_watch.alerts import commands as alert_commands
 from ais_watch.config import Settings, load_settings
+from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
 from ais_watch.model import IngestStats, Report, parse_vessel_ref
 from ais_watch.pipeline import ReplayClock, WallClock
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=float, default=None,
                         help="times real time (event time); default: as fast as possible")
     replay.add_argument("--notify", action="store_true",
-                        help="deliver the alerts the replay raises (alerting arrives with the alerts issue)")
+                        help="deliver the alerts the replay raises (and wait, bounded, for them)")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     track = sub.add_parser("track", help="a vessel's stored positions")
@@ -67,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--since", type=parse_time)
     track.add_argument("--until", type=parse_time)
     track.add_argument("--format", choices=("geojson", "csv", "jsonl"), default="jsonl")
+
+    alert_commands.add_parser(sub, parse_time)
 
     sub.add_parser("migrate", help="bring the database schema to the latest version")
     config = sub.add_parser("config", help="settings")
@@ -112,6 +116,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_track(args, settings, sys.stdout)
     if args.command == "serve":
         return await cmd_serve(settings)
+    if args.command == "alerts":
+        return await alert_commands.run(args, settings, sys.stdout)
     if args.command == "migrate":
         from ais_watch.store.db import open_database
 
@@ -150,16 +156,30 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             raise AisWatchError(f"{path}: no such file")
     if args.speed is not None and args.speed <= 0:
         raise AisWatchError("--speed must be greater than 0")
-    if args.notify:
-        log.warning("--notify: alert delivery is not built yet; alerts are not raised by this version")
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with running_pipeline(settings, ReplayClock()) as runtime:
+    undelivered = 0
+    async with running_pipeline(settings, ReplayClock(), deliver=args.notify) as runtime:
         await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
-                           speed=args.speed, fragment_ttl=settings["decode.fragment_ttl"],
-                           max_pending=settings["decode.max_pending_fragments"],
+                           speed=args.speed, decoder_options=decoder_options(settings),
                            progress=not args.no_progress and sys.stderr.isatty())
+        await runtime.pipeline.store_alerts()
+        if runtime.dispatcher is not None:
+            wait = settings["alerts.notify_wait"]
+            if not await runtime.dispatcher.drain(wait):
+                undelivered = await runtime.dispatcher.pending_count()
+                log.warning("%d deliveries still pending after %gs; `serve` will deliver them", undelivered,
+                            wait)
     print_summary(runtime.stats, loop.time() - started, sys.stdout)
+    alert_stats = runtime.alerts.stats
+    print(f"  {'alerts raised':<18} {sum(alert_stats.raised.values()):>10,}", file=sys.stdout)
+    for kind, count in sorted(alert_stats.raised.items()):
+        print(f"    {kind:<24} {count:>8,}", file=sys.stdout)
+    if args.notify:
+        for outcome, count in sorted(alert_stats.deliveries.items()):
+            print(f"  deliveries {outcome:<15} {count:>8,}", file=sys.stdout)
+        if undelivered:
+            print(f"  deliveries pending {undelivered:>8,}", file=sys.stdout)
     return 0
 
 
@@ -236,10 +256,12 @@ async def demo_replay(settings: Settings, emit: Any, stats: IngestStats) -> None
     files = sorted(DEMO_DIR.glob("*.nmea*"))
     if not files:
         raise AisWatchError(f"no demo recordings in {DEMO_DIR}")
-    await asyncio.gather(*(_demo_loop(path, settings["demo.speed"], emit, stats) for path in files))
+    options = decoder_options(settings)
+    await asyncio.gather(*(_demo_loop(path, settings["demo.speed"], options, emit, stats) for path in files))
 
 
-async def _demo_loop(path: Path, speed: float, emit: Any, stats: IngestStats) -> None:
+async def _demo_loop(path: Path, speed: float, options: dict[str, Any], emit: Any,
+                     stats: IngestStats) -> None:
     loop_no = 0
     while True:
         loop_no += 1
@@ -253,7 +275,7 @@ async def _demo_loop(path: Path, speed: float, emit: Any, stats: IngestStats) ->
             report.time = report.time + shift[0]
             await emit(report)
 
-        await replay_paths([path], "nmea", shifted, stats, speed=speed)
+        await replay_paths([path], "nmea", shifted, stats, speed=speed, decoder_options=options)
 
 
 async def cmd_serve(settings: Settings) -> int:

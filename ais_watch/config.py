@@ -11,6 +11,7 @@ names another one (AISSTREAM_API_KEY, as aisstream.io's own examples use).
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -34,12 +35,13 @@ DEFAULT_BOUNDING_BOXES: BoundingBoxes = [
 @dataclass(frozen=True, slots=True)
 class Setting:
     name: str
-    type: str  # "str", "int", "float", "bool", "list", "bboxes"
+    type: str  # "str", "int", "float", "bool", "list", "bboxes", "tables"
     default: Any
     help: str
     env: str | None = None
     secret: bool = False
     minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def env_var(self) -> str:
@@ -74,7 +76,9 @@ SETTINGS: tuple[Setting, ...] = (
             "First reconnect delay in seconds; it doubles (with jitter) on each failure.", minimum=0),
     Setting("reconnect.max_delay", "float", 60.0, "Longest reconnect delay in seconds.", minimum=0),
     Setting("decode.fragment_ttl", "float", 60.0,
-            "Seconds an incomplete multi-part message waits for its other parts.", minimum=1),
+            "Seconds (receive time) an incomplete multi-part message waits for its other parts.", minimum=1),
+    Setting("decode.max_fragment_lines", "int", 1000,
+            "Lines of a stream an incomplete multi-part message waits for its other parts.", minimum=1),
     Setting("decode.max_pending_fragments", "int", 1000,
             "Most incomplete multi-part messages held at once per source; the oldest is evicted.", minimum=1),
     Setting("dedup.window", "float", 60.0,
@@ -87,6 +91,9 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=0),
     Setting("store.queue_batches", "int", 8,
             "Batches waiting for the database before ingest slows down (backpressure).", minimum=1),
+    Setting("store.close_timeout", "float", 10.0,
+            "Seconds a shutdown keeps retrying writes to an unreachable database before giving up.",
+            minimum=0),
     Setting("store.retry_max_delay", "float", 30.0,
             "Longest wait between retries when the database is unreachable.", minimum=0.1),
     Setting("demo.replay", "bool", True,
@@ -96,11 +103,40 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=0.001),
     Setting("stats.interval", "float", 10.0,
             "Seconds between ingest statistics lines in the `serve` log.", minimum=0.1),
+    Setting("slack_webhook_url", "str", "",
+            "A Slack incoming webhook that gets every alert.", env="AIS_WATCH_SLACK_WEBHOOK_URL",
+            secret=True),
+    Setting("webhook_url", "str", "",
+            "A generic webhook that gets every alert as signed JSON.", env="AIS_WATCH_WEBHOOK_URL",
+            secret=True),
+    Setting("webhook_secret", "str", "",
+            "Secret for the generic webhook's HMAC-SHA256 signature.", env="AIS_WATCH_WEBHOOK_SECRET",
+            secret=True),
+    Setting("notifiers", "tables", [],
+            "Notifiers with routing filters, as [[notifiers]] tables in the config file (see Alerts)."),
+    Setting("alerts.cooldown", "float", 1800.0,
+            "Seconds (event time) after an alert in which the same kind, vessel and place is not raised "
+            "again.", minimum=0),
+    Setting("alerts.max_attempts", "int", 12, "Delivery attempts before a delivery is marked failed.",
+            minimum=1),
+    Setting("alerts.max_age", "float", 86400.0,
+            "Seconds after which an undelivered alert's delivery is marked failed.", minimum=1),
+    Setting("alerts.retry_initial", "float", 2.0, "First retry delay in seconds; doubles, with jitter.",
+            minimum=0),
+    Setting("alerts.retry_max", "float", 300.0, "Longest retry delay in seconds.", minimum=0),
+    Setting("alerts.http_timeout", "float", 10.0, "Seconds a notifier's HTTP request may take.", minimum=0.1),
+    Setting("alerts.notify_wait", "float", 60.0,
+            "Seconds `replay --notify` waits for pending deliveries before it exits.", minimum=0),
+    Setting("alerts.map_url", "str", "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}",
+            "Link to an online map in Slack messages; {lat} and {lon} are filled in."),
     Setting("http.host", "str", "127.0.0.1", "Address of the API and dashboard.", env="AIS_WATCH_HTTP_HOST"),
-    Setting("http.port", "int", 8080, "Port of the API and dashboard.", env="AIS_WATCH_HTTP_PORT", minimum=0),
+    Setting("http.port", "int", 8080, "Port of the API and dashboard.", env="AIS_WATCH_HTTP_PORT", minimum=0,
+            maximum=65535),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+_HOST_PORT_LISTS = frozenset({"nmea.tcp", "nmea.udp"})
+_SECRET_KEYS = frozenset({"url", "secret", "token"})
 
 
 def _coerce(setting: Setting, value: Any, origin: str) -> Any:
@@ -145,6 +181,10 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
                 result = [str(v) for v in value]
             else:
                 raise fail("a list")
+        elif kind == "tables":
+            if from_env or not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise fail("a list of tables ([[notifiers]] in the config file)")
+            result = value
         elif kind == "bboxes":
             result = json.loads(value) if from_env else value
             _check_bboxes(result)
@@ -152,9 +192,17 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
             raise AssertionError(kind)
     except (ValueError, TypeError, json.JSONDecodeError) as err:
         raise fail(_EXPECTED.get(kind, kind)) from err
+    if kind == "float" and not math.isfinite(result):
+        raise fail("a finite number")
     if setting.minimum is not None and result < setting.minimum:
         raise ConfigError(
             f"setting '{setting.name}' ({origin}): must be at least {setting.minimum:g}, got {result!r}")
+    if setting.maximum is not None and result > setting.maximum:
+        raise ConfigError(
+            f"setting '{setting.name}' ({origin}): must be at most {setting.maximum:g}, got {result!r}")
+    if kind == "list" and setting.name in _HOST_PORT_LISTS:
+        for address in result:
+            parse_host_port(address, setting.name, origin)
     return result
 
 
@@ -181,7 +229,7 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and BY_NAME.get(name) is None:
             flat.update(_flatten(value, name + "."))
         else:
             flat[name] = value
@@ -212,10 +260,16 @@ class Settings:
 
     def masked(self) -> dict[str, Any]:
         """Values safe to print or log: secrets show only whether they are set."""
-        return {
-            s.name: ("***" if self._values[s.name] else "") if s.secret else self._values[s.name]
-            for s in SETTINGS
-        }
+        masked: dict[str, Any] = {}
+        for s in SETTINGS:
+            value = self._values[s.name]
+            if s.secret:
+                value = "***" if value else ""
+            elif s.type == "tables":  # notifier tables hold webhook URLs and secrets
+                value = [{k: "***" if k in _SECRET_KEYS and v else v for k, v in table.items()}
+                         for table in value]
+            masked[s.name] = value
+        return masked
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,
@@ -240,9 +294,6 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
         if raw is not None and raw != "":
             values[setting.name] = _coerce(setting, raw, f"env {setting.env_var}")
             origins[setting.name] = f"env {setting.env_var}"
-    for name in ("nmea.tcp", "nmea.udp"):
-        for address in values[name]:
-            parse_host_port(address, name)
     return Settings(values, origins)
 
 
@@ -256,12 +307,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not valid TOML: {err}") from err
 
 
-def parse_host_port(value: str, setting: str) -> tuple[str, int]:
+def parse_host_port(value: str, setting: str, origin: str | None = None) -> tuple[str, int]:
     """'host:port' (or '[::1]:port') into its parts, or a ConfigError naming the setting."""
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"setting '{setting}': expected host:port, got {value!r}")
+        where = f" ({origin})" if origin else ""
+        raise ConfigError(f"setting '{setting}'{where}: expected host:port, got {value!r}")
     return host, int(port)
 
 
@@ -272,6 +324,8 @@ def settings_table_markdown() -> str:
         default = "(secret)" if s.secret else json.dumps(s.default) if s.type == "bboxes" else repr(s.default)
         if s.type == "bboxes":
             default = "East Sea, Yellow Sea, Russian Far East"
+        elif s.type == "tables":
+            default = "none"
         rows.append(f"| `{s.name}` | `{s.env_var}` | {default} | {s.help} |")
     return "\n".join(rows)
 

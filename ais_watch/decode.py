@@ -7,7 +7,9 @@ Framing handled here, one concern at a time:
 - a trailing `,<epoch>` after the checksum (AMSA ms, USCG seconds with `rSTATION`);
 - `$xxZDA` lines, the only clock in some receiver logs (used as the stream's clock after the above);
 - multi-part reassembly keyed by talker, channel, sequence id and tag-block group, with pending parts
-  evicted after a TTL (on the line's own clock) or when too many are held.
+  evicted after a TTL on receive time, after too many lines without their other parts, or when too
+  many are held. Not on event time: a satellite or multi-station feed interleaves stations whose
+  times are minutes apart, and the parts of one message still arrive lines apart.
 
 Every line that is not used is counted by reason in IngestStats; nothing is dropped silently.
 """
@@ -37,7 +39,17 @@ from ais_watch.model import (
     mmsi_is_valid,
 )
 
-_CLOCK_DRIFT_LIMIT = timedelta(days=2)  # a tag-block time this far from the stream clock is suspect
+# Fewest bits a message must have for every field we read (ITU-R M.1371-5 field positions); a little
+# below the full lengths, as receivers commonly send type 1 at 163-168 bits and type 5 at 420-424.
+_MIN_BITS: dict[tuple[int, int | None], int] = {
+    (1, None): 138, (2, None): 138, (3, None): 138,  # through true heading (bits 128-136)
+    (18, None): 133,  # through true heading (bits 124-132)
+    (19, None): 301,  # through the dimensions (bits 271-300)
+    (27, None): 94,  # through course (bits 85-93)
+    (5, None): 420,  # through the destination's 20 characters less the last two bits' padding
+    (24, 0): 160,  # part A: the name (bits 40-159)
+    (24, 1): 162,  # part B: through the dimensions (bits 132-161)
+}
 _ZDA = re.compile(rb"^\$..ZDA,(\d{2})(\d{2})(\d{2}(?:\.\d+)?),(\d{1,2}),(\d{1,2}),(\d{4}),")
 _LEADING_ISO = re.compile(
     r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s*UTC)?)$")
@@ -47,8 +59,10 @@ _LEADING_ISO = re.compile(
 class _Partial:
     parts: dict[int, AISSentence] = field(default_factory=dict)
     total: int = 0
-    started: datetime | None = None
+    started: datetime | None = None  # receive time of the first part
+    line_no: int = 0  # the stream's line count at the first part
     event_time: datetime | None = None
+    fill_bits: int = 0  # of the last part: what the assembled payload's bit length depends on
     station: str | None = None
 
 
@@ -125,6 +139,13 @@ def epoch_field_time(value: str | bytes | None) -> datetime | None:
     return from_epoch(number) if 0 < number < 4e9 else None
 
 
+def decoder_options(settings: Any) -> dict[str, Any]:
+    """NmeaDecoder's keyword arguments from the settings (decode.*), the one place they are read."""
+    return {"fragment_ttl": settings["decode.fragment_ttl"],
+            "max_pending": settings["decode.max_pending_fragments"],
+            "max_fragment_lines": settings["decode.max_fragment_lines"]}
+
+
 class NmeaDecoder:
     """Stateful decoder for one NMEA stream (one file, one TCP connection, one UDP listener).
 
@@ -134,18 +155,20 @@ class NmeaDecoder:
     """
 
     def __init__(self, source: str, stats: IngestStats, *, fragment_ttl: float = 60.0,
-                 max_pending: int = 1000, require_event_time: bool = False) -> None:
+                 max_pending: int = 1000, max_fragment_lines: int = 1000,
+                 require_event_time: bool = False) -> None:
         self.source = source
         self.stats = stats
         self.fragment_ttl = timedelta(seconds=fragment_ttl)
         self.max_pending = max_pending
+        self.max_fragment_lines = max_fragment_lines
+        self._line_no = 0
         self.require_event_time = require_event_time
         self._pending: OrderedDict[tuple[Any, ...], _Partial] = OrderedDict()
         self._pending_tag: TagBlock | None = None  # a tag block on a line of its own
         self._pghp_time: datetime | None = None  # applies to the next AIS sentence only
         self._pghp_station: str | None = None
         self._stream_clock: datetime | None = None  # last $GPZDA
-        self._clock: datetime | None = None  # latest event time seen, for fragment expiry
         self._tag_cache: dict[bytes, TagBlock] = {}
 
     def _tag_block(self, raw: bytes) -> TagBlock:
@@ -164,11 +187,15 @@ class NmeaDecoder:
         """Decode one line. Returns the reports it completes (0, 1, or 2 for type 19)."""
         stats = self.stats
         stats.lines += 1
+        self._line_no += 1
         line = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
         line = line.strip()
         if not line or line[:1] == b"#":
             return []
         first = line[:1]
+        if first == b"\xef" and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+            line = line[3:]
+            first = line[:1]
         if first == b"!" and line[3:6] in (b"VDM", b"VDO"):  # the common case: a bare sentence
             star = line.find(b"*")
             if star > 0 and len(line) > star + 3:
@@ -290,12 +317,8 @@ class NmeaDecoder:
 
         when, station = self._event_time(tag, trailer, leading_time)
         self._pghp_time = None
-        # Fragment expiry runs on the stream's own clock: a later part often carries no time of its
-        # own (its PGHP line belongs to the first part), and wall time would be decades off in a replay.
-        if when is not None:
-            self._clock = when
-        now = self._clock or received_at
-        self._expire(now)
+        if self._pending:
+            self._expire(received_at)
 
         if sentence.frag_cnt == 1:
             return self._decode(sentence, when, station, received_at)
@@ -311,12 +334,15 @@ class NmeaDecoder:
                 # A later part with no first part: its start was lost (reconnect, corrupted line).
                 stats.reject("orphan_fragment")
                 return []
-            partial = _Partial(total=sentence.frag_cnt, started=now, event_time=when, station=station)
+            partial = _Partial(total=sentence.frag_cnt, started=received_at, line_no=self._line_no,
+                               event_time=when, station=station)
             self._pending[key] = partial
             if len(self._pending) > self.max_pending:
                 self._pending.popitem(last=False)
                 stats.reject("incomplete_multipart")
         partial.parts[sentence.frag_num] = sentence
+        if sentence.frag_num == sentence.frag_cnt:
+            partial.fill_bits = sentence.fill_bits
         if len(partial.parts) < partial.total:
             return []
         del self._pending[key]
@@ -326,13 +352,17 @@ class NmeaDecoder:
         except (AISBaseException, ValueError):
             stats.reject("malformed_sentence")
             return []
+        whole.fill_bits = partial.fill_bits
         return self._decode(whole, partial.event_time, partial.station or station, received_at)
 
     def _expire(self, now: datetime) -> None:
+        """Drop first parts, oldest first, that waited too long (receive time) or too many lines."""
         pending = self._pending
+        oldest_line = self._line_no - self.max_fragment_lines
         while pending:
             key, partial = next(iter(pending.items()))
-            if partial.started is not None and now - partial.started <= self.fragment_ttl:
+            fresh = partial.started is None or now - partial.started <= self.fragment_ttl
+            if fresh and partial.line_no >= oldest_line:
                 break
             del pending[key]
             self.stats.reject("incomplete_multipart")
@@ -362,8 +392,10 @@ class NmeaDecoder:
         if msg_type not in POSITION_TYPES and msg_type not in STATIC_TYPES:
             stats.other_types += 1
             return []
-        if msg.mmsi is None:
-            # A payload too short to hold even the MMSI: pyais decodes it with None fields.
+        # pyais decodes whatever bits there are: a field cut short reads as a smaller number (a latitude
+        # of 12 for a ship at 48). A message too short for the fields we use is rejected, not misread.
+        bits = len(sentence.payload) * 6 - sentence.fill_bits
+        if msg.mmsi is None or bits < _MIN_BITS.get((msg_type, getattr(msg, "partno", None)), 0):
             stats.reject("truncated_payload")
             return []
         try:

@@ -20,8 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ais_watch.alerts.model import AlertDraft
+from ais_watch.alerts.store import AlertStore
 from ais_watch.mid import flag_of
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from ais_watch.store.schema import TRACKED_IDENTITY_FIELDS, vessels
@@ -131,8 +134,11 @@ class PipelineOptions:
 
 class Pipeline:
     def __init__(self, engine: AsyncEngine, writer: StoreWriter, stats: IngestStats, clock: Clock,
-                 options: PipelineOptions | None = None, stages: list[Stage] | None = None) -> None:
+                 options: PipelineOptions | None = None, stages: list[Stage] | None = None,
+                 alerts: AlertStore | None = None) -> None:
         self.engine = engine
+        self.alerts = alerts
+        self._drafts: list[AlertDraft] = []  # raised by stages, stored after the report is processed
         self.writer = writer
         self.stats = stats
         self.clock = clock
@@ -166,6 +172,8 @@ class Pipeline:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
+        if self._drafts:
+            await self.store_alerts()
         await self.flush(force=True)
         await self.writer.close()
 
@@ -193,8 +201,26 @@ class Pipeline:
     # -------------------------------------------------------------- the path
     async def submit(self, report: Report) -> None:
         self.process(report)
+        if self._drafts:
+            await self.store_alerts()
         if len(self._batch.positions) >= self.options.batch_size:
             await self.flush()
+
+    def raise_alert(self, draft: AlertDraft) -> None:
+        """For stages: an alert to store (with its deliveries) once the current report is processed."""
+        self._drafts.append(draft)
+
+    async def store_alerts(self) -> None:
+        """Store the drafts raised so far. If the database is down they stay queued for the next try."""
+        if self.alerts is None:
+            self._drafts.clear()
+            return
+        drafts, self._drafts = self._drafts, []
+        try:
+            await self.alerts.raise_alerts(drafts)
+        except (OperationalError, DBAPIError, OSError) as err:
+            log.error("could not store %d alerts (%s); will retry", len(drafts), str(err).splitlines()[0])
+            self._drafts[:0] = drafts
 
     def process(self, report: Report) -> None:
         stats = self.stats
@@ -229,9 +255,14 @@ class Pipeline:
 
     def _position(self, report: PositionReport, vessel: dict[str, Any]) -> None:
         batch = self._batch
-        batch.positions.append((  # POSITION_COLUMNS order
+        nav_status = report.nav_status if report.nav_status is None or 0 <= report.nav_status <= 15 else None
+        batch.positions.append((  # POSITION_COLUMNS order; text cut to what the columns hold
             report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog, report.heading,
-            report.nav_status, report.msg_type, report.source, report.station))
+            nav_status, report.msg_type, report.source[:64], report.station and report.station[:64]))
+        first = vessel["first_seen"]
+        if first is None or report.time < first:
+            vessel["first_seen"] = report.time
+            self._dirty[report.mmsi] = vessel
         last = vessel["last_seen"]
         if last is not None and report.time <= last:
             # Stored as history, but the vessel's state does not move backwards.
@@ -243,28 +274,53 @@ class Pipeline:
         vessel["last_sog"] = report.sog
         vessel["last_cog"] = report.cog
         vessel["last_heading"] = report.heading
-        vessel["last_nav_status"] = report.nav_status
-        vessel["last_source"] = report.source
-        if vessel["first_seen"] is None or report.time < vessel["first_seen"]:
-            vessel["first_seen"] = report.time
+        vessel["last_nav_status"] = nav_status
+        vessel["last_source"] = report.source[:64]
         self._dirty[report.mmsi] = vessel
 
     def _static(self, report: StaticReport, vessel: dict[str, Any]) -> None:
         updated = vessel["static_updated"]
-        if updated is not None and report.time < updated:
-            self.stats.out_of_order += 1  # an older static message must not undo a newer identity
-            return
+        late = updated is not None and report.time < updated
+        if late:
+            # An older static message never undoes a newer identity; it may only fill what is still
+            # unknown (a type 24 part B heard after its part A through another receiver).
+            self.stats.out_of_order += 1
         batch = self._batch
+        changed = False
         for name, value in report.identity_fields().items():
-            if value is None or vessel[name] == value:
+            value = _fit_identity(name, value)
+            if value is None or vessel[name] == value or (late and vessel[name] is not None):
                 continue
             if name in TRACKED_IDENTITY_FIELDS:
                 batch.identity.append({
                     "mmsi": report.mmsi, "field": name,
                     "old_value": None if vessel[name] is None else str(vessel[name]),
-                    "new_value": str(value), "time": report.time, "source": report.source,
+                    "new_value": str(value), "time": report.time, "source": report.source[:64],
                 })
             vessel[name] = value
-        vessel["static_updated"] = report.time
-        self._dirty[report.mmsi] = vessel
+            changed = True
+        if not late:
+            vessel["static_updated"] = report.time
+        if changed or not late:
+            self._dirty[report.mmsi] = vessel
         batch.statics += 1
+
+
+# What each identity column holds (ITU-R M.1371 ranges; text as long as the column): a CSV or JSON
+# source can carry anything, and one value a column refuses must not cost a whole batch.
+_TEXT_LIMITS = {"name": 64, "call_sign": 16, "destination": 64}
+_INT_RANGES = {"ship_type": (0, 255), "to_bow": (0, 511), "to_stern": (0, 511), "to_port": (0, 63),
+               "to_starboard": (0, 63), "imo": (1_000_000, 9_999_999)}
+
+
+def _fit_identity(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _TEXT_LIMITS:
+        return str(value)[:_TEXT_LIMITS[name]] or None
+    if name in _INT_RANGES:
+        low, high = _INT_RANGES[name]
+        return value if low <= value <= high else None
+    if name == "draught":
+        return value if 0 < value < 100 else None
+    return value

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ais_watch.alerts.dispatcher import Dispatcher, RetryPolicy
+from ais_watch.alerts.notifiers import notifiers_from_settings
+from ais_watch.alerts.store import AlertStore
 from ais_watch.config import Settings
 from ais_watch.model import IngestStats
-from ais_watch.pipeline import Clock, Pipeline, PipelineOptions
+from ais_watch.pipeline import Clock, Pipeline, PipelineOptions, Stage
 from ais_watch.store.db import open_database
 from ais_watch.store.writer import StoreWriter
 
@@ -25,28 +28,49 @@ class Runtime:
     engine: AsyncEngine
     pipeline: Pipeline
     stats: IngestStats
+    alerts: AlertStore
+    dispatcher: Dispatcher | None
 
 
 @asynccontextmanager
 async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: bool = True,
-                           stats: IngestStats | None = None) -> AsyncIterator[Runtime]:
-    """A started pipeline on a migrated database; on exit everything batched is flushed and written."""
+                           stats: IngestStats | None = None, deliver: bool = True,
+                           stages: list[Stage] | None = None) -> AsyncIterator[Runtime]:
+    """A started pipeline on a migrated database; on exit everything batched is flushed and written.
+
+    With `deliver`, alerts get a pending delivery per matching notifier and a dispatcher sends them;
+    without it (a replay without --notify) alerts are only stored, so no later run sends them either.
+    """
     stats = stats or IngestStats()
+    notifiers = notifiers_from_settings(settings) if deliver else []
     engine = await open_database(settings["db"])
+    dispatcher: Dispatcher | None = None
     try:
+        alert_store = AlertStore(engine, notifiers, cooldown=settings["alerts.cooldown"])
+        if deliver:
+            policy = RetryPolicy(max_attempts=settings["alerts.max_attempts"],
+                                 max_age=settings["alerts.max_age"],
+                                 initial=settings["alerts.retry_initial"],
+                                 maximum=settings["alerts.retry_max"])
+            dispatcher = Dispatcher(engine, notifiers, alert_store.stats, policy)
+            alert_store.subscribe(dispatcher.wake)
+            dispatcher.start()
         writer = StoreWriter(engine, stats, queue_batches=settings["store.queue_batches"],
-                             retry_max_delay=settings["store.retry_max_delay"])
+                             retry_max_delay=settings["store.retry_max_delay"],
+                             close_timeout=settings["store.close_timeout"])
         options = PipelineOptions(batch_size=settings["store.batch_size"],
                                   flush_interval=settings["store.flush_interval"],
                                   dedup_window=settings["dedup.window"],
                                   vessel_flush_interval=settings["store.vessel_flush_interval"])
-        pipeline = Pipeline(engine, writer, stats, clock, options)
+        pipeline = Pipeline(engine, writer, stats, clock, options, stages=stages, alerts=alert_store)
         await pipeline.start(periodic_flush=periodic_flush)
         try:
-            yield Runtime(engine, pipeline, stats)
+            yield Runtime(engine, pipeline, stats, alert_store, dispatcher)
         finally:
             await pipeline.close()
     finally:
+        if dispatcher is not None:
+            await dispatcher.close()
         await engine.dispose()
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ais_watch.config import Settings, parse_host_port
-from ais_watch.decode import NmeaDecoder
+from ais_watch.decode import NmeaDecoder, decoder_options
 from ais_watch.model import IngestStats
 from ais_watch.sources.base import Backoff, Emit, SourceStatus
 
@@ -27,8 +27,7 @@ UDP_QUEUE_SIZE = 4096  # datagrams buffered between the protocol callback and ru
 
 
 def _decoder(name: str, settings: Settings, stats: IngestStats) -> NmeaDecoder:
-    return NmeaDecoder(name, stats, fragment_ttl=settings["decode.fragment_ttl"],
-                       max_pending=settings["decode.max_pending_fragments"])
+    return NmeaDecoder(name, stats, **decoder_options(settings))
 
 
 async def _feed_line(decoder: NmeaDecoder, line: bytes, received_at: datetime, emit: Emit,

@@ -99,12 +99,11 @@ def _progress(_lines_so_far: int, label: str, enabled: bool) -> Any:
     return tqdm(unit=" lines", unit_scale=True, desc=label, leave=False)
 
 
-def file_reports(path: Path, fmt: str, source: str, fragment_ttl: float, max_pending: int,
+def file_reports(path: Path, fmt: str, source: str, decoder_options: dict[str, Any],
                  stats: IngestStats) -> Iterator[tuple[bytes, list[Report]]]:
     """Each line of a recording with the reports it completes. Runs in the decode worker process."""
     if fmt == "nmea":
-        decoder = NmeaDecoder(source, stats, fragment_ttl=fragment_ttl, max_pending=max_pending,
-                              require_event_time=True)
+        decoder = NmeaDecoder(source, stats, **decoder_options, require_event_time=True)
         return _nmea_lines(path, decoder)
     if fmt == "aisstream":
         return _aisstream_lines(path, source, stats)
@@ -114,13 +113,13 @@ def file_reports(path: Path, fmt: str, source: str, fragment_ttl: float, max_pen
 
 
 async def replay_file(path: Path, fmt: str, emit: Emit, stats: IngestStats, *, pacer: Pacer,
-                      fragment_ttl: float = 60.0, max_pending: int = 1000, progress: bool = False) -> None:
+                      decoder_options: dict[str, Any] | None = None, progress: bool = False) -> None:
     """Feed one file's reports to `emit`, decoded in a worker process. Bad lines are counted, never fatal."""
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise ReplayError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    reader = partial(file_reports, path, fmt, f"replay:{path.name}", fragment_ttl, max_pending)
+    reader = partial(file_reports, path, fmt, f"replay:{path.name}", decoder_options or {})
     bar = _progress(stats.lines, path.name, progress)
     paced = bool(pacer.speed)
     try:
@@ -251,6 +250,9 @@ def _csv_row(row: list[str], col: dict[str, int], source: str, now: datetime,
         return []
     stats.messages += 1
     mobile = (get("class") or "").strip().upper()
+    if mobile in _NOT_VESSELS:  # DMA logs base stations, AtoNs and SAR aircraft with the ships
+        stats.other_types += 1
+        return []
     msg_type = 18 if mobile in ("B", "CLASS B") else 1
     valid_mmsi = mmsi_is_valid(mmsi)
     if not valid_mmsi:
@@ -278,10 +280,20 @@ def _csv_row(row: list[str], col: dict[str, int], source: str, now: datetime,
     return reports
 
 
+_NOT_VESSELS = frozenset({"BASE STATION", "ATON", "SAR AIRBORNE", "SEARCH AND RESCUE TRANSPONDER"})
+_PLACEHOLDERS = frozenset({"", "unknown", "undefined", "n/a", "none", "nan"})
+
+
+def _csv_text(value: str | None) -> str | None:
+    """A CSV text cell, with the layouts' placeholders for "not known" (DMA writes 'Unknown') as None."""
+    text = (value or "").strip()
+    return None if text.lower() in _PLACEHOLDERS else text
+
+
 def _csv_static(get: Any, mmsi: int, when: datetime, source: str, now: datetime, valid_mmsi: bool,
                 stats: IngestStats) -> StaticReport | None:
-    name = (get("name") or "").strip() or None
-    call_sign = (get("call_sign") or "").strip() or None
+    name = _csv_text(get("name"))
+    call_sign = _csv_text(get("call_sign"))
     imo_text = (get("imo") or "").strip().upper().removeprefix("IMO")
     imo = int(imo_text) if imo_text.isdigit() and int(imo_text) else None
     if name is None and call_sign is None and imo is None:
@@ -301,7 +313,7 @@ def _csv_static(get: Any, mmsi: int, when: datetime, source: str, now: datetime,
         a = b = c = d = None
     report.to_bow, report.to_stern = (int(a) if a else None), (int(b) if b else None)
     report.to_port, report.to_starboard = (int(c) if c else None), (int(d) if d else None)
-    report.destination = (get("destination") or "").strip() or None
+    report.destination = _csv_text(get("destination"))
     return report
 
 
@@ -324,14 +336,14 @@ def _csv_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tuple[by
 
 
 async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestStats, *,
-                       speed: float | None = None, fragment_ttl: float = 60.0, max_pending: int = 1000,
+                       speed: float | None = None, decoder_options: dict[str, Any] | None = None,
                        progress: bool = False) -> None:
     pacer = Pacer(speed)
     for path in paths:
         log.info("replaying %s", path)
         try:
-            await replay_file(path, fmt, emit, stats, pacer=pacer, fragment_ttl=fragment_ttl,
-                              max_pending=max_pending, progress=progress)
+            await replay_file(path, fmt, emit, stats, pacer=pacer, decoder_options=decoder_options,
+                              progress=progress)
         except DecodeError as err:
             stats.reject(err.reason)
             raise ReplayError(f"{path}: {err.detail}") from err

@@ -89,7 +89,7 @@ async def migrate(engine: AsyncEngine) -> None:
                 log.info("migrating database from %s to %s", current or "empty", head)
                 await conn.run_sync(_upgrade)
     except (OSError, ConnectionError) as err:
-        raise StoreError(f"database unreachable: {err}") from err
+        raise StoreError(f"database {redacted(str(engine.url))} unreachable: {_first_line(err)}") from err
 
 
 async def open_database(url: str, *, migrate_schema: bool = True, **kwargs: Any) -> AsyncEngine:
@@ -109,5 +109,10 @@ async def open_database(url: str, *, migrate_schema: bool = True, **kwargs: Any)
         raise
     except Exception as err:
         await engine.dispose()
-        raise StoreError(f"cannot open database {redacted(url)}: {err}") from err
+        raise StoreError(f"cannot open database {redacted(url)}: {_first_line(err)}") from err
     return engine
+
+
+def _first_line(err: BaseException) -> str:
+    """SQLAlchemy appends a '(Background on this error at: ...)' line; a CLI error is one line."""
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

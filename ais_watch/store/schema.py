@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -114,3 +116,71 @@ identity_history = Table(
 
 # Fields whose changes are recorded in identity_history (the issue names these five).
 TRACKED_IDENTITY_FIELDS = ("name", "call_sign", "imo", "destination", "draught")
+
+# ----------------------------------------------------------------------------------------------- alerts
+_id_column = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+
+# One row per real event. dedup_key is deterministic (kind, vessel, place, event), so the same event
+# raised twice, by a replay run again or by two instances, is one alert.
+alerts = Table(
+    "alerts", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(300), nullable=False, unique=True),
+    Column("cooldown_key", String(300), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("mmsi", BigInteger),
+    Column("imo", Integer),
+    Column("vessel_name", String(64)),
+    Column("place", String(128)),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("state", String(16), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("zones", JSON, nullable=False),
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", UtcDateTime),
+    Column("ack_note", Text),
+    Column("resolved_by", String(64)),
+    Column("resolved_at", UtcDateTime),
+    Column("resolve_note", Text),
+    Index("ix_alerts_cooldown_key_occurred_at", "cooldown_key", "occurred_at"),
+    Index("ix_alerts_occurred_at", "occurred_at"),
+    Index("ix_alerts_mmsi_occurred_at", "mmsi", "occurred_at"),
+    Index("ix_alerts_state", "state"),
+)
+
+# The outbox: one row per alert and notifier, committed with the alert; the dispatcher works it off.
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("alert_id", _id_column, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("notifier", String(64), nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_deliveries_alert_id", "alert_id"),
+)
+
+# Every attempt, for the record: what the receiver answered and when.
+delivery_attempts = Table(
+    "delivery_attempts", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("delivery_id", _id_column, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_delivery_attempts_delivery_id", "delivery_id"),
+)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ais_watch.errors import StoreError
@@ -61,15 +61,31 @@ def vessel_upsert(dialect_name: str) -> Any:
     )
 
 
+def is_transient(err: BaseException) -> bool:
+    """A failure that may pass (the database restarting, the network) rather than a row it refuses."""
+    if isinstance(err, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(err, DBAPIError):
+        return bool(err.connection_invalidated)
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(err, asyncpg.PostgresConnectionError | asyncpg.InterfaceError)
+
+
 class StoreWriter:
     def __init__(self, engine: AsyncEngine, stats: IngestStats, *, queue_batches: int = 8,
-                 retry_initial: float = 0.5, retry_max_delay: float = 30.0) -> None:
+                 retry_initial: float = 0.5, retry_max_delay: float = 30.0,
+                 close_timeout: float = 10.0) -> None:
         self.engine = engine
         self.stats = stats
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=queue_batches)
         self._backoff = Backoff(retry_initial, retry_max_delay)
         self._task: asyncio.Task[None] | None = None
         self._upsert = vessel_upsert(engine.dialect.name)
+        self.close_timeout = close_timeout
+        self._give_up_at: float | None = None  # set by close(): past it, a dead database loses the rest
         self.failing_since: float | None = None  # loop time of the first failed write, for /readyz
         self.write_failures = 0
 
@@ -90,31 +106,63 @@ class StoreWriter:
         await self._queue.put(batch)
 
     async def close(self) -> None:
-        """Write everything queued, then stop."""
+        """Write everything queued, then stop. If the database stays down, give up after close_timeout
+        (counting what was not stored) rather than hang a shutdown forever."""
         if self._task is None:
             return
+        loop = asyncio.get_running_loop()
+        self._give_up_at = loop.time() + self.close_timeout
         if not self._task.done():
-            await self._queue.put(None)
-        await self._task
+            try:
+                await asyncio.wait_for(self._queue.put(None), timeout=self.close_timeout)
+            except TimeoutError:
+                self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        lost = sum(len(b.positions) for b in self._drain_queue())
+        if lost:
+            self.stats.reject("unstored_at_shutdown", lost)
+            raise StoreError(f"database unreachable at shutdown: {lost} positions were not stored")
+
+    def _drain_queue(self) -> list[Batch]:
+        left = []
+        while not self._queue.empty():
+            batch = self._queue.get_nowait()
+            if batch is not None:
+                left.append(batch)
+        return left
 
     async def _run(self) -> None:
         while True:
             batch = await self._queue.get()
             if batch is None:
                 return
-            await self._write_with_retry(batch)
+            if not await self._write_with_retry(batch):
+                self._queue.put_nowait(batch)  # counted as lost by close()
+                return
 
-    async def _write_with_retry(self, batch: Batch) -> None:
+    async def _write_with_retry(self, batch: Batch) -> bool:
+        """Write a batch, retrying while the database is unreachable. False: gave up at shutdown."""
         loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.write(batch)
-            except (OperationalError, DBAPIError, OSError, ConnectionError) as err:
+            except Exception as err:
+                if not is_transient(err):
+                    # A value the database refuses: store the rest, drop and count only the bad rows.
+                    log.error("database refused a batch (%s); storing it row by row",
+                              str(err).splitlines()[0][:200])
+                    return await self._salvage(batch)
                 self.write_failures += 1
                 if self.failing_since is None:
                     self.failing_since = loop.time()
+                if self._give_up_at is not None and loop.time() >= self._give_up_at:
+                    log.error("database still unreachable at shutdown; %d positions not stored",
+                              len(batch.positions))
+                    return False
                 delay = self._backoff.next_delay()
+                if self._give_up_at is not None:
+                    delay = max(0.0, min(delay, self._give_up_at - loop.time()))
                 log.warning("database write failed (%s); %d positions kept, retrying in %.1fs",
                             str(err).splitlines()[0][:200], len(batch.positions), delay)
                 await asyncio.sleep(delay)
@@ -123,7 +171,29 @@ class StoreWriter:
                 log.info("database writes recovered")
             self.failing_since = None
             self._backoff.reset()
-            return
+            return True
+
+    async def _salvage(self, batch: Batch) -> bool:
+        """Write each part of a refused batch on its own, halving until the refused rows are alone."""
+        parts = [Batch(positions=[p]) for p in batch.positions]
+        parts += [Batch(vessels={m: v}) for m, v in batch.vessels.items()]
+        parts += [Batch(identity=[i]) for i in batch.identity]
+        written = 0
+        for part in parts:
+            try:
+                await self.write(part)
+                written += 1
+            except Exception as err:
+                if is_transient(err):
+                    if not await self._write_with_retry(part):
+                        return False
+                    written += 1
+                    continue
+                self.stats.reject("unstorable_row")
+                log.error("dropped one row the database refuses (%s): %r", str(err).splitlines()[0][:200],
+                          (part.positions or list(part.vessels.values()) or part.identity)[0])
+        self.stats.statics_stored += batch.statics
+        return True
 
     async def write(self, batch: Batch) -> None:
         async with self.engine.begin() as conn:

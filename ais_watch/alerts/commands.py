@@ -1,0 +1,114 @@
+"""`ais-watch alerts ...`: list, acknowledge, resolve, and the delivery record."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from typing import Any, TextIO
+
+from sqlalchemy import select
+
+from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
+from ais_watch.alerts.store import AlertError, AlertStore
+from ais_watch.config import Settings
+from ais_watch.errors import AisWatchError
+from ais_watch.model import parse_vessel_ref
+from ais_watch.store.db import open_database
+from ais_watch.store.queries import mmsis_for
+from ais_watch.store.schema import deliveries, delivery_attempts
+
+
+def add_parser(sub: Any, parse_time: Any) -> None:
+    alerts = sub.add_parser("alerts", help="alerts: list (default), ack, resolve, deliveries")
+    alerts.add_argument("--kind", choices=KINDS)
+    alerts.add_argument("--vessel", metavar="VESSEL", help="MMSI or IMO:1234567")
+    alerts.add_argument("--since", type=parse_time)
+    alerts.add_argument("--until", type=parse_time)
+    alerts.add_argument("--state", choices=STATES)
+    alerts.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    actions = alerts.add_subparsers(dest="alerts_action", metavar="ACTION")
+    for name, help_text in (("ack", "acknowledge an alert"), ("resolve", "resolve an alert")):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument("id", type=int)
+        action.add_argument("--note")
+        action.add_argument("--by", default=None, help="who (default: the login name)")
+    shown = actions.add_parser("deliveries", help="each alert's deliveries and their attempts")
+    shown.add_argument("--state", dest="delivery_state", choices=("pending", "delivered", "failed"))
+    shown.add_argument("--alert", type=int)
+
+
+async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    engine = await open_database(settings["db"])
+    try:
+        store = AlertStore(engine)
+        action = getattr(args, "alerts_action", None)
+        try:
+            if action in ("ack", "resolve"):
+                by = args.by or getpass.getuser()
+                change = store.acknowledge if action == "ack" else store.resolve
+                row = await change(args.id, by, args.note)
+                out.write(json.dumps(alert_json(row), ensure_ascii=False) + "\n")
+                return 0
+            if action == "deliveries":
+                await _print_deliveries(engine, args, out)
+                return 0
+            mmsis = imo = None
+            if args.vessel:
+                try:
+                    kind, number = parse_vessel_ref(args.vessel)
+                except ValueError as err:
+                    raise AisWatchError(str(err)) from err
+                mmsis = await mmsis_for(engine, kind, number)
+                imo = number if kind == "imo" else None
+            rows = await store.query(kind=args.kind, mmsis=mmsis, imo=imo, since=args.since,
+                                     until=args.until, state=args.state)
+        except AlertError as err:
+            raise AisWatchError(str(err)) from err
+        if args.format == "jsonl":
+            for row in rows:
+                out.write(json.dumps(alert_json(row), ensure_ascii=False) + "\n")
+        else:
+            _print_table([alert_json(r) for r in rows], out)
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def _print_table(items: list[dict[str, Any]], out: TextIO) -> None:
+    columns = ("id", "occurred_at", "kind", "severity", "state", "mmsi", "imo", "vessel_name", "place")
+    rows = [[_cell(item[c]) for c in columns] for item in items]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    for row in rows:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def _cell(value: Any) -> str:
+    """A table cell: control characters from AIS text must not move a terminal's cursor."""
+    text = "" if value is None else str(value)
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:40]
+
+
+async def _print_deliveries(engine: Any, args: argparse.Namespace, out: TextIO) -> None:
+    query = select(deliveries).order_by(deliveries.c.id)
+    if args.delivery_state:
+        query = query.where(deliveries.c.state == args.delivery_state)
+    if args.alert is not None:
+        query = query.where(deliveries.c.alert_id == args.alert)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+        for row in rows:
+            attempts = (await conn.execute(
+                select(delivery_attempts).where(delivery_attempts.c.delivery_id == row["id"])
+                .order_by(delivery_attempts.c.attempt))).mappings().all()
+            out.write(json.dumps({
+                "id": row["id"], "alert_id": row["alert_id"], "notifier": row["notifier"],
+                "state": row["state"], "attempts": row["attempts"], "idempotency_key": row["idempotency_key"],
+                "created_at": iso(row["created_at"]), "next_attempt_at": iso(row["next_attempt_at"]),
+                "delivered_at": iso(row["delivered_at"]), "last_status": row["last_status"],
+                "last_error": row["last_error"],
+                "attempt_log": [{"attempt": a["attempt"], "at": iso(a["at"]), "ok": a["ok"],
+                                 "status": a["status"], "response": a["response"],
+                                 "duration_ms": a["duration_ms"]} for a in attempts],
+            }, ensure_ascii=False) + "\n")

@@ -1,0 +1,187 @@
+"""The outbox dispatcher: delivers pending deliveries, records every attempt, retries with capped
+exponential backoff and jitter, honours Retry-After, and gives up after a number of attempts or an age.
+
+The database is the queue. Each notifier has its own worker that takes its due deliveries oldest first
+and sends them one at a time, at most one per `min_interval` (Slack's ~1/s per webhook): a burst of
+alerts waits its turn in the table instead of being dropped or tripping the rate limit. A restart
+resumes whatever is pending. Delivery is at least once: a process killed between a receiver's 2xx and
+the commit sends that one again, with the same idempotency key, so the receiver can drop the repeat.
+
+Retries run on wall time, not the pipeline clock: they are about the real network, not recorded events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ais_watch.alerts.model import alert_json
+from ais_watch.alerts.notifiers.base import RESPONSE_SNIPPET, DeliveryResult, Notifier
+from ais_watch.alerts.store import AlertStats
+from ais_watch.store.schema import alerts, deliveries, delivery_attempts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 12
+    max_age: float = 86400.0  # seconds
+    initial: float = 2.0
+    maximum: float = 300.0
+
+    def delay(self, attempts: int, rng: random.Random) -> float:
+        """Delay before attempt number `attempts + 1`: doubling, capped, with jitter (half to full)."""
+        ceiling = min(self.maximum, self.initial * 2 ** max(attempts - 1, 0))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class Dispatcher:
+    def __init__(self, engine: AsyncEngine, notifiers: Sequence[Notifier], stats: AlertStats,
+                 policy: RetryPolicy | None = None, *, sweep_interval: float = 5.0,
+                 wall_clock: Callable[[], datetime] | None = None, rng: random.Random | None = None) -> None:
+        self.engine = engine
+        self.notifiers = {n.name: n for n in notifiers}
+        self.stats = stats
+        self.policy = policy or RetryPolicy()
+        self.sweep_interval = sweep_interval
+        self._now = wall_clock or (lambda: datetime.now(UTC))
+        self._rng = rng or random.Random()
+        self._wake = {name: asyncio.Event() for name in self.notifiers}
+        self._idle = {name: asyncio.Event() for name in self.notifiers}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_send: dict[str, float] = {}
+
+    def wake(self, _row: Any = None) -> None:
+        """New deliveries may be due: look now instead of at the next sweep."""
+        for event in self._wake.values():
+            event.set()
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._worker(n), name=f"dispatch:{n.name}")
+                           for n in self.notifiers.values()]
+
+    async def close(self) -> None:
+        """Stop the workers. A delivery in flight is cancelled and stays pending for the next start."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for notifier in self.notifiers.values():
+            await notifier.close()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait (bounded) until nothing is due soon: True when no delivery is pending any more."""
+        deadline = time.monotonic() + timeout
+        self.wake()
+        while time.monotonic() < deadline:
+            if await self.pending_count() == 0:
+                return True
+            await asyncio.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+        return await self.pending_count() == 0
+
+    async def pending_count(self) -> int:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(deliveries.c.id).where(
+                and_(deliveries.c.state == "pending", deliveries.c.notifier.in_(list(self.notifiers)))))
+            return len(rows.all())
+
+    # ------------------------------------------------------------------------------------- workers
+    async def _worker(self, notifier: Notifier) -> None:
+        wake = self._wake[notifier.name]
+        while True:
+            try:
+                next_due = await self._work_off(notifier)
+            except Exception:  # the database went away: keep the worker, try again at the next sweep
+                log.exception("dispatcher for %s failed; retrying", notifier.name)
+                next_due = self.sweep_interval
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=min(next_due, self.sweep_interval))
+
+    async def _work_off(self, notifier: Notifier) -> float:
+        """Send every due delivery of this notifier; return seconds until the next one is due."""
+        while True:
+            now = self._now()
+            async with self.engine.connect() as conn:
+                due = (await conn.execute(
+                    select(deliveries.c.id.label("delivery_id"), deliveries.c.attempts,
+                           deliveries.c.created_at.label("delivery_created_at"), deliveries.c.idempotency_key,
+                           *alerts.c)
+                    .join(alerts, alerts.c.id == deliveries.c.alert_id)
+                    .where(deliveries.c.notifier == notifier.name, deliveries.c.state == "pending",
+                           deliveries.c.next_attempt_at <= now)
+                    .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(20))).mappings().all()
+                if not due:
+                    upcoming = await conn.scalar(
+                        select(deliveries.c.next_attempt_at)
+                        .where(deliveries.c.notifier == notifier.name, deliveries.c.state == "pending")
+                        .order_by(deliveries.c.next_attempt_at).limit(1))
+                    if upcoming is None:
+                        return self.sweep_interval
+                    return max((upcoming - now).total_seconds(), 0.01)
+            for row in due:
+                await self._respect_rate_limit(notifier)
+                await self._deliver(notifier, dict(row))
+
+    async def _respect_rate_limit(self, notifier: Notifier) -> None:
+        last = self._last_send.get(notifier.name)
+        if last is not None and notifier.min_interval:
+            wait = last + notifier.min_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._last_send[notifier.name] = time.monotonic()
+
+    async def _deliver(self, notifier: Notifier, row: dict[str, Any]) -> None:
+        alert = alert_json(row)
+        started = time.monotonic()
+        try:
+            result = await notifier.send(alert, row["idempotency_key"])
+        except Exception as err:  # a notifier bug must not stop the others
+            log.exception("notifier %s raised", notifier.name)
+            result = DeliveryResult(ok=False, response=f"notifier error: {err!r}"[:RESPONSE_SNIPPET])
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        await self._record(notifier, row, result, elapsed_ms)
+
+    async def _record(self, notifier: Notifier, row: dict[str, Any], result: DeliveryResult,
+                      elapsed_ms: int) -> None:
+        now = self._now()
+        attempts = row["attempts"] + 1
+        values: dict[str, Any] = {"attempts": attempts, "last_status": result.status,
+                                  "last_error": None if result.ok else result.response[:RESPONSE_SNIPPET]}
+        if result.ok:
+            values.update(state="delivered", delivered_at=now)
+            outcome = "delivered"
+        elif result.permanent or attempts >= self.policy.max_attempts or (
+                now - row["delivery_created_at"] >= timedelta(seconds=self.policy.max_age)):
+            values["state"] = "failed"
+            outcome = "failed"
+            log.error("delivery of alert %s to %s failed for good after %d attempts: %s %s",
+                      row["id"], notifier.name, attempts, result.status or "", result.response[:200])
+        else:
+            delay = self.policy.delay(attempts, self._rng)
+            if result.retry_after is not None:
+                delay = max(delay, min(result.retry_after, self.policy.maximum))
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
+            outcome = "retried"
+            log.warning("delivery of alert %s to %s failed (%s %s); attempt %d again in %.1fs",
+                        row["id"], notifier.name, result.status or "", result.response[:200],
+                        attempts + 1, delay)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(deliveries).where(deliveries.c.id == row["delivery_id"]).values(**values))
+            await conn.execute(insert(delivery_attempts).values(
+                delivery_id=row["delivery_id"], attempt=attempts, at=now, ok=result.ok, status=result.status,
+                response=result.response[:RESPONSE_SNIPPET], duration_ms=elapsed_ms))
+        self.stats.count_delivery(outcome)

@@ -1,0 +1,195 @@
+"""Alert store and lifecycle. An alert and its pending deliveries are committed in one transaction (the
+transactional outbox): whatever happens to Slack or the network afterwards, the alert is not lost.
+
+De-duplication has two layers:
+- the dedup key (kind, vessel, place, event): one alert per real event, however often it is raised
+  (a replay run twice, two instances, a detector re-evaluating after a restart);
+- a cooldown per kind, vessel and place, on event time: a ship drifting on a zone boundary raises one
+  zone_entry, not one every few minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertDraft, Severity
+from ais_watch.alerts.notifiers.base import Notifier
+from ais_watch.errors import AisWatchError
+from ais_watch.store.schema import alerts, deliveries
+
+log = logging.getLogger(__name__)
+
+
+class AlertError(AisWatchError):
+    """An alert operation refused: unknown id, a state change that makes no sense."""
+
+
+@dataclass(slots=True)
+class AlertStats:
+    raised: dict[str, int] = field(default_factory=dict)  # by kind
+    duplicates: int = 0
+    cooled_down: int = 0
+    deliveries: dict[str, int] = field(default_factory=dict)  # by outcome: delivered, retried, failed
+
+    def count_delivery(self, outcome: str) -> None:
+        self.deliveries[outcome] = self.deliveries.get(outcome, 0) + 1
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    stmt = postgresql.insert(alerts) if dialect == "postgresql" else sqlite.insert(alerts)
+    return stmt.on_conflict_do_nothing(index_elements=[alerts.c.dedup_key]).returning(alerts)
+
+
+class AlertStore:
+    def __init__(self, engine: AsyncEngine, notifiers: Sequence[Notifier] = (), *, cooldown: float = 1800.0,
+                 wall_clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self.notifiers = list(notifiers)
+        self.cooldown = timedelta(seconds=cooldown)
+        self.stats = AlertStats()
+        self._now = wall_clock or (lambda: datetime.now(UTC))
+        self._insert = _insert_ignoring_duplicates(engine.dialect.name)
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Called with each new or changed alert row (the dispatcher's wake-up, the live API feed)."""
+        self._listeners.append(listener)
+
+    def _notify(self, row: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(row)
+            except Exception:  # a broken listener must not undo a stored alert
+                log.exception("alert listener failed")
+
+    # --------------------------------------------------------------------------------------- raise
+    async def raise_alerts(self, drafts: Sequence[AlertDraft]) -> list[dict[str, Any]]:
+        """Store each draft that is a new event outside its cooldown, with its deliveries, in one
+        transaction. Returns the stored alert rows (duplicates and cooled-down drafts are counted)."""
+        stored: list[dict[str, Any]] = []
+        async with self.engine.begin() as conn:
+            for draft in drafts:
+                row = await self._raise_one(conn, draft)
+                if row is not None:
+                    stored.append(row)
+        for row in stored:
+            self.stats.raised[row["kind"]] = self.stats.raised.get(row["kind"], 0) + 1
+            log.info("alert %s %s: %s %s at %s", row["id"], row["kind"], row["mmsi"] or "",
+                     row["vessel_name"] or "", row["place"] or "-")
+            self._notify(row)
+        return stored
+
+    async def _raise_one(self, conn: AsyncConnection, draft: AlertDraft) -> dict[str, Any] | None:
+        if draft.kind not in KINDS:
+            raise AlertError(f"unknown alert kind {draft.kind!r}")
+        if self.cooldown:
+            recent = await conn.scalar(
+                select(alerts.c.id).where(and_(
+                    alerts.c.cooldown_key == draft.cooldown_key(),
+                    alerts.c.occurred_at > draft.occurred_at - self.cooldown,
+                    alerts.c.occurred_at <= draft.occurred_at + self.cooldown,
+                    alerts.c.dedup_key != draft.dedup_key())).limit(1))
+            if recent is not None:
+                self.stats.cooled_down += 1
+                return None
+        severity = draft.severity if draft.severity is not None else DEFAULT_SEVERITY[draft.kind]
+        values = {
+            "dedup_key": draft.dedup_key(), "cooldown_key": draft.cooldown_key(), "kind": draft.kind,
+            "severity": int(severity), "mmsi": draft.mmsi, "imo": draft.imo, "vessel_name": draft.vessel_name,
+            "place": draft.place, "occurred_at": draft.occurred_at, "raised_at": self._now(),
+            "lat": draft.lat, "lon": draft.lon, "state": "open", "details": draft.details,
+            "tags": list(draft.tags), "zones": list(draft.zones),
+        }
+        row = (await conn.execute(self._insert, values)).mappings().first()
+        if row is None:
+            self.stats.duplicates += 1
+            return None
+        row = dict(row)
+        now = self._now()
+        targets = [n for n in self.notifiers
+                   if n.filter.matches(draft.kind, severity, draft.tags, draft.zones)]
+        if targets:
+            await conn.execute(insert(deliveries), [{
+                "alert_id": row["id"], "notifier": n.name, "idempotency_key": uuid.uuid4().hex,
+                "state": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now,
+            } for n in targets])
+        return row
+
+    # ----------------------------------------------------------------------------------- lifecycle
+    async def get(self, alert_id: int) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).mappings().first()
+        if row is None:
+            raise AlertError(f"no alert with id {alert_id}")
+        return dict(row)
+
+    async def acknowledge(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+        return await self._transition(alert_id, "acknowledged", {"acknowledged_by": by[:64],
+                                                                 "acknowledged_at": self._now(),
+                                                                 "ack_note": note})
+
+    async def resolve(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+        return await self._transition(alert_id, "resolved", {"resolved_by": by[:64],
+                                                             "resolved_at": self._now(),
+                                                             "resolve_note": note})
+
+    async def _transition(self, alert_id: int, state: str, values: dict[str, Any]) -> dict[str, Any]:
+        allowed_from = {"acknowledged": ("open", "acknowledged"), "resolved": ("open", "acknowledged")}[state]
+        async with self.engine.begin() as conn:
+            current = await conn.scalar(select(alerts.c.state).where(alerts.c.id == alert_id))
+            if current is None:
+                raise AlertError(f"no alert with id {alert_id}")
+            if current not in allowed_from:
+                raise AlertError(f"alert {alert_id} is {current}; it cannot become {state}")
+            await conn.execute(update(alerts).where(alerts.c.id == alert_id).values(state=state, **values))
+        row = await self.get(alert_id)
+        self._notify(row)
+        return row
+
+    # --------------------------------------------------------------------------------------- query
+    async def query(self, *, kind: str | None = None, mmsis: Sequence[int] | None = None,
+                    imo: int | None = None, since: datetime | None = None, until: datetime | None = None,
+                    state: str | None = None, limit: int | None = None,
+                    newest_first: bool = False) -> list[dict[str, Any]]:
+        if kind is not None and kind not in KINDS:
+            raise AlertError(f"unknown alert kind {kind!r}; one of {', '.join(KINDS)}")
+        if state is not None and state not in STATES:
+            raise AlertError(f"unknown state {state!r}; one of {', '.join(STATES)}")
+        query = select(alerts)
+        if kind is not None:
+            query = query.where(alerts.c.kind == kind)
+        if mmsis is not None and imo is not None:
+            query = query.where((alerts.c.mmsi.in_(mmsis)) | (alerts.c.imo == imo))
+        elif mmsis is not None:
+            query = query.where(alerts.c.mmsi.in_(mmsis))
+        if since is not None:
+            query = query.where(alerts.c.occurred_at >= since)
+        if until is not None:
+            query = query.where(alerts.c.occurred_at <= until)
+        if state is not None:
+            query = query.where(alerts.c.state == state)
+        order = (alerts.c.occurred_at.desc(), alerts.c.id.desc()) if newest_first else (
+            alerts.c.occurred_at, alerts.c.id)
+        query = query.order_by(*order)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    async def delivery_counts(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(deliveries.c.state, func.count()).group_by(deliveries.c.state))
+            return {state: count for state, count in rows}
+
+
+def severity_label(value: int) -> str:
+    return Severity(value).label()

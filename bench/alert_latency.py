@@ -1,0 +1,143 @@
+"""Alert latency: from the arrival of the position that triggers an alert to a webhook receiver getting
+it (p50, p99), while the pipeline ingests background traffic at a steady rate (default 5,000 msg/s).
+
+Everything runs on this machine: real NMEA lines (the bundled recordings, time-shifted so they are new
+traffic) decoded on the live path, the real pipeline, alert store, outbox and dispatcher on SQLite (or
+--pg URL), and an aiohttp webhook receiver on loopback. A bench-only stage raises an alert for each
+trigger position (no detector decides here: this measures the alert path, not a detection rule).
+
+    python bench/alert_latency.py [--rate 5000] [--seconds 30] [--triggers-per-second 4] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ais_watch.alerts.model import AlertDraft  # noqa: E402
+from ais_watch.config import load_settings  # noqa: E402
+from ais_watch.decode import NmeaDecoder  # noqa: E402
+from ais_watch.model import IngestStats, PositionReport, Report  # noqa: E402
+from ais_watch.pipeline import Pipeline, WallClock  # noqa: E402
+from ais_watch.runtime import running_pipeline  # noqa: E402
+
+TRIGGER_MMSI = 273999999
+DEMO = REPO / "ais_watch" / "data" / "demo" / "dma-tagblock-pghp-2013.nmea.gz"
+
+
+class TriggerStage:
+    """Raises one alert per position of TRIGGER_MMSI; the position's `station` carries its sequence."""
+
+    name = "bench-trigger"
+
+    def handle(self, report: Report, vessel: dict[str, Any], pipeline: Pipeline) -> None:
+        if isinstance(report, PositionReport) and report.mmsi == TRIGGER_MMSI:
+            pipeline.raise_alert(AlertDraft(
+                kind="went_dark", occurred_at=report.time, event_key=str(report.station), mmsi=report.mmsi,
+                vessel_name="BENCH", place="bench", lat=report.lat, lon=report.lon,
+                details={"seq": int(report.station or 0)}))
+
+
+def background_lines() -> list[bytes]:
+    with gzip.open(DEMO, "rb") as fh:
+        return fh.read().splitlines()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=5000.0, help="background AIS messages per second")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--triggers-per-second", type=float, default=4.0)
+    parser.add_argument("--pg", default="", help="PostgreSQL URL (its public schema is reset!)")
+    args = parser.parse_args()
+
+    arrivals: dict[int, float] = {}
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        arrivals[json.loads(body)["details"]["seq"]] = time.perf_counter()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.pg or f"sqlite:///{tmp}/bench.db"
+        if args.pg:
+            from bench.replay_throughput import reset_pg
+
+            reset_pg(args.pg)
+        settings = load_settings(environ={}).with_overrides(
+            db=db, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_secret="bench", alerts__cooldown=0.0)
+        lines = background_lines()
+        stats = IngestStats()
+        sent: dict[int, float] = {}
+        async with running_pipeline(settings, WallClock(), stats=stats, stages=[TriggerStage()]) as runtime:
+            decoder = NmeaDecoder("bench", stats)
+            start = time.perf_counter()
+            messages = 0
+            line_index = 0
+            seq = 0
+            next_trigger = start
+            tick = 0.01  # send background traffic in 10 ms slices
+            while (now := time.perf_counter()) - start < args.seconds:
+                due = int((now - start) * args.rate) - messages
+                while due > 0:
+                    line = lines[line_index % len(lines)]
+                    line_index += 1
+                    for report in decoder.feed(line, datetime.now(UTC)):
+                        report.time = datetime.now(UTC)  # live traffic: event time is now
+                        # The 5-minute recording loops every few seconds: make each pass new traffic.
+                        if report.payload is not None:
+                            report.payload += b"%d" % line_index
+                        await runtime.pipeline.submit(report)
+                        messages += 1
+                        due -= 1
+                if now >= next_trigger:
+                    seq += 1
+                    trigger = PositionReport(TRIGGER_MMSI, datetime.now(UTC), 42.25, 130.3, 0.0, None, None,
+                                             5, 1, "bench", datetime.now(UTC), str(seq))
+                    sent[seq] = time.perf_counter()
+                    await runtime.pipeline.submit(trigger)
+                    next_trigger += 1 / args.triggers_per_second
+                await asyncio.sleep(max(0.0, tick - (time.perf_counter() - now)))
+            elapsed = time.perf_counter() - start
+            assert runtime.dispatcher is not None
+            await runtime.dispatcher.drain(30)
+        await runner.cleanup()
+
+    latencies = sorted((arrivals[s] - sent[s]) * 1000 for s in sent if s in arrivals)
+    lost = len(sent) - len(latencies)
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]
+
+    print(f"background: {messages:,} messages in {elapsed:.1f}s = {messages / elapsed:,.0f} msg/s "
+          f"(asked {args.rate:,.0f}); {stats.positions_stored:,} positions stored; db {db.split(':')[0]}")
+    print(f"alerts: {len(sent)} triggered, {len(latencies)} received by the webhook, {lost} missing")
+    if latencies:
+        print(f"trigger position -> webhook receiver: p50 {pct(50):.1f} ms, p99 {pct(99):.1f} ms, "
+              f"max {latencies[-1]:.1f} ms, mean {statistics.fmean(latencies):.1f} ms (target p99 < 500 ms)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,164 @@
+"""Alembic migrations against real databases: head is exactly the schema the code declares."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Integer, MetaData, func, insert, select, text
+from sqlalchemy.engine import Connection
+
+from ais_watch.cli import main
+from ais_watch.errors import StoreError
+from ais_watch.store.db import migrate, open_database
+from ais_watch.store.schema import metadata, positions
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "ais_watch" / "migrations"
+
+
+def _script() -> ScriptDirectory:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg)
+
+
+HEAD = _script().get_current_head()  # the newest file in ais_watch/migrations/versions
+UNREACHABLE_PG = "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/test"  # port 1: nothing listens there
+
+
+def _schema_diff(sync_conn: Connection, target: MetaData) -> list[Any]:
+    return compare_metadata(MigrationContext.configure(sync_conn), target)
+
+
+def _revision(sync_conn: Connection) -> str | None:
+    return MigrationContext.configure(sync_conn).get_current_revision()
+
+
+async def test_head_schema_equals_declared_metadata(db_url: str) -> None:
+    async with asyncio.timeout(30):
+        engine = await open_database(db_url)
+        try:
+            async with engine.connect() as conn:
+                diff = await conn.run_sync(_schema_diff, metadata)
+                revision = await conn.run_sync(_revision)
+                tables = set(await conn.run_sync(lambda c: c.dialect.get_table_names(c)))
+        finally:
+            await engine.dispose()
+    assert diff == [], f"migrations at head differ from ais_watch.store.schema.metadata: {diff}"
+    assert revision == HEAD
+    assert tables == {*metadata.tables, "alembic_version"}
+    assert {"positions", "vessels", "identity_history"} <= tables
+
+
+def test_one_linear_history() -> None:
+    script = _script()
+    assert len(script.get_heads()) == 1, "two heads: migrations branched"
+    revisions = list(script.walk_revisions())
+    assert revisions[-1].down_revision is None
+    assert all(len(r.nextrev) <= 1 for r in revisions)
+
+
+async def test_schema_comparison_does_detect_drift(db_url: str) -> None:
+    """The check above is only worth something if the comparison sees a column or index the db lacks."""
+    drifted = MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.tables.values():
+        table.to_metadata(drifted)
+    drifted.tables["vessels"].append_column(Column("not_in_any_migration", Integer))
+    async with asyncio.timeout(30):
+        engine = await open_database(db_url)
+        try:
+            async with engine.connect() as conn:
+                diff = await conn.run_sync(_schema_diff, drifted)
+        finally:
+            await engine.dispose()
+    assert [d[0] for d in diff] == ["add_column"], diff
+    assert diff[0][3].name == "not_in_any_migration"
+
+
+async def test_migrating_twice_is_a_no_op(db_url: str) -> None:
+    when = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    async with asyncio.timeout(30):
+        engine = await open_database(db_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(insert(positions), [{"mmsi": 273123456, "time": when, "lat": 43.1,
+                                                        "lon": 131.9, "msg_type": 1, "source": "t"}])
+            await migrate(engine)
+            await migrate(engine)
+            async with engine.connect() as conn:
+                revision = await conn.run_sync(_revision)
+                versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+                rows = (await conn.execute(select(positions.c.mmsi, positions.c.time))).all()
+                diff = await conn.run_sync(_schema_diff, metadata)
+        finally:
+            await engine.dispose()
+        # And a fresh open of the migrated database, without migrating, is accepted as it is.
+        again = await open_database(db_url, migrate_schema=False)
+        try:
+            async with again.connect() as conn:
+                count = (await conn.execute(select(func.count()).select_from(positions))).scalar_one()
+        finally:
+            await again.dispose()
+    assert revision == HEAD
+    assert [v[0] for v in versions] == [HEAD]
+    assert rows == [(273123456, when)], "data written before a repeated migration must survive it"
+    assert diff == []
+    assert count == 1
+
+
+async def test_open_without_migrating_refuses_an_empty_database(db_url: str) -> None:
+    async with asyncio.timeout(30):
+        with pytest.raises(StoreError) as info:
+            await open_database(db_url, migrate_schema=False)
+    message = str(info.value)
+    assert "schema" in message
+    assert "migrate" in message, "the error should say how to fix it"
+    assert HEAD in message
+
+
+async def test_unreachable_postgresql_is_a_store_error_without_the_password() -> None:
+    for migrate_schema in (True, False):
+        async with asyncio.timeout(20):
+            with pytest.raises(StoreError) as info:
+                await open_database(UNREACHABLE_PG, migrate_schema=migrate_schema)
+        message = str(info.value)
+        assert "unreachable" in message or "cannot open" in message, message
+        assert "127.0.0.1" in message, f"the message should say which server: {message!r}"
+        assert "s3cr3t-pw" not in message, "the password must never reach an error message"
+
+
+async def test_sqlite_in_a_missing_directory_is_a_store_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'ais.db'}"
+    for migrate_schema in (True, False):
+        async with asyncio.timeout(20):
+            with pytest.raises(StoreError) as info:
+                await open_database(url, migrate_schema=migrate_schema)
+        message = str(info.value)
+        assert "cannot open database" in message, message
+        assert str(tmp_path / "no" / "such" / "dir" / "ais.db") in message
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("url", [UNREACHABLE_PG, "sqlite:////nonexistent-ais-watch-dir/x/ais.db"])
+def test_cli_reports_an_unreachable_database_in_one_line(url: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", url, "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ais-watch: error: "), err
+    assert "Traceback" not in err
+    assert "s3cr3t-pw" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_migrate_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["--db", url, "migrate"]) == 0
+    assert main(["--db", url, "migrate"]) == 0
+    assert capsys.readouterr().out.count("database schema is at head") == 2

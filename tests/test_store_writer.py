@@ -1,0 +1,239 @@
+"""The store writer: backpressure, retries when the database fails, and a flush on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ais_watch.errors import StoreError
+from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+from ais_watch.pipeline import Pipeline, PipelineOptions, ReplayClock
+from ais_watch.store.db import open_database
+from ais_watch.store.schema import positions, vessels
+from ais_watch.store.writer import Batch, StoreWriter
+
+T0 = datetime(2024, 5, 10, 11, 0, 0, tzinfo=UTC)
+RU_SHIP = 273355410
+KP_SHIP = 445123000
+
+
+def pos(seconds: float, mmsi: int = RU_SHIP, **fields: Any) -> PositionReport:
+    values: dict[str, Any] = {"lat": 43.1 + seconds / 10000, "lon": 131.9, "sog": 10.5, "cog": 90.0,
+                              "heading": 91, "nav_status": 0, "msg_type": 1, "source": "test"}
+    values.update(fields)
+    when = T0 + timedelta(seconds=seconds)
+    return PositionReport(mmsi=mmsi, time=when, received_at=when, **values)
+
+
+def db_down() -> OperationalError:
+    return OperationalError("INSERT INTO positions ...", {}, ConnectionRefusedError("connection refused"))
+
+
+@contextlib.asynccontextmanager
+async def engine_on(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(db_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def count(engine: AsyncEngine, table: Any = positions) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+def pipeline_on(engine: AsyncEngine, *, queue_batches: int = 8, **options: Any) -> Pipeline:
+    stats = IngestStats()
+    writer = StoreWriter(engine, stats, queue_batches=queue_batches, retry_initial=0.01, retry_max_delay=0.1,
+                         close_timeout=1.0)
+    return Pipeline(engine, writer, stats, ReplayClock(), PipelineOptions(**options))
+
+
+# ------------------------------------------------------------------------------------ backpressure
+async def test_a_full_queue_makes_submit_wait_and_loses_nothing(db_url: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    async with asyncio.timeout(30), engine_on(db_url) as engine:
+        pipeline = pipeline_on(engine, queue_batches=1, batch_size=1)
+        writer = pipeline.writer
+        gate, writing = asyncio.Event(), asyncio.Event()
+        real_write = writer.write
+
+        async def blocked_write(batch: Batch) -> None:
+            writing.set()
+            await gate.wait()  # the database is slow
+            await real_write(batch)
+
+        monkeypatch.setattr(writer, "write", blocked_write)
+        await pipeline.start(periodic_flush=False)
+        submitted: list[int] = []
+
+        async def produce() -> None:
+            for i in range(10):
+                await pipeline.submit(pos(i))
+                submitted.append(i)
+
+        producer = asyncio.create_task(produce())
+        await writing.wait()
+        await asyncio.sleep(0.3)  # real time: a writer that is stuck stays stuck
+        assert not producer.done(), "submit must wait while the store queue is full"
+        # One batch is being written, one waits in the queue (queue_batches=1); the third cannot be queued.
+        assert submitted == [0, 1]
+        assert writer.queue_depth == 1
+        assert await count(engine) == 0
+
+        gate.set()
+        await producer
+        await pipeline.close()
+        assert await count(engine) == 10
+        assert pipeline.stats.positions_stored == 10
+
+
+# -------------------------------------------------------------------------------- failing database
+async def test_failed_writes_are_retried_until_stored(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with asyncio.timeout(30), engine_on(db_url) as engine:
+        pipeline = pipeline_on(engine, batch_size=5)
+        writer = pipeline.writer
+        real_write = writer.write
+        calls: list[int] = []
+        failing_seen: list[float | None] = []
+
+        async def flaky_write(batch: Batch) -> None:
+            calls.append(len(batch.positions))
+            failing_seen.append(writer.failing_since)
+            if len(calls) <= 3:
+                raise db_down()
+            if len(calls) == 4:
+                raise ConnectionResetError("server closed the connection")
+            await real_write(batch)
+
+        monkeypatch.setattr(writer, "write", flaky_write)
+        await pipeline.start(periodic_flush=False)
+        for i in range(12):
+            await pipeline.submit(pos(i))
+        await pipeline.close()
+
+        assert await count(engine) == 12, "every position handed over is stored, exactly once"
+        assert await count(engine, vessels) == 1
+        assert writer.write_failures == 4
+        assert pipeline.stats.positions_stored == 12
+        assert calls[:5] == [5, 5, 5, 5, 5], "the same batch is retried"
+        assert failing_seen[0] is None and all(f is not None for f in failing_seen[1:5])
+        assert writer.failing_since is None, "recovered"
+
+
+async def test_failures_on_every_batch_still_store_each_once(db_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    async with asyncio.timeout(30), engine_on(db_url) as engine:
+        pipeline = pipeline_on(engine, batch_size=3)
+        writer = pipeline.writer
+        real_write = writer.write
+        attempts: dict[int, int] = {}
+
+        async def fails_once_per_batch(batch: Batch) -> None:
+            attempts[id(batch)] = attempts.get(id(batch), 0) + 1
+            if attempts[id(batch)] == 1:
+                raise db_down()
+            await real_write(batch)
+
+        monkeypatch.setattr(writer, "write", fails_once_per_batch)
+        await pipeline.start(periodic_flush=False)
+        for i in range(10):
+            await pipeline.submit(pos(i, mmsi=RU_SHIP if i % 2 else KP_SHIP))
+        await pipeline.close()
+        assert await count(engine) == 10
+        assert writer.write_failures == 4  # batches of 3, 3, 3 and the final 1
+        async with engine.connect() as conn:
+            last = dict((await conn.execute(select(vessels.c.mmsi, vessels.c.last_seen))).all())
+        assert last == {RU_SHIP: T0 + timedelta(seconds=9), KP_SHIP: T0 + timedelta(seconds=8)}
+
+
+async def test_close_is_bounded_when_the_database_stays_down(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    async with asyncio.timeout(30), engine_on(f"sqlite:///{tmp_path / 'dead.db'}") as engine:
+        pipeline = pipeline_on(engine, batch_size=100)
+
+        async def dead(batch: Batch) -> None:
+            raise db_down()
+
+        monkeypatch.setattr(pipeline.writer, "write", dead)
+        await pipeline.start(periodic_flush=False)
+        await pipeline.submit(pos(0))
+        async with asyncio.timeout(3):
+            with contextlib.suppress(StoreError):  # a fix may well report the unwritten batch
+                await pipeline.close()
+
+
+# -------------------------------------------------------------------------------------- shutdown
+async def test_close_flushes_a_partial_batch(db_url: str) -> None:
+    async with asyncio.timeout(30), engine_on(db_url) as engine:
+        pipeline = pipeline_on(engine, batch_size=1000, flush_interval=60)
+        await pipeline.start()  # with the periodic flusher, which must not be due yet
+        for i in range(7):
+            await pipeline.submit(pos(i))
+        await asyncio.sleep(0.1)
+        assert await count(engine) == 0, "7 < batch_size and the flush interval is far away"
+        await pipeline.close()
+        assert await count(engine) == 7
+        assert await count(engine, vessels) == 1
+        await pipeline.writer.close()  # a second close is harmless
+
+
+async def test_a_partial_batch_is_written_after_the_flush_interval(db_url: str) -> None:
+    async with asyncio.timeout(30), engine_on(db_url) as engine:
+        pipeline = pipeline_on(engine, batch_size=1000, flush_interval=0.1)
+        await pipeline.start()
+        for i in range(3):
+            await pipeline.submit(pos(i))
+        for _ in range(100):
+            if await count(engine) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert await count(engine) == 3, "live positions must not wait for a full batch"
+        await pipeline.close()
+
+
+async def test_submit_before_start_is_a_store_error(db_url: str) -> None:
+    async with asyncio.timeout(30), engine_on(db_url) as engine:
+        writer = StoreWriter(engine, IngestStats())
+        batch = Batch()
+        batch.positions.append((RU_SHIP, T0, 43.1, 131.9, None, None, None, None, 1, "test", None))
+        with pytest.raises(StoreError):
+            await writer.submit(batch)
+        await writer.close()  # never started: nothing to do
+
+
+# ------------------------------------------- values a PostgreSQL column refuses (SQLite takes anything)
+def poison(kind: str) -> Report:
+    if kind == "long tag-block station":  # the s: field of an NMEA 4 tag block is free text
+        return pos(1, station="s" * 80)
+    if kind == "nav status out of range":  # a CSV Status column is not checked against 0..15
+        return pos(1, nav_status=40000)
+    assert kind == "long ship name"  # CSV and JSON names have no 20-character limit
+    return StaticReport(mmsi=RU_SHIP, time=T0, msg_type=5, source="test", received_at=T0, name="N" * 100)
+
+
+@pytest.mark.parametrize("kind", ["long tag-block station", "nav status out of range", "long ship name"])
+async def test_one_unstorable_value_does_not_stop_the_store(db_url: str, kind: str,
+                                                            request: pytest.FixtureRequest) -> None:
+    async with asyncio.timeout(30), engine_on(db_url) as engine:
+        pipeline = pipeline_on(engine, batch_size=100)
+        await pipeline.start(periodic_flush=False)
+        await pipeline.submit(pos(0, mmsi=KP_SHIP))
+        await pipeline.submit(poison(kind))
+        await pipeline.submit(pos(2, mmsi=KP_SHIP))
+        async with asyncio.timeout(3):
+            await pipeline.close()
+        async with engine.connect() as conn:
+            stored = (await conn.execute(
+                select(func.count()).select_from(positions).where(positions.c.mmsi == KP_SHIP))).scalar_one()
+        assert stored == 2, "the other vessel's positions in the same batch must be stored"
