@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from ais_watch import __version__
+from ais_watch import __version__, watchlist_commands
 from ais_watch.alerts import commands as alert_commands
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
@@ -23,6 +23,7 @@ from ais_watch.errors import AisWatchError
 from ais_watch.model import IngestStats, Report, parse_vessel_ref
 from ais_watch.pipeline import ReplayClock, WallClock
 from ais_watch.runtime import log_stats_periodically, running_pipeline
+from ais_watch.scheduler import start_scheduler
 from ais_watch.sources.replay import FORMATS, replay_paths
 
 log = logging.getLogger("ais_watch")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--format", choices=("geojson", "csv", "jsonl"), default="jsonl")
 
     alert_commands.add_parser(sub, parse_time)
+    watchlist_commands.add_parser(sub)
 
     sub.add_parser("migrate", help="bring the database schema to the latest version")
     config = sub.add_parser("config", help="settings")
@@ -118,6 +120,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_serve(settings)
     if args.command == "alerts":
         return await alert_commands.run(args, settings, sys.stdout)
+    if args.command == "watchlist":
+        return await watchlist_commands.run(args, settings, sys.stdout)
     if args.command == "migrate":
         from ais_watch.store.db import open_database
 
@@ -159,7 +163,8 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     started = loop.time()
     undelivered = 0
-    async with running_pipeline(settings, ReplayClock(), deliver=args.notify) as runtime:
+    async with running_pipeline(settings, ReplayClock(), deliver=args.notify,
+                                event_time_ticks=True) as runtime:
         await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
                            speed=args.speed, decoder_options=decoder_options(settings),
                            progress=not args.no_progress and sys.stderr.isatty())
@@ -286,6 +291,10 @@ async def cmd_serve(settings: Settings) -> int:
     async with running_pipeline(settings, WallClock()) as runtime:
         emit = runtime.pipeline.submit
         sources = live_sources(settings, emit, runtime.stats)
+        started = datetime.now(UTC)
+        for source in sources:  # a source that never delivers is an outage too
+            runtime.pipeline.feed_health.observe(source.name, started)
+        scheduler = start_scheduler(runtime, settings)
         tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
         if not sources:
             if not settings["demo.replay"]:
@@ -308,6 +317,7 @@ async def cmd_serve(settings: Settings) -> int:
                 log.error("%s stopped: %s", task.get_name(), result)
                 if task in done:
                     raise result
+        scheduler.shutdown(wait=False)
         log.info("shutting down: flushing positions")
     log.info("stopped cleanly")
     return 0

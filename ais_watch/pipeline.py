@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.model import AlertDraft
 from ais_watch.alerts.store import AlertStore
+from ais_watch.detectors.feed_health import FeedHealth
 from ais_watch.mid import flag_of
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from ais_watch.store.schema import TRACKED_IDENTITY_FIELDS, vessels
@@ -114,12 +115,23 @@ class Deduplicator:
         return len(self._seen)
 
 
+@dataclass(slots=True)
+class Context:
+    """What the enrichers work out once per report and every later stage reads."""
+
+    pipeline: Pipeline
+    watch: Any = None  # the vessel's watchlist match (ais_watch.watchlist.Match), by the watchlist enricher
+    zones: tuple[Any, ...] = ()  # zones the position is in, by the zone enricher
+
+
 class Stage(Protocol):
-    """A step after vessel state: an enricher or a detector. Must not raise for bad data of one report."""
+    """A step after vessel state: an enricher or a detector, in order. Raises alerts with
+    `ctx.pipeline.raise_alert(draft)`. May also have `tick(now, pipeline)` for time-driven rules,
+    called on the pipeline clock (event time in a replay, a scheduler job live)."""
 
     name: str
 
-    def handle(self, report: Report, vessel: dict[str, Any], pipeline: Pipeline) -> None: ...
+    def handle(self, report: Report, vessel: dict[str, Any], ctx: Context) -> None: ...
 
 
 @dataclass(slots=True)
@@ -127,6 +139,11 @@ class PipelineOptions:
     batch_size: int = 2000
     flush_interval: float = 1.0
     dedup_window: float = 60.0
+    # Replay: time-driven rules run every tick_interval of event time, inside the pipeline. Live: a
+    # scheduler job calls run_ticks on wall time, and event_time_ticks is off.
+    event_time_ticks: bool = False
+    tick_interval: float = 60.0
+    feed_outage_after: float = 600.0
     # Vessel rows (latest state) are rewritten at most this often: they are derivable from positions,
     # and upserting every busy vessel with every batch costs as much as the positions themselves.
     vessel_flush_interval: float = 5.0
@@ -145,6 +162,9 @@ class Pipeline:
         self.options = options or PipelineOptions()
         self.stages: list[Stage] = stages or []
         self.dedup = Deduplicator(self.options.dedup_window)
+        self.feed_health = FeedHealth(timedelta(seconds=self.options.feed_outage_after))
+        self._next_tick: datetime | None = None
+        self._resume_from: datetime | None = None  # the last event the store knew before this run
         self.vessels: dict[int, dict[str, Any]] = {}  # mmsi -> the vessels row as it stands
         self.stage_errors: dict[str, int] = {}
         self._batch = Batch()
@@ -162,6 +182,15 @@ class Pipeline:
             for row in result.mappings():
                 self.vessels[row["mmsi"]] = dict(row)
         log.info("pipeline started with %d known vessels", len(self.vessels))
+        self._resume_from = max((v["last_seen"] for v in self.vessels.values() if v["last_seen"]),
+                                default=None)
+        if self._resume_from is not None and isinstance(self.clock, WallClock):
+            # Live: from the last event stored before the stop until now, nothing was watching.
+            self.feed_health.service_was_down(self._resume_from, self.clock.now())
+        for stage in self.stages:
+            start = getattr(stage, "start", None)
+            if start is not None:
+                await start(self)
         self.writer.start()
         if periodic_flush:
             self._flusher = asyncio.create_task(self._flush_periodically(), name="pipeline-flush")
@@ -229,6 +258,22 @@ class Pipeline:
             return
         self.clock.observe(report.time)
         stats.processed += 1
+        if self.options.event_time_ticks:
+            # Feed health first: a gap in this source must be known before the dark rules look at it.
+            for draft in self.feed_health.observe(report.source, report.time):
+                self.raise_alert(draft)
+            if self._next_tick is None:
+                if self._resume_from is not None:
+                    # A replay resuming a store: the time between its last event and this replay's first
+                    # was not watched, so it is nobody's silence.
+                    self.feed_health.service_was_down(self._resume_from, report.time)
+                self._next_tick = report.time + timedelta(seconds=self.options.tick_interval)
+            elif report.time >= self._next_tick:
+                self.tick(report.time)
+                self._next_tick = report.time + timedelta(seconds=self.options.tick_interval)
+        else:
+            for draft in self.feed_health.observe(report.source, report.received_at):
+                self.raise_alert(draft)
         vessel = self.vessels.get(report.mmsi)
         if vessel is None:
             vessel = self._new_vessel(report)
@@ -236,12 +281,34 @@ class Pipeline:
             self._position(report, vessel)
         else:
             self._static(report, vessel)
+        if not self.stages:
+            return
+        ctx = Context(self)
         for stage in self.stages:
             try:
-                stage.handle(report, vessel, self)
+                stage.handle(report, vessel, ctx)
             except Exception:  # one failing stage must not stop ingest
                 self.stage_errors[stage.name] = self.stage_errors.get(stage.name, 0) + 1
                 log.exception("stage %s failed on a report from %s", stage.name, report.mmsi)
+
+    def tick(self, now: datetime) -> None:
+        """Run the time-driven rules at `now` (pipeline clock); their drafts are stored with the rest."""
+        for draft in self.feed_health.tick(now):
+            self.raise_alert(draft)
+        for stage in self.stages:
+            tick = getattr(stage, "tick", None)
+            if tick is None:
+                continue
+            try:
+                tick(now, self)
+            except Exception:
+                self.stage_errors[stage.name] = self.stage_errors.get(stage.name, 0) + 1
+                log.exception("stage %s failed on a tick", stage.name)
+
+    async def run_ticks(self, now: datetime | None = None) -> None:
+        """Live mode (a scheduler job): tick on the pipeline clock and store what it raised."""
+        self.tick(now or self.clock.now())
+        await self.store_alerts()
 
     def _new_vessel(self, report: Report) -> dict[str, Any]:
         vessel: dict[str, Any] = {c.name: None for c in vessels.columns}

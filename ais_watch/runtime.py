@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,6 +16,7 @@ from ais_watch.alerts.dispatcher import Dispatcher, RetryPolicy
 from ais_watch.alerts.notifiers import notifiers_from_settings
 from ais_watch.alerts.store import AlertStore
 from ais_watch.config import Settings
+from ais_watch.detectors.setup import build_stages
 from ais_watch.model import IngestStats
 from ais_watch.pipeline import Clock, Pipeline, PipelineOptions, Stage
 from ais_watch.store.db import open_database
@@ -30,12 +32,14 @@ class Runtime:
     stats: IngestStats
     alerts: AlertStore
     dispatcher: Dispatcher | None
+    parts: dict[str, Any]  # detector parts scheduler jobs refresh (watchlist, zones)
 
 
 @asynccontextmanager
 async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: bool = True,
                            stats: IngestStats | None = None, deliver: bool = True,
-                           stages: list[Stage] | None = None) -> AsyncIterator[Runtime]:
+                           stages: list[Stage] | None = None, detectors: bool = True,
+                           event_time_ticks: bool = False) -> AsyncIterator[Runtime]:
     """A started pipeline on a migrated database; on exit everything batched is flushed and written.
 
     With `deliver`, alerts get a pending delivery per matching notifier and a dispatcher sends them;
@@ -61,11 +65,18 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
         options = PipelineOptions(batch_size=settings["store.batch_size"],
                                   flush_interval=settings["store.flush_interval"],
                                   dedup_window=settings["dedup.window"],
-                                  vessel_flush_interval=settings["store.vessel_flush_interval"])
-        pipeline = Pipeline(engine, writer, stats, clock, options, stages=stages, alerts=alert_store)
+                                  vessel_flush_interval=settings["store.vessel_flush_interval"],
+                                  event_time_ticks=event_time_ticks, tick_interval=settings["ticks.interval"],
+                                  feed_outage_after=settings["feed.outage_after"])
+        all_stages: list[Stage] = []
+        parts: dict[str, Any] = {}
+        if detectors:
+            all_stages, parts = await build_stages(engine, settings)
+        all_stages += stages or []
+        pipeline = Pipeline(engine, writer, stats, clock, options, stages=all_stages, alerts=alert_store)
         await pipeline.start(periodic_flush=periodic_flush)
         try:
-            yield Runtime(engine, pipeline, stats, alert_store, dispatcher)
+            yield Runtime(engine, pipeline, stats, alert_store, dispatcher, parts)
         finally:
             await pipeline.close()
     finally:

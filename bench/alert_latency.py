@@ -32,7 +32,7 @@ from ais_watch.alerts.model import AlertDraft  # noqa: E402
 from ais_watch.config import load_settings  # noqa: E402
 from ais_watch.decode import NmeaDecoder  # noqa: E402
 from ais_watch.model import IngestStats, PositionReport, Report  # noqa: E402
-from ais_watch.pipeline import Pipeline, WallClock  # noqa: E402
+from ais_watch.pipeline import Context, WallClock  # noqa: E402
 from ais_watch.runtime import running_pipeline  # noqa: E402
 
 TRIGGER_MMSI = 273999999
@@ -44,9 +44,9 @@ class TriggerStage:
 
     name = "bench-trigger"
 
-    def handle(self, report: Report, vessel: dict[str, Any], pipeline: Pipeline) -> None:
+    def handle(self, report: Report, vessel: dict[str, Any], ctx: Context) -> None:
         if isinstance(report, PositionReport) and report.mmsi == TRIGGER_MMSI:
-            pipeline.raise_alert(AlertDraft(
+            ctx.pipeline.raise_alert(AlertDraft(
                 kind="went_dark", occurred_at=report.time, event_key=str(report.station), mmsi=report.mmsi,
                 vessel_name="BENCH", place="bench", lat=report.lat, lon=report.lon,
                 details={"seq": int(report.station or 0)}))

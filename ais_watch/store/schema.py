@@ -184,3 +184,25 @@ delivery_attempts = Table(
     Column("duration_ms", Integer, nullable=False),
     Index("ix_delivery_attempts_delivery_id", "delivery_id"),
 )
+
+# -------------------------------------------------------------------------------------------- watchlist
+# One entry per ship, keyed by what identifies it best: "imo:9179842", else "mmsi:273123456", else
+# "name:ANGARA" (a name alone matches weakly: there are two sanctioned MARIAs). Re-importing updates.
+watchlist = Table(
+    "watchlist", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("key", String(80), nullable=False, unique=True),
+    Column("name", String(128)),
+    Column("imo", Integer),
+    Column("mmsi", BigInteger),
+    Column("flag", String(64)),
+    Column("reason", Text),
+    Column("source", String(200), nullable=False),
+    Column("aliases", JSON, nullable=False),  # other names (OFAC a.k.a., earlier names)
+    Column("tags", JSON, nullable=False),
+    Column("dark_threshold", Float),  # seconds; None: the dark.threshold setting
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_watchlist_imo", "imo"),
+    Index("ix_watchlist_mmsi", "mmsi"),
+)

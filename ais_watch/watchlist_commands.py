@@ -1,0 +1,89 @@
+"""`ais-watch watchlist ...`: import a list (CSV, OFAC SDN, OpenSanctions), list it, remove an entry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from ais_watch.config import Settings
+from ais_watch.store.db import open_database
+from ais_watch.watchlist import ImportReport, WatchlistError, canonical_key, list_entries, remove, upsert
+from ais_watch.watchlist_import import FORMATS, read_watchlist
+
+LIST_FIELDS = ("key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags",
+               "dark_threshold_hours")
+TABLE_FIELDS = ("key", "name", "imo", "mmsi", "flag", "tags", "source")
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("watchlist", help="the watchlist: import, list, remove")
+    actions = parser.add_subparsers(dest="watchlist_action", metavar="ACTION", required=True)
+    imported = actions.add_parser("import", help="add or update entries from a file (never duplicates)")
+    imported.add_argument("file", type=Path, metavar="FILE")
+    imported.add_argument("--format", dest="watchlist_format", choices=FORMATS, default="auto",
+                          help="csv (name,imo,mmsi,flag,reason,source), ofac-sdn (OFAC SDN.CSV), "
+                               "opensanctions (FollowTheMoney JSON lines or maritime.csv); default: auto")
+    listed = actions.add_parser("list", help="every entry")
+    listed.add_argument("--format", dest="watchlist_format", choices=("jsonl", "table"), default="jsonl")
+    removed = actions.add_parser("remove", help="delete one entry by its key")
+    removed.add_argument("key", metavar="KEY", help="imo:1234567, mmsi:123456789 or name:NAME")
+
+
+async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    action = args.watchlist_action
+    # Read the file (refusing one that is not the format) and check the key before opening the database.
+    entries, report = read_watchlist(args.file, args.watchlist_format) if action == "import" else ([], None)
+    key = canonical_key(args.key) if action == "remove" else ""
+    engine = await open_database(settings["db"])
+    try:
+        if report is not None:
+            report.imported, report.updated = await upsert(engine, entries)
+            print_report(report, out)
+        elif action == "remove":
+            if not await remove(engine, key):
+                raise WatchlistError(f"no watchlist entry with key {key}")
+            out.write(f"removed {key}\n")
+        else:
+            items = [entry_json(row) for row in await list_entries(engine)]
+            if args.watchlist_format == "jsonl":
+                for item in items:
+                    out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            else:
+                _print_table(items, out)
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def entry_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One `watchlist list --format jsonl` object (LIST_FIELDS)."""
+    item = {name: row.get(name) for name in LIST_FIELDS if name != "dark_threshold_hours"}
+    threshold = row.get("dark_threshold")
+    item["dark_threshold_hours"] = None if threshold is None else round(threshold / 3600.0, 6)
+    return item
+
+
+def print_report(report: ImportReport, out: TextIO) -> None:
+    skipped = sum(report.skipped.values())
+    out.write(f"read {report.read}, imported {report.imported}, updated {report.updated}, "
+              f"skipped {skipped}\n")
+    for reason, count in sorted(report.skipped.items()):
+        out.write(f"  skipped {count}: {reason}\n")
+    for problem in report.problems:
+        out.write(f"  {problem}\n")
+
+
+def _print_table(items: list[dict[str, Any]], out: TextIO) -> None:
+    rows = [[_cell(item[c]) for c in TABLE_FIELDS] for item in items]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(TABLE_FIELDS)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(TABLE_FIELDS, widths, strict=True)).rstrip() + "\n")
+    for row in rows:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def _cell(value: Any) -> str:
+    """A table cell: lists joined; control characters from imported text must not move the cursor."""
+    text = "" if value is None else ";".join(value) if isinstance(value, list) else str(value)
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:40]
