@@ -20,11 +20,12 @@ from ais_watch.alerts import commands as alert_commands
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
-from ais_watch.model import IngestStats, Report, parse_vessel_ref
+from ais_watch.model import IngestStats, Report
 from ais_watch.pipeline import ReplayClock, WallClock
 from ais_watch.runtime import log_stats_periodically, running_pipeline
 from ais_watch.scheduler import start_scheduler
 from ais_watch.sources.replay import FORMATS, replay_paths
+from ais_watch.tables import write_items
 
 log = logging.getLogger("ais_watch")
 
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     alert_commands.add_parser(sub, parse_time)
     watchlist_commands.add_parser(sub)
 
+    calls = sub.add_parser("port-calls", help="port calls of every vessel, from the store")
+    calls.add_argument("--vessel", metavar="VESSEL", help="MMSI or IMO:1234567")
+    calls.add_argument("--port", metavar="NAME", help="port id, name or alias (e.g. Rajin, Najin, kp-rajin)")
+    calls.add_argument("--since", type=parse_time)
+    calls.add_argument("--until", type=parse_time)
+    calls.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+
     sub.add_parser("migrate", help="bring the database schema to the latest version")
     config = sub.add_parser("config", help="settings")
     config.add_argument("action", choices=("show",), help="show: effective settings, secrets masked")
@@ -120,6 +128,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_serve(settings)
     if args.command == "alerts":
         return await alert_commands.run(args, settings, sys.stdout)
+    if args.command == "port-calls":
+        return await cmd_port_calls(args, settings, sys.stdout)
     if args.command == "watchlist":
         return await watchlist_commands.run(args, settings, sys.stdout)
     if args.command == "migrate":
@@ -191,17 +201,13 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 # ------------------------------------------------------------------------------ track
 async def cmd_track(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from ais_watch.store.db import open_database
-    from ais_watch.store.queries import mmsis_for, track
+    from ais_watch.store.queries import resolve_vessel, track
 
-    try:
-        kind, number = parse_vessel_ref(args.vessel)
-    except ValueError as err:
-        raise AisWatchError(str(err)) from err
     if args.since and args.until and args.since > args.until:
         raise AisWatchError("--since is after --until")
     engine = await open_database(settings["db"])
     try:
-        mmsis = await mmsis_for(engine, kind, number)
+        mmsis, _ = await resolve_vessel(engine, args.vessel)
         rows = track(engine, mmsis, args.since, args.until)
         if args.format == "jsonl":
             async for row in rows:
@@ -241,6 +247,36 @@ async def _track_geojson(rows: Any) -> dict[str, Any]:
             "points": len(points), "coordTimes": [iso(p["time"]) for p in points],
             "sog": [p["sog"] for p in points], "cog": [p["cog"] for p in points]}})
     return {"type": "FeatureCollection", "features": features}
+
+
+# ------------------------------------------------------------------------- port calls
+PORT_CALL_TABLE = ("mmsi", "vessel_name", "port_name", "kind", "arrival", "departure", "evidence")
+PORT_CALL_FIELDS = ("mmsi", "imo", "vessel_name", "port_id", "port_name", "country", "kind", "arrival",
+                    "departure", "duration_seconds", "evidence", "lat", "lon")
+
+
+async def cmd_port_calls(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ais_watch.store.db import open_database
+    from ais_watch.store.queries import port_call_rows, resolve_vessel
+    from ais_watch.zones import ZoneRegistry
+
+    port_ids = None
+    if args.port:
+        zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]]).index
+        zone = zones.find(args.port)
+        if zone is None:
+            raise AisWatchError(f"no port or zone called {args.port!r}")
+        port_ids = [zone.id]
+    engine = await open_database(settings["db"])
+    try:
+        mmsis = (await resolve_vessel(engine, args.vessel))[0] if args.vessel else None
+        rows = await port_call_rows(engine, mmsis=mmsis, port_ids=port_ids, since=args.since,
+                                    until=args.until)
+    finally:
+        await engine.dispose()
+    items = [{f: iso(r[f]) if isinstance(r[f], datetime) else r[f] for f in PORT_CALL_FIELDS} for r in rows]
+    write_items(items, args.format, PORT_CALL_TABLE, out)
+    return 0
 
 
 # ------------------------------------------------------------------------------ serve

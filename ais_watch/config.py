@@ -103,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=0.001),
     Setting("stats.interval", "float", 10.0,
             "Seconds between ingest statistics lines in the `serve` log.", minimum=0.1),
+    Setting("detectors.enabled", "bool", True,
+            "Run the enrichers and detectors (zones, watchlist, dark ships, port calls); off, the service "
+            "only ingests and stores."),
     Setting("dark.threshold", "float", 6.0,
             "Hours without a position before a watchlisted ship has gone dark (a watchlist entry may set "
             "its own).", minimum=0.01),
@@ -117,7 +120,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ticks.interval", "float", 60.0,
             "Seconds between runs of the time-driven rules (went dark, feed outage).", minimum=0.1),
     Setting("zones.dirs", "list", [],
-            "Directories of your own GeoJSON zones, loaded with the bundled port geofences."),
+            "Directories of your own GeoJSON zones, loaded with the bundled port geofences; a running "
+            "service reloads them when they change."),
+    Setting("zones.exit_margin_km", "float", 1.0,
+            "A vessel leaves a zone only once this far outside it (hysteresis against boundary flapping).",
+            minimum=0),
+    Setting("port_calls.min_dwell", "float", 30.0,
+            "Minutes a vessel must be stopped in a port or anchorage for a port call.", minimum=0),
+    Setting("port_calls.stop_speed", "float", 0.5, "Knots under which a vessel counts as stopped.",
+            minimum=0),
     Setting("slack_webhook_url", "str", "",
             "A Slack incoming webhook that gets every alert.", env="AIS_WATCH_SLACK_WEBHOOK_URL",
             secret=True),

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.model import AlertDraft
@@ -29,7 +28,7 @@ from ais_watch.detectors.feed_health import FeedHealth
 from ais_watch.mid import flag_of
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from ais_watch.store.schema import TRACKED_IDENTITY_FIELDS, vessels
-from ais_watch.store.writer import Batch, StoreWriter
+from ais_watch.store.writer import Batch, StoreWriter, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +119,7 @@ class Context:
     """What the enrichers work out once per report and every later stage reads."""
 
     pipeline: Pipeline
+    late: bool = False  # older than what the vessel already reported: history, not where it is now
     watch: Any = None  # the vessel's watchlist match (ais_watch.watchlist.Match), by the watchlist enricher
     zones: tuple[Any, ...] = ()  # zones the position is in, by the zone enricher
 
@@ -235,6 +235,10 @@ class Pipeline:
         if len(self._batch.positions) >= self.options.batch_size:
             await self.flush()
 
+    def record_port_call(self, row: dict[str, Any]) -> None:
+        """For stages: a port call to store (upserted by vessel, port and arrival) with the next batch."""
+        self._batch.port_calls[(row["mmsi"], row["port_id"], row["arrival"])] = row
+
     def raise_alert(self, draft: AlertDraft) -> None:
         """For stages: an alert to store (with its deliveries) once the current report is processed."""
         self._drafts.append(draft)
@@ -247,9 +251,22 @@ class Pipeline:
         drafts, self._drafts = self._drafts, []
         try:
             await self.alerts.raise_alerts(drafts)
-        except (OperationalError, DBAPIError, OSError) as err:
-            log.error("could not store %d alerts (%s); will retry", len(drafts), str(err).splitlines()[0])
-            self._drafts[:0] = drafts
+        except Exception as err:
+            if is_transient(err):
+                log.error("could not store %d alerts (%s); will retry", len(drafts), str(err).splitlines()[0])
+                self._drafts[:0] = drafts
+                return
+            # One draft the database refuses must not block the others: store them one by one.
+            for draft in drafts:
+                try:
+                    await self.alerts.raise_alerts([draft])
+                except Exception as one:
+                    if is_transient(one):
+                        self._drafts.append(draft)
+                    else:
+                        self.stage_errors["alert_store"] = self.stage_errors.get("alert_store", 0) + 1
+                        log.error("alert %s for %s refused by the database: %s", draft.kind, draft.mmsi,
+                                  str(one).splitlines()[0])
 
     def process(self, report: Report) -> None:
         stats = self.stats
@@ -277,13 +294,11 @@ class Pipeline:
         vessel = self.vessels.get(report.mmsi)
         if vessel is None:
             vessel = self._new_vessel(report)
-        if isinstance(report, PositionReport):
-            self._position(report, vessel)
-        else:
-            self._static(report, vessel)
+        late = self._position(report, vessel) if isinstance(report, PositionReport) else self._static(
+            report, vessel)
         if not self.stages:
             return
-        ctx = Context(self)
+        ctx = Context(self, late=late)
         for stage in self.stages:
             try:
                 stage.handle(report, vessel, ctx)
@@ -320,7 +335,8 @@ class Pipeline:
         self.stats.vessels.add(report.mmsi)
         return vessel
 
-    def _position(self, report: PositionReport, vessel: dict[str, Any]) -> None:
+    def _position(self, report: PositionReport, vessel: dict[str, Any]) -> bool:
+        """Store the fix and move the vessel's latest state; True when the fix is late (out of order)."""
         batch = self._batch
         nav_status = report.nav_status if report.nav_status is None or 0 <= report.nav_status <= 15 else None
         batch.positions.append((  # POSITION_COLUMNS order; text cut to what the columns hold
@@ -334,7 +350,7 @@ class Pipeline:
         if last is not None and report.time <= last:
             # Stored as history, but the vessel's state does not move backwards.
             self.stats.out_of_order += 1
-            return
+            return True
         vessel["last_seen"] = report.time
         vessel["last_lat"] = report.lat
         vessel["last_lon"] = report.lon
@@ -344,8 +360,10 @@ class Pipeline:
         vessel["last_nav_status"] = nav_status
         vessel["last_source"] = report.source[:64]
         self._dirty[report.mmsi] = vessel
+        return False
 
-    def _static(self, report: StaticReport, vessel: dict[str, Any]) -> None:
+    def _static(self, report: StaticReport, vessel: dict[str, Any]) -> bool:
+        """Fold the static data into the vessel's identity; True when the report is late."""
         updated = vessel["static_updated"]
         late = updated is not None and report.time < updated
         if late:
@@ -371,6 +389,7 @@ class Pipeline:
         if changed or not late:
             self._dirty[report.mmsi] = vessel
         batch.statics += 1
+        return late
 
 
 # What each identity column holds (ITU-R M.1371 ranges; text as long as the column): a CSV or JSON

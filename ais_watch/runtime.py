@@ -70,7 +70,7 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                                   feed_outage_after=settings["feed.outage_after"])
         all_stages: list[Stage] = []
         parts: dict[str, Any] = {}
-        if detectors:
+        if detectors and settings["detectors.enabled"]:
             all_stages, parts = await build_stages(engine, settings)
         all_stages += stages or []
         pipeline = Pipeline(engine, writer, stats, clock, options, stages=all_stages, alerts=alert_store)

@@ -46,7 +46,7 @@ def reload_zones(runtime: Runtime) -> bool:
     if not zones.reload_if_changed():
         return False
     runtime.parts["dark"].ports = zones.index.ports()
-    log.info("geofences reloaded: %d zones", len(zones.index.by_id))
+    log.info("geofences reloaded: %d zones", len(zones.index))
     return True
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
 from ais_watch.config import Settings
 from ais_watch.store.db import open_database
+from ais_watch.tables import write_items
 from ais_watch.watchlist import ImportReport, WatchlistError, canonical_key, list_entries, remove, upsert
 from ais_watch.watchlist_import import FORMATS, read_watchlist
 
@@ -47,11 +47,7 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             out.write(f"removed {key}\n")
         else:
             items = [entry_json(row) for row in await list_entries(engine)]
-            if args.watchlist_format == "jsonl":
-                for item in items:
-                    out.write(json.dumps(item, ensure_ascii=False) + "\n")
-            else:
-                _print_table(items, out)
+            write_items(items, args.watchlist_format, TABLE_FIELDS, out)
         return 0
     finally:
         await engine.dispose()
@@ -73,17 +69,3 @@ def print_report(report: ImportReport, out: TextIO) -> None:
         out.write(f"  skipped {count}: {reason}\n")
     for problem in report.problems:
         out.write(f"  {problem}\n")
-
-
-def _print_table(items: list[dict[str, Any]], out: TextIO) -> None:
-    rows = [[_cell(item[c]) for c in TABLE_FIELDS] for item in items]
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(TABLE_FIELDS)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(TABLE_FIELDS, widths, strict=True)).rstrip() + "\n")
-    for row in rows:
-        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
-
-
-def _cell(value: Any) -> str:
-    """A table cell: lists joined; control characters from imported text must not move the cursor."""
-    text = "" if value is None else ";".join(value) if isinstance(value, list) else str(value)
-    return "".join(ch if ch.isprintable() else "?" for ch in text)[:40]

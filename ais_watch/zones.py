@@ -67,7 +67,7 @@ class Zone:
     kind: str
     wpi: int | None
     locode: str | None
-    source: str
+    source: str = field(repr=False)
     geometry: BaseGeometry = field(repr=False, compare=False)
     ref_lat: float
     ref_lon: float
@@ -258,6 +258,15 @@ def load_zones(dirs: Iterable[Path | str] = (), *, include_bundled: bool = True)
 
 # ----------------------------------------------------------------------------------------------- index
 
+def _finite_point(lat: Any, lon: Any) -> tuple[float, float] | None:
+    """(lat, lon) as floats, or None when either is not a finite number."""
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return None
+    return (lat, lon) if math.isfinite(lat) and math.isfinite(lon) else None
+
+
 def _norm(text: str) -> str:
     return " ".join(text.casefold().split())
 
@@ -269,11 +278,28 @@ class ZoneIndex:
     positions in `zones`.
     """
 
+    _CELL_LIMIT = 4096  # a zone whose bounding box spans more 1-degree cells is a candidate everywhere
+
     def __init__(self, zones: Sequence[Zone]) -> None:
         self.zones: tuple[Zone, ...] = tuple(zones)
         self._geoms = np.array([z.geometry for z in self.zones], dtype=object)
         shapely.prepare(self._geoms)
         self._tree = shapely.STRtree(self._geoms)
+        # Single-point lookups skip the STRtree: building a shapely Point and querying the tree costs
+        # ~10-20 us per call, a dict of 1-degree cells and a bounding-box check ~1 us.
+        self._bounds: list[tuple[float, float, float, float]] = [
+            tuple(b) for b in shapely.bounds(self._geoms).reshape(-1, 4).tolist()]
+        self._cells: dict[tuple[int, int], list[int]] = {}
+        self._everywhere: list[int] = []
+        for i, (x0, y0, x1, y1) in enumerate(self._bounds):
+            xs = range(math.floor(x0), math.floor(x1) + 1)
+            ys = range(math.floor(y0), math.floor(y1) + 1)
+            if len(xs) * len(ys) > self._CELL_LIMIT:
+                self._everywhere.append(i)
+                continue
+            for cx in xs:
+                for cy in ys:
+                    self._cells.setdefault((cx, cy), []).append(i)
         self._by_id = {z.id: z for z in self.zones}
         self._names: dict[str, list[tuple[int, int]]] = {}
         for i, z in enumerate(self.zones):
@@ -288,22 +314,27 @@ class ZoneIndex:
 
     def zones_at(self, lat: float, lon: float) -> tuple[Zone, ...]:
         """The zones that contain (or have on their boundary) the point, in index order."""
-        if not (_is_number(lat) and _is_number(lon)):
+        if (point := _finite_point(lat, lon)) is None:
             return ()
-        point = shapely.Point(lon, lat)
-        candidates = self._tree.query(point)
-        if len(candidates) == 0:
-            return ()
-        candidates.sort()
-        hits = shapely.intersects(self._geoms[candidates], point)
-        return tuple(self.zones[i] for i in candidates[hits])
+        lat, lon = point
+        candidates = self._cells.get((math.floor(lon), math.floor(lat)), ())
+        if self._everywhere:
+            candidates = sorted({*candidates, *self._everywhere})
+        hits = []
+        for i in candidates:
+            x0, y0, x1, y1 = self._bounds[i]
+            if x0 <= lon <= x1 and y0 <= lat <= y1 and shapely.intersects_xy(self._geoms[i], lon, lat):
+                hits.append(self.zones[i])
+        return tuple(hits)
 
     def zones_at_many(self, lats: Sequence[float] | np.ndarray,
                       lons: Sequence[float] | np.ndarray) -> list[tuple[int, ...]]:
         """For each point, the indices (into `zones`, ascending) of the zones that contain it.
 
-        Vectorised for replay batches: one bulk STRtree bounding-box query, then the exact test on the
-        candidate pairs with the prepared zone geometries.
+        Vectorised for replay batches: one bulk STRtree bounding-box query over `shapely.points`, then
+        the exact test on the candidate pairs with the zone geometries as the prepared side. That gives
+        the same pairs as ``tree.query(points, predicate="intersects")``, which prepares the points
+        instead, and is about 1.5x faster here (bench/zone_membership.py).
         """
         lat_arr = np.asarray(lats, dtype=float)
         lon_arr = np.asarray(lons, dtype=float)
@@ -350,8 +381,9 @@ class ZoneIndex:
 
     def within_km(self, lat: float, lon: float, km: float) -> tuple[Zone, ...]:
         """Zones whose polygon lies within `km` of the point (those containing it included), index order."""
-        if not (_is_number(lat) and _is_number(lon)) or km < 0:
+        if (point := _finite_point(lat, lon)) is None or not km >= 0:
             return ()
+        lat, lon = point
         dlat = km / KM_PER_DEG
         cos_lat = math.cos(math.radians(min(abs(lat) + dlat, 89.9)))
         dlon = min(km / (KM_PER_DEG * cos_lat), 180.0)

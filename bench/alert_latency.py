@@ -62,7 +62,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=5000.0, help="background AIS messages per second")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--triggers-per-second", type=float, default=4.0)
-    parser.add_argument("--pg", default="", help="PostgreSQL URL (its public schema is reset!)")
+    parser.add_argument("--pg", default="", help="PostgreSQL: a database ais_watch_bench beside this one")
     args = parser.parse_args()
 
     arrivals: dict[int, float] = {}
@@ -81,11 +81,11 @@ async def main() -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = args.pg or f"sqlite:///{tmp}/bench.db"
+        db = f"sqlite:///{tmp}/bench.db"
         if args.pg:
-            from bench.replay_throughput import reset_pg
+            from bench.replay_throughput import bench_database
 
-            reset_pg(args.pg)
+            db = bench_database(args.pg)
         settings = load_settings(environ={}).with_overrides(
             db=db, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_secret="bench", alerts__cooldown=0.0)
         lines = background_lines()

@@ -124,10 +124,12 @@ def run_baseline(paths: list[Path]) -> dict[str, float]:
     return json.loads(out.stdout)
 
 
-def run_replay(paths: list[Path], db: str) -> dict[str, object]:
+def run_replay(paths: list[Path], db: str, *, detectors: bool = True) -> dict[str, object]:
     cmd = [sys.executable, "-m", "ais_watch", "--db", db, "--log-level", "WARNING", "replay", "--no-progress",
            *map(str, paths)]
-    out = subprocess.run([sys.executable, "-c", CHILD_RSS, *cmd], capture_output=True, text=True, check=True)
+    env = {**os.environ, "AIS_WATCH_DETECTORS_ENABLED": "true" if detectors else "false"}
+    out = subprocess.run([sys.executable, "-c", CHILD_RSS, *cmd], capture_output=True, text=True, check=True,
+                         env=env)
     result = json.loads(out.stdout)
     if result["rc"] != 0:
         raise SystemExit(f"replay failed: {result['stderr']}")
@@ -138,24 +140,39 @@ def run_replay(paths: list[Path], db: str) -> dict[str, object]:
     return result
 
 
-def reset_pg(url: str) -> None:
+def bench_database(url: str, name: str = "ais_watch_bench") -> str:
+    """A database of the benchmarks' own beside the one named (created if missing, emptied), so a
+    benchmark never touches the tests' database. Returns its URL."""
     import asyncio
 
     import asyncpg
+    from sqlalchemy.engine import make_url
 
-    async def reset() -> None:
+    target = make_url(url).set(database=name)
+
+    async def prepare() -> None:
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-        await conn.close()
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        plain = target.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(plain)
+        try:
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
 
-    asyncio.run(reset())
+    asyncio.run(prepare())
+    return target.render_as_string(hide_password=False)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--pg", default=os.environ.get("AIS_WATCH_TEST_PG", ""),
-                        help="also replay into this PostgreSQL (its public schema is reset!)")
+                        help="also replay into PostgreSQL: a database ais_watch_bench beside this one")
     args = parser.parse_args()
     rounds = max(1, round(args.messages / MESSAGES_PER_ROUND))
     paths = build_inputs(rounds)
@@ -169,19 +186,22 @@ def main() -> None:
           f"({base['errors']:,} errors) "
           f"in {base['seconds']:.1f}s = {base_rate:,.0f} msg/s, peak RSS {base['peak_rss_mb']:.0f} MB")
 
-    targets = []
     with tempfile.TemporaryDirectory() as tmp:
-        targets.append(("sqlite", f"sqlite:///{tmp}/bench.db"))
+        targets = [("sqlite, ingest only (detectors off)", f"sqlite:///{tmp}/plain.db", False),
+                   ("sqlite, zones + watchlist + dark + port calls", f"sqlite:///{tmp}/full.db", True)]
         if args.pg:
-            reset_pg(args.pg)
-            targets.append(("postgresql", args.pg))
-        for label, db in targets:
-            result = run_replay(paths, db)
-            rate = result["messages"] / result["seconds"]
-            print(f"ais-watch replay into {label}: {result['messages']:,} messages, "
+            full_pg = "postgresql, zones + watchlist + dark + port calls"
+            targets.append((full_pg, bench_database(args.pg), True))
+        rates: dict[str, float] = {}
+        for label, db, detectors in targets:
+            result = run_replay(paths, db, detectors=detectors)
+            rate = rates[label] = result["messages"] / result["seconds"]
+            print(f"ais-watch replay, {label}: {result['messages']:,} messages, "
                   f"{result['positions_stored']:,} positions stored in {result['seconds']:.1f}s "
                   f"= {rate:,.0f} msg/s ({rate / base_rate:.2f}x bare pyais; target >= 0.50x), "
                   f"peak RSS {result['peak_rss_mb']:.0f} MB (target < 300 MB)")
+        plain, full = rates[targets[0][0]], rates[targets[1][0]]
+        print(f"detectors on / off (sqlite): {full / plain:.2f} (target >= 0.80)")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
 from ais_watch.config import Settings
 from ais_watch.errors import AisWatchError
-from ais_watch.model import parse_vessel_ref
 from ais_watch.store.db import open_database
-from ais_watch.store.queries import mmsis_for
+from ais_watch.store.queries import resolve_vessel
 from ais_watch.store.schema import deliveries, delivery_attempts
+from ais_watch.tables import write_items
 
 
 def add_parser(sub: Any, parse_time: Any) -> None:
@@ -53,41 +53,18 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if action == "deliveries":
                 await _print_deliveries(engine, args, out)
                 return 0
-            mmsis = imo = None
-            if args.vessel:
-                try:
-                    kind, number = parse_vessel_ref(args.vessel)
-                except ValueError as err:
-                    raise AisWatchError(str(err)) from err
-                mmsis = await mmsis_for(engine, kind, number)
-                imo = number if kind == "imo" else None
+            mmsis, imo = await resolve_vessel(engine, args.vessel) if args.vessel else (None, None)
             rows = await store.query(kind=args.kind, mmsis=mmsis, imo=imo, since=args.since,
                                      until=args.until, state=args.state)
         except AlertError as err:
             raise AisWatchError(str(err)) from err
-        if args.format == "jsonl":
-            for row in rows:
-                out.write(json.dumps(alert_json(row), ensure_ascii=False) + "\n")
-        else:
-            _print_table([alert_json(r) for r in rows], out)
+        write_items([alert_json(r) for r in rows], args.format, TABLE_COLUMNS, out)
         return 0
     finally:
         await engine.dispose()
 
 
-def _print_table(items: list[dict[str, Any]], out: TextIO) -> None:
-    columns = ("id", "occurred_at", "kind", "severity", "state", "mmsi", "imo", "vessel_name", "place")
-    rows = [[_cell(item[c]) for c in columns] for item in items]
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
-    for row in rows:
-        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
-
-
-def _cell(value: Any) -> str:
-    """A table cell: control characters from AIS text must not move a terminal's cursor."""
-    text = "" if value is None else str(value)
-    return "".join(ch if ch.isprintable() else "?" for ch in text)[:40]
+TABLE_COLUMNS = ("id", "occurred_at", "kind", "severity", "state", "mmsi", "imo", "vessel_name", "place")
 
 
 async def _print_deliveries(engine: Any, args: argparse.Namespace, out: TextIO) -> None:

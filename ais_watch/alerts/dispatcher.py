@@ -31,6 +31,7 @@ from ais_watch.alerts.store import AlertStats
 from ais_watch.store.schema import alerts, deliveries, delivery_attempts
 
 log = logging.getLogger(__name__)
+CLAIM_LEASE = 120.0  # seconds a claimed delivery is left alone: longer than any send may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Dispatcher:
         self._idle = {name: asyncio.Event() for name in self.notifiers}
         self._tasks: list[asyncio.Task[None]] = []
         self._last_send: dict[str, float] = {}
+        self._paused_until: dict[str, float] = {}  # monotonic time a receiver's Retry-After ends
 
     def wake(self, _row: Any = None) -> None:
         """New deliveries may be due: look now instead of at the next sweep."""
@@ -101,12 +103,12 @@ class Dispatcher:
     async def _worker(self, notifier: Notifier) -> None:
         wake = self._wake[notifier.name]
         while True:
+            wake.clear()  # before looking: a wake-up during the look is then not lost
             try:
                 next_due = await self._work_off(notifier)
             except Exception:  # the database went away: keep the worker, try again at the next sweep
                 log.exception("dispatcher for %s failed; retrying", notifier.name)
                 next_due = self.sweep_interval
-            wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=min(next_due, self.sweep_interval))
 
@@ -118,7 +120,7 @@ class Dispatcher:
                 due = (await conn.execute(
                     select(deliveries.c.id.label("delivery_id"), deliveries.c.attempts,
                            deliveries.c.created_at.label("delivery_created_at"), deliveries.c.idempotency_key,
-                           *alerts.c)
+                           deliveries.c.next_attempt_at, *alerts.c)
                     .join(alerts, alerts.c.id == deliveries.c.alert_id)
                     .where(deliveries.c.notifier == notifier.name, deliveries.c.state == "pending",
                            deliveries.c.next_attempt_at <= now)
@@ -133,9 +135,44 @@ class Dispatcher:
                     return max((upcoming - now).total_seconds(), 0.01)
             for row in due:
                 await self._respect_rate_limit(notifier)
-                await self._deliver(notifier, dict(row))
+                if not await self._claim(dict(row)):
+                    continue
+                try:
+                    await self._deliver(notifier, dict(row))
+                except asyncio.CancelledError:
+                    await asyncio.shield(self._release(dict(row)))  # stopping: due again at once
+                    raise
+
+    async def _claim(self, row: dict[str, Any]) -> bool:
+        """Take a due delivery before sending it, by moving its next attempt a lease ahead, only if no
+        one else moved it first: two dispatchers on one database (two instances, a `replay --notify`
+        beside `serve`) never both send it. A process that dies mid-send leaves it due after the lease."""
+        lease = self._now() + timedelta(seconds=CLAIM_LEASE)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(deliveries).where(
+                    deliveries.c.id == row["delivery_id"], deliveries.c.state == "pending",
+                    deliveries.c.attempts == row["attempts"],
+                    deliveries.c.next_attempt_at == row["next_attempt_at"])
+                .values(next_attempt_at=lease))
+        return result.rowcount == 1
+
+    async def _release(self, row: dict[str, Any]) -> None:
+        """Give back a claimed delivery that was not sent (the dispatcher is stopping mid-send)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(deliveries).where(
+                    deliveries.c.id == row["delivery_id"], deliveries.c.state == "pending",
+                    deliveries.c.attempts == row["attempts"]).values(next_attempt_at=row["next_attempt_at"]))
+        except Exception:  # the lease runs out by itself
+            log.warning("could not release delivery %s; it is due again after the lease", row["delivery_id"])
 
     async def _respect_rate_limit(self, notifier: Notifier) -> None:
+        """At most one send per min_interval, and nothing while a receiver's Retry-After lasts: a 429 is
+        about the webhook, not about the one alert that met it."""
+        paused = self._paused_until.get(notifier.name, 0.0) - time.monotonic()
+        if paused > 0:
+            await asyncio.sleep(paused)
         last = self._last_send.get(notifier.name)
         if last is not None and notifier.min_interval:
             wait = last + notifier.min_interval - time.monotonic()
@@ -171,8 +208,9 @@ class Dispatcher:
                       row["id"], notifier.name, attempts, result.status or "", result.response[:200])
         else:
             delay = self.policy.delay(attempts, self._rng)
-            if result.retry_after is not None:
-                delay = max(delay, min(result.retry_after, self.policy.maximum))
+            if result.retry_after is not None:  # the receiver knows best (notifiers cap it at an hour)
+                delay = max(delay, result.retry_after)
+                self._paused_until[notifier.name] = time.monotonic() + result.retry_after
             values["next_attempt_at"] = now + timedelta(seconds=delay)
             outcome = "retried"
             log.warning("delivery of alert %s to %s failed (%s %s); attempt %d again in %.1fs",

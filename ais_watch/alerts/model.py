@@ -11,6 +11,7 @@ from typing import Any
 KINDS = ("port_call", "port_departure", "zone_entry", "zone_exit", "went_dark", "reappeared",
          "possible_dark_port_call", "feed_outage", "feed_restored")
 STATES = ("open", "acknowledged", "resolved")
+KEY_LENGTH = 300  # of the alerts table's dedup_key and cooldown_key columns
 
 
 class Severity(IntEnum):
@@ -67,12 +68,11 @@ class AlertDraft:
     zones: tuple[str, ...] = ()  # zone ids the event concerns, for notifier routing
 
     def dedup_key(self) -> str:
-        subject = f"{self.mmsi}" if self.mmsi is not None else f"imo{self.imo}" if self.imo else "-"
-        return f"{self.kind}|{subject}|{self.place or '-'}|{self.event_key}"
+        return f"{self.cooldown_key()}|{self.event_key}"[:KEY_LENGTH]
 
     def cooldown_key(self) -> str:
         subject = f"{self.mmsi}" if self.mmsi is not None else f"imo{self.imo}" if self.imo else "-"
-        return f"{self.kind}|{subject}|{self.place or '-'}"
+        return f"{self.kind}|{subject}|{self.place or '-'}"[:KEY_LENGTH]
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -102,10 +102,12 @@ class AlertStore:
                 self.stats.cooled_down += 1
                 return None
         severity = draft.severity if draft.severity is not None else DEFAULT_SEVERITY[draft.kind]
-        values = {
+        values = {  # text cut to what the columns hold: a hostile 200-character name stays an alert
             "dedup_key": draft.dedup_key(), "cooldown_key": draft.cooldown_key(), "kind": draft.kind,
-            "severity": int(severity), "mmsi": draft.mmsi, "imo": draft.imo, "vessel_name": draft.vessel_name,
-            "place": draft.place, "occurred_at": draft.occurred_at, "raised_at": self._now(),
+            "severity": int(severity), "mmsi": draft.mmsi, "imo": draft.imo,
+            "vessel_name": draft.vessel_name and draft.vessel_name[:64],
+            "place": draft.place and draft.place[:128], "occurred_at": draft.occurred_at,
+            "raised_at": self._now(),
             "lat": draft.lat, "lon": draft.lon, "state": "open", "details": draft.details,
             "tags": list(draft.tags), "zones": list(draft.zones),
         }
@@ -171,6 +173,8 @@ class AlertStore:
             query = query.where((alerts.c.mmsi.in_(mmsis)) | (alerts.c.imo == imo))
         elif mmsis is not None:
             query = query.where(alerts.c.mmsi.in_(mmsis))
+        elif imo is not None:
+            query = query.where(alerts.c.imo == imo)
         if since is not None:
             query = query.where(alerts.c.occurred_at >= since)
         if until is not None:

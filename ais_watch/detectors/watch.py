@@ -52,6 +52,14 @@ class WatchlistEnricher:
         ctx.watch = self.match(vessel)
 
 
+def watchlist_details(match: Any) -> dict[str, Any]:
+    """What every watchlist alert carries in `details` about the entry it matched, and how."""
+    entry = match.entry
+    return {"watchlist": {"key": entry.key, "name": entry.name, "imo": entry.imo, "mmsi": entry.mmsi,
+                          "reason": entry.reason, "source": entry.source, "match": match.by,
+                          "tags": list(entry.tags)}}
+
+
 def _port_name(zones: Sequence[Any]) -> str | None:
     for zone in zones:
         if getattr(zone, "kind", None) in ("port", "anchorage"):
@@ -88,10 +96,7 @@ class DarkStage:
         threshold = (timedelta(seconds=entry.dark_threshold) if entry.dark_threshold else self.threshold)
         return DarkRules(
             threshold=threshold, max_speed_kn=self.max_speed_kn, min_dwell=self.min_dwell,
-            severity=None if match.strong else Severity.LOW,
-            extra={"watchlist": {"key": entry.key, "name": entry.name, "imo": entry.imo, "mmsi": entry.mmsi,
-                                 "reason": entry.reason, "source": entry.source, "match": match.by,
-                                 "tags": list(entry.tags)}})
+            severity=None if match.strong else Severity.LOW, extra=watchlist_details(match))
 
     def _silence(self, match: Any, vessel: dict[str, Any]) -> Silence:
         mmsi = vessel["mmsi"]

@@ -46,15 +46,28 @@ def pack(report: Report) -> tuple[Any, ...]:
     return (1, *values)
 
 
-def unpack(item: tuple[Any, ...]) -> Report:
-    values = list(item[1:])
-    if item[0] == 0:
-        values[_P_TIME] = datetime.fromtimestamp(values[_P_TIME], UTC)
-        values[_P_RECEIVED] = datetime.fromtimestamp(values[_P_RECEIVED], UTC)
-        return PositionReport(*values)
-    values[_S_TIME] = datetime.fromtimestamp(values[_S_TIME], UTC)
-    values[_S_RECEIVED] = datetime.fromtimestamp(values[_S_RECEIVED], UTC)
-    return StaticReport(*values)
+class Unpacker:
+    """Packed tuples back into reports. A file's receive time is one value for all of its lines, so
+    its datetime is made once rather than once per report."""
+
+    def __init__(self) -> None:
+        self._received: tuple[float, datetime] = (0.0, datetime.fromtimestamp(0, UTC))
+
+    def received(self, stamp: float) -> datetime:
+        if stamp != self._received[0]:
+            self._received = (stamp, datetime.fromtimestamp(stamp, UTC))
+        return self._received[1]
+
+    def __call__(self, item: tuple[Any, ...]) -> Report:
+        values = list(item[1:])
+        if item[0] == 0:
+            values[_P_TIME] = datetime.fromtimestamp(values[_P_TIME], UTC)
+            values[_P_RECEIVED] = self.received(values[_P_RECEIVED])
+            return PositionReport(*values)
+        values[_S_TIME] = datetime.fromtimestamp(values[_S_TIME], UTC)
+        values[_S_RECEIVED] = self.received(values[_S_RECEIVED])
+        return StaticReport(*values)
+
 
 
 def _counts(stats: IngestStats) -> dict[str, Any]:
@@ -113,6 +126,7 @@ async def decoded_chunks(reader_factory: ReaderFactory, stats: IngestStats, path
     process.start()
     sender.close()
     before: dict[str, Any] = {}
+    unpacker = Unpacker()
     try:
         while True:
             try:
@@ -126,7 +140,7 @@ async def decoded_chunks(reader_factory: ReaderFactory, stats: IngestStats, path
             before = counts
             if kind == "done":
                 return
-            yield [unpack(item) for item in packed], lines
+            yield [unpacker(item) for item in packed], lines
     finally:
         receiver.close()
         process.join(timeout=5)

@@ -9,7 +9,18 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ais_watch.store.schema import identity_history, positions, vessels
+from ais_watch.errors import AisWatchError
+from ais_watch.model import parse_vessel_ref
+from ais_watch.store.schema import identity_history, port_calls, positions, vessels
+
+
+async def resolve_vessel(engine: AsyncEngine, text: str) -> tuple[list[int], int | None]:
+    """A VESSEL argument (MMSI or IMO:1234567) as the MMSIs it stands for and its IMO, if one was given."""
+    try:
+        kind, number = parse_vessel_ref(text)
+    except ValueError as err:
+        raise AisWatchError(str(err)) from err
+    return await mmsis_for(engine, kind, number), number if kind == "imo" else None
 
 
 async def mmsis_for(engine: AsyncEngine, kind: str, number: int) -> list[int]:
@@ -54,3 +65,22 @@ async def identity_changes(engine: AsyncEngine, mmsi: int) -> list[dict[str, Any
         rows = await conn.execute(select(identity_history).where(identity_history.c.mmsi == mmsi)
                                   .order_by(identity_history.c.time, identity_history.c.id))
         return [dict(r) for r in rows.mappings()]
+
+
+async def port_call_rows(engine: AsyncEngine, *, mmsis: list[int] | None = None,
+                         port_ids: list[str] | None = None, since: datetime | None = None,
+                         until: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Port calls, oldest arrival first; `since`/`until` select calls overlapping that window."""
+    query = select(port_calls).order_by(port_calls.c.arrival, port_calls.c.id)
+    if mmsis is not None:
+        query = query.where(port_calls.c.mmsi.in_(mmsis))
+    if port_ids is not None:
+        query = query.where(port_calls.c.port_id.in_(port_ids))
+    if since is not None:
+        query = query.where(or_(port_calls.c.departure.is_(None), port_calls.c.departure >= since))
+    if until is not None:
+        query = query.where(port_calls.c.arrival <= until)
+    if limit is not None:
+        query = query.limit(limit)
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -205,4 +206,30 @@ watchlist = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_watchlist_imo", "imo"),
     Index("ix_watchlist_mmsi", "mmsi"),
+)
+
+# ------------------------------------------------------------------------------------------- port calls
+# Every port call of every vessel (watchlisted or not), as Global Fishing Watch records port visits:
+# arrival when it entered the port polygon, established once it stopped there for the minimum dwell,
+# departure when it left; `evidence` says which of entry, stop, gap (silent in port) and exit were seen.
+port_calls = Table(
+    "port_calls", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("mmsi", BigInteger, nullable=False),
+    Column("imo", Integer),
+    Column("vessel_name", String(64)),
+    Column("port_id", String(64), nullable=False),
+    Column("port_name", String(128), nullable=False),
+    Column("country", String(8), nullable=False),
+    Column("kind", String(16), nullable=False),  # port or anchorage
+    Column("arrival", UtcDateTime, nullable=False),
+    Column("established_at", UtcDateTime, nullable=False),
+    Column("departure", UtcDateTime),
+    Column("duration_seconds", Float),
+    Column("evidence", String(32), nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    UniqueConstraint("mmsi", "port_id", "arrival", name="uq_port_calls_mmsi_port_id_arrival"),
+    Index("ix_port_calls_port_id_arrival", "port_id", "arrival"),
+    Index("ix_port_calls_mmsi_arrival", "mmsi", "arrival"),
 )

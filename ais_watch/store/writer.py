@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats
 from ais_watch.sources.base import Backoff
-from ais_watch.store.schema import identity_history, positions, vessels
+from ais_watch.store.schema import identity_history, port_calls, positions, vessels
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,21 @@ class Batch:
     positions: list[tuple[Any, ...]] = field(default_factory=list)  # in POSITION_COLUMNS order
     vessels: dict[int, dict[str, Any]] = field(default_factory=dict)  # mmsi -> whole row, upserted
     identity: list[dict[str, Any]] = field(default_factory=list)
+    port_calls: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)  # upserted by key
     statics: int = 0  # static reports folded into the vessel rows, for the counters
 
     def __bool__(self) -> bool:
-        return bool(self.positions or self.vessels or self.identity)
+        return bool(self.positions or self.vessels or self.identity or self.port_calls)
+
+
+def port_call_upsert(dialect_name: str) -> Any:
+    """A port call is written when established and again at departure: the same row, by its key."""
+    stmt = (postgresql.insert(port_calls) if dialect_name == "postgresql" else sqlite.insert(port_calls))
+    return stmt.on_conflict_do_update(
+        index_elements=[port_calls.c.mmsi, port_calls.c.port_id, port_calls.c.arrival],
+        set_={c: stmt.excluded[c]
+              for c in ("departure", "duration_seconds", "evidence", "vessel_name", "imo")},
+    )
 
 
 def vessel_upsert(dialect_name: str) -> Any:
@@ -84,6 +95,7 @@ class StoreWriter:
         self._backoff = Backoff(retry_initial, retry_max_delay)
         self._task: asyncio.Task[None] | None = None
         self._upsert = vessel_upsert(engine.dialect.name)
+        self._port_call_upsert = port_call_upsert(engine.dialect.name)
         self.close_timeout = close_timeout
         self._give_up_at: float | None = None  # set by close(): past it, a dead database loses the rest
         self.failing_since: float | None = None  # loop time of the first failed write, for /readyz
@@ -178,6 +190,7 @@ class StoreWriter:
         parts = [Batch(positions=[p]) for p in batch.positions]
         parts += [Batch(vessels={m: v}) for m, v in batch.vessels.items()]
         parts += [Batch(identity=[i]) for i in batch.identity]
+        parts += [Batch(port_calls={k: v}) for k, v in batch.port_calls.items()]
         written = 0
         for part in parts:
             try:
@@ -191,7 +204,8 @@ class StoreWriter:
                     continue
                 self.stats.reject("unstorable_row")
                 log.error("dropped one row the database refuses (%s): %r", str(err).splitlines()[0][:200],
-                          (part.positions or list(part.vessels.values()) or part.identity)[0])
+                          (part.positions or list(part.vessels.values()) or part.identity
+                           or list(part.port_calls.values()))[0])
         self.stats.statics_stored += batch.statics
         return True
 
@@ -203,6 +217,8 @@ class StoreWriter:
                 await conn.execute(self._upsert, list(batch.vessels.values()))
             if batch.identity:
                 await conn.execute(insert(identity_history), batch.identity)
+            if batch.port_calls:
+                await conn.execute(self._port_call_upsert, list(batch.port_calls.values()))
         self.stats.positions_stored += len(batch.positions)
         self.stats.statics_stored += batch.statics
 

@@ -1,0 +1,31 @@
+"""The CLI's two list formats: JSON lines (for tools) and aligned tables (for people)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+
+def cell(value: Any, width: int = 40) -> str:
+    """A table cell: lists joined with ';'; control characters (AIS names and imported text can hold
+    anything) are shown as '?' so they cannot move a terminal's cursor."""
+    text = "" if value is None else ";".join(map(str, value)) if isinstance(value, list) else str(value)
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:width]
+
+
+def print_table(items: Sequence[dict[str, Any]], columns: Sequence[str], out: TextIO) -> None:
+    rows = [[cell(item[c]) for c in columns] for item in items]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    for row in rows:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def write_items(items: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str], out: TextIO) -> None:
+    """`--format jsonl`: one JSON object per line, every field; `--format table`: the named columns."""
+    if fmt == "jsonl":
+        for item in items:
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    else:
+        print_table(items, columns, out)

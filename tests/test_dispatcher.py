@@ -1,0 +1,573 @@
+"""The outbox dispatcher against real aiohttp servers on 127.0.0.1 standing in for Slack and a webhook
+receiver: what arrives (raw bytes, headers, signature), retries and what each attempt records,
+Retry-After, timeouts, giving up, permanent errors, Slack's rate limit, and one notifier failing.
+
+`Receiver` and `receiver_server` are also used by test_replay_notify.py and test_alert_restart.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ais_watch import config as config_module
+from ais_watch.alerts.dispatcher import Dispatcher, RetryPolicy
+from ais_watch.alerts.model import AlertDraft, alert_json
+from ais_watch.alerts.notifiers import (
+    DeliveryResult,
+    NotifierFilter,
+    SlackNotifier,
+    WebhookNotifier,
+    verify_signature,
+)
+from ais_watch.alerts.notifiers.webhook import serialise
+from ais_watch.alerts.store import AlertStore
+from ais_watch.cli import main
+from ais_watch.store.db import open_database
+from ais_watch.store.schema import deliveries, delivery_attempts
+
+SECRET = "s3cret-webhook-key"
+MAP_URL = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}"
+HOSTILE = "<!channel> & <@U1>"
+T0 = datetime(2023, 9, 12, 14, 5, 31, tzinfo=UTC)
+FAST = RetryPolicy(max_attempts=6, max_age=3600, initial=0.05, maximum=0.3)
+HTTP_TIMEOUT = 2.0
+LIMIT = 20  # seconds any one test may take
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIS_WATCH_CONFIG", raising=False)
+    for setting in config_module.SETTINGS:
+        monkeypatch.delenv(setting.env_var, raising=False)
+
+
+# --- the loopback receiver ------------------------------------------------------------------------------
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float  # time.monotonic() on arrival
+    status: int = 0  # what we answered (0: no answer, e.g. the client gave up first)
+
+    @property
+    def key(self) -> str:
+        return self.headers.get("X-AIS-Watch-Delivery", "")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+Action = int | str  # a status code, "sleep:<seconds>" (then 200), or "retry-after:<value>" (a 429)
+
+
+@dataclass
+class Receiver:
+    """Records every request; answers each path from its script (then `default`, 200 unless changed)."""
+
+    base: str = ""
+    requests: list[Received] = field(default_factory=list)
+    scripts: dict[str, list[Action]] = field(default_factory=dict)
+    default: Action = 200
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def on(self, path: str) -> list[Received]:
+        return [r for r in self.requests if r.path == path]
+
+    def accepted(self, path: str | None = None) -> list[Received]:
+        return [r for r in self.requests if 200 <= r.status < 300 and (path is None or r.path == path)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        entry = Received(request.path, dict(request.headers), await request.read(), time.monotonic())
+        self.requests.append(entry)
+        script = self.scripts.get(request.path)
+        action = script.pop(0) if script else self.default
+        if isinstance(action, str) and action.startswith("sleep:"):
+            await asyncio.sleep(float(action.split(":", 1)[1]))
+            entry.status = 200  # the client has usually gone by now
+            return web.Response(text="too late")
+        if isinstance(action, str) and action.startswith("retry-after:"):
+            entry.status = 429
+            return web.Response(status=429, text="rate_limited",
+                                headers={"Retry-After": action.split(":", 1)[1]})
+        assert isinstance(action, int)
+        entry.status = action
+        return web.Response(status=action, text="ok" if action < 300 else f"error {action}")
+
+
+@asynccontextmanager
+async def receiver_server(port: int = 0, rec: Receiver | None = None) -> AsyncIterator[Receiver]:
+    rec = rec or Receiver()
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", rec.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    rec.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool] | bool], timeout: float, what: str,
+                   interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+# --- the system under test ------------------------------------------------------------------------------
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiver_server() as rec:
+        yield rec
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = await open_database(db_url)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@asynccontextmanager
+async def dispatching(engine: AsyncEngine, notifiers: list[Any],
+                      policy: RetryPolicy = FAST) -> AsyncIterator[tuple[AlertStore, Dispatcher]]:
+    """A store and a started dispatcher, wired the way runtime.running_pipeline wires them."""
+    store = AlertStore(engine, notifiers)
+    dispatcher = Dispatcher(engine, notifiers, store.stats, policy)
+    store.subscribe(dispatcher.wake)
+    dispatcher.start()
+    # Let the workers finish their first look and wait for a wake-up: an alert committed while a worker
+    # looks is otherwise left until the next sweep (5 s); see test_an_alert_raised_while_the_worker_looks_*.
+    await asyncio.sleep(0.2)
+    try:
+        yield store, dispatcher
+    finally:
+        await dispatcher.close()
+
+
+def webhook(receiver: Receiver, path: str, name: str = "hook",
+            timeout: float = HTTP_TIMEOUT) -> WebhookNotifier:
+    return WebhookNotifier(name, receiver.url(path), SECRET, NotifierFilter(), timeout=timeout)
+
+
+def slack(receiver: Receiver, path: str, name: str = "slack",
+          min_interval: float | None = None) -> SlackNotifier:
+    notifier = SlackNotifier(name, receiver.url(path), NotifierFilter(), timeout=HTTP_TIMEOUT,
+                             map_url=MAP_URL)
+    if min_interval is not None:
+        notifier.min_interval = min_interval  # an instance attribute, for speed; one test keeps the real 1.0
+    return notifier
+
+
+def draft(n: int = 0, **overrides: Any) -> AlertDraft:
+    values: dict[str, Any] = {
+        "kind": "went_dark", "occurred_at": T0 + timedelta(hours=n), "event_key": f"gap-{n}",
+        "mmsi": 273350140 + n, "imo": 9045211, "vessel_name": f"ANGARA {n}", "place": None,
+        "lat": 42.2412345, "lon": 130.298761, "details": {"gap_seconds": 7200 + n, "flag": "RU"},
+    }
+    values.update(overrides)
+    return AlertDraft(**values)
+
+
+async def delivery_rows(engine: AsyncEngine, notifier: str | None = None) -> list[dict[str, Any]]:
+    query = select(deliveries).order_by(deliveries.c.id)
+    if notifier is not None:
+        query = query.where(deliveries.c.notifier == notifier)
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def attempt_rows(engine: AsyncEngine, delivery_id: int) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(
+            select(delivery_attempts).where(delivery_attempts.c.delivery_id == delivery_id)
+            .order_by(delivery_attempts.c.attempt))).mappings()]
+
+
+def settled(engine: AsyncEngine, n: int, notifier: str | None = None) -> Callable[[], Awaitable[bool]]:
+    """n deliveries, none of them pending any more."""
+    async def check() -> bool:
+        rows = await delivery_rows(engine, notifier)
+        return len(rows) == n and all(r["state"] != "pending" for r in rows)
+    return check
+
+
+# --------------------------------------------------------------------------------------- delivery
+async def test_webhook_gets_the_stored_alert_object_signed_with_the_delivery_key(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    notifiers = [webhook(receiver, "/hook")]
+    async with asyncio.timeout(LIMIT), dispatching(engine, notifiers) as (store, dispatcher):
+        (row,) = await store.raise_alerts([draft(vessel_name="ANGARA ø 北",
+                                                 details={"note": "a\nb", "x": [1.5]})])
+        assert await dispatcher.drain(10)
+        assert await dispatcher.pending_count() == 0
+        stored = await store.get(row["id"])
+        (delivery,) = await delivery_rows(engine)
+        attempts = await attempt_rows(engine, delivery["id"])
+    (got,) = receiver.requests
+    assert got.body == serialise(alert_json(stored))  # byte for byte: the stored row's alert object
+    assert got.json() == alert_json(stored)
+    assert got.headers["Content-Type"].startswith("application/json")
+    assert verify_signature(SECRET, got.headers["X-AIS-Watch-Timestamp"], got.body,
+                            got.headers["X-AIS-Watch-Signature"])
+    assert not verify_signature("wrong", got.headers["X-AIS-Watch-Timestamp"], got.body,
+                                got.headers["X-AIS-Watch-Signature"])
+    assert not verify_signature(SECRET, got.headers["X-AIS-Watch-Timestamp"], got.body + b" ",
+                                got.headers["X-AIS-Watch-Signature"])
+    assert abs(int(got.headers["X-AIS-Watch-Timestamp"]) - time.time()) < 30
+    assert got.headers["X-AIS-Watch-Delivery"] == delivery["idempotency_key"]
+    assert got.headers["Idempotency-Key"] == delivery["idempotency_key"]
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 1 and delivery["last_status"] == 200
+    assert delivery["delivered_at"] is not None and delivery["last_error"] is None
+    assert [(a["attempt"], a["ok"], a["status"], a["response"]) for a in attempts] == [(1, True, 200, "ok")]
+    assert attempts[0]["duration_ms"] >= 0
+    assert store.stats.deliveries == {"delivered": 1}
+
+
+async def test_500_500_200_is_delivered_once_with_three_attempts_recorded(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    receiver.scripts["/flaky"] = [500, 500, 200]
+    notifiers = [webhook(receiver, "/flaky")]
+    async with asyncio.timeout(LIMIT), dispatching(engine, notifiers) as (store, dispatcher):
+        (row,) = await store.raise_alerts([draft()])
+        assert await dispatcher.drain(10)
+        (delivery,) = await delivery_rows(engine)
+        attempts = await attempt_rows(engine, delivery["id"])
+        stored = await store.get(row["id"])
+    assert [r.status for r in receiver.requests] == [500, 500, 200]
+    assert len(receiver.accepted()) == 1
+    assert {r.key for r in receiver.requests} == {delivery["idempotency_key"]}  # the same key on each retry
+    assert {r.body for r in receiver.requests} == {serialise(alert_json(stored))}
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    assert [a["status"] for a in attempts] == [500, 500, 200]
+    assert [a["ok"] for a in attempts] == [False, False, True]
+    assert attempts[0]["response"] == "error 500"
+    assert attempts[0]["at"] < attempts[1]["at"] < attempts[2]["at"]
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 3 and delivery["last_status"] == 200
+    assert delivery["last_error"] is None
+    assert store.stats.deliveries == {"retried": 2, "delivered": 1}
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
+    assert all(gap >= 0.02 for gap in gaps), gaps  # backoff (half to full of 0.05, 0.1) between attempts
+
+
+@pytest.mark.parametrize("maximum", [
+    pytest.param(0.3),
+    5.0,
+], ids=["retry_max-below-retry-after", "retry_max-above-retry-after"])
+async def test_429_retry_after_is_honoured(engine: AsyncEngine, receiver: Receiver, maximum: float) -> None:
+    receiver.scripts["/limited"] = ["retry-after:1", 200]
+    policy = RetryPolicy(max_attempts=6, max_age=3600, initial=0.05, maximum=maximum)
+    async with asyncio.timeout(LIMIT), dispatching(engine, [webhook(receiver, "/limited")], policy) as (
+            store, _):
+        await store.raise_alerts([draft()])
+        await wait_for(settled(engine, 1), 10, "the delivery")
+        (delivery,) = await delivery_rows(engine)
+        attempts = await attempt_rows(engine, delivery["id"])
+    first, second = receiver.requests
+    assert [a["status"] for a in attempts] == [429, 200]
+    assert second.at - first.at >= 0.95, f"retried {second.at - first.at:.2f}s after a Retry-After: 1"
+    assert second.at - first.at < 5
+    assert delivery["state"] == "delivered"
+
+
+async def test_a_receiver_that_times_out_is_recorded_and_retried(engine: AsyncEngine,
+                                                                  receiver: Receiver) -> None:
+    receiver.scripts["/slow"] = ["sleep:3", 200]
+    notifier = webhook(receiver, "/slow", timeout=0.5)
+    async with asyncio.timeout(LIMIT), dispatching(engine, [notifier]) as (store, _):
+        await store.raise_alerts([draft()])
+        await wait_for(settled(engine, 1), 10, "the delivery")
+        (delivery,) = await delivery_rows(engine)
+        attempts = await attempt_rows(engine, delivery["id"])
+    assert [(a["attempt"], a["ok"], a["status"]) for a in attempts] == [(1, False, None), (2, True, 200)]
+    assert "timeout" in attempts[0]["response"]
+    assert 400 <= attempts[0]["duration_ms"] < 2500
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 2
+    assert len(receiver.requests) == 2
+    assert len({r.key for r in receiver.requests}) == 1  # the same key: the receiver can drop a repeat
+    assert store.stats.deliveries == {"retried": 1, "delivered": 1}
+
+
+async def test_max_attempts_reached_marks_the_delivery_failed(
+        engine: AsyncEngine, receiver: Receiver, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    receiver.default = 500
+    policy = RetryPolicy(max_attempts=3, max_age=3600, initial=0.05, maximum=0.1)
+    async with asyncio.timeout(LIMIT), dispatching(engine, [webhook(receiver, "/down")], policy) as (
+            store, dispatcher):
+        (row,) = await store.raise_alerts([draft()])
+        await wait_for(settled(engine, 1), 10, "the delivery to fail")
+        await asyncio.sleep(0.3)  # nothing more is sent for a failed delivery
+        assert await dispatcher.pending_count() == 0
+        assert await dispatcher.drain(1)  # nothing pending: a failure does not hold up a replay's exit
+        stats = store.stats
+        code = await asyncio.to_thread(main, ["--db", db_url, "alerts", "deliveries", "--state", "failed"])
+    assert code == 0
+    assert len(receiver.requests) == 3
+    assert stats.deliveries["failed"] == 1 and stats.deliveries == {"retried": 2, "failed": 1}
+    (line,) = capsys.readouterr().out.splitlines()
+    shown = json.loads(line)
+    assert shown["alert_id"] == row["id"] and shown["notifier"] == "hook" and shown["state"] == "failed"
+    assert shown["attempts"] == 3 and shown["last_status"] == 500 and shown["last_error"] == "error 500"
+    assert shown["delivered_at"] is None
+    assert [(a["attempt"], a["ok"], a["status"]) for a in shown["attempt_log"]] == [
+        (1, False, 500), (2, False, 500), (3, False, 500)]
+    for state, expected in (("pending", 0), ("delivered", 0), (None, 1)):
+        args = ["--db", db_url, "alerts", "deliveries"] + (["--state", state] if state else [])
+        assert await asyncio.to_thread(main, args) == 0
+        assert len(capsys.readouterr().out.splitlines()) == expected
+    args = ["--db", db_url, "alerts", "deliveries", "--alert", str(row["id"])]
+    assert await asyncio.to_thread(main, args) == 0
+    assert [json.loads(x)["state"] for x in capsys.readouterr().out.splitlines()] == ["failed"]
+
+
+async def test_max_age_reached_marks_the_delivery_failed(engine: AsyncEngine, receiver: Receiver) -> None:
+    receiver.default = 503
+    policy = RetryPolicy(max_attempts=1000, max_age=0.5, initial=0.05, maximum=0.1)
+    notifiers = [webhook(receiver, "/down")]
+    async with asyncio.timeout(LIMIT), dispatching(engine, notifiers, policy) as (store, _):
+        await store.raise_alerts([draft()])
+        await wait_for(settled(engine, 1), 10, "the delivery to fail")
+        (delivery,) = await delivery_rows(engine)
+    assert delivery["state"] == "failed" and 2 <= delivery["attempts"] < 50
+    assert store.stats.deliveries["failed"] == 1
+
+
+@pytest.mark.parametrize("status", [404, 400, 410])
+async def test_a_permanent_error_fails_after_one_attempt(engine: AsyncEngine, receiver: Receiver,
+                                                         status: int) -> None:
+    receiver.default = status
+    notifiers = [webhook(receiver, "/gone")]
+    async with asyncio.timeout(LIMIT), dispatching(engine, notifiers) as (store, _):
+        await store.raise_alerts([draft()])
+        await wait_for(settled(engine, 1), 10, "the delivery to fail")
+        await asyncio.sleep(0.3)
+        (delivery,) = await delivery_rows(engine)
+        attempts = await attempt_rows(engine, delivery["id"])
+    assert len(receiver.requests) == 1
+    assert delivery["state"] == "failed" and delivery["attempts"] == 1 and delivery["last_status"] == status
+    assert [(a["ok"], a["status"]) for a in attempts] == [(False, status)]
+    assert store.stats.deliveries == {"failed": 1}
+
+
+# ------------------------------------------------------------------------------------------- Slack
+async def test_slack_gets_a_burst_spaced_by_min_interval_and_none_dropped(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    interval = 0.25
+    notifier = slack(receiver, "/slack", min_interval=interval)
+    async with asyncio.timeout(LIMIT), dispatching(engine, [notifier]) as (store, dispatcher):
+        rows = await store.raise_alerts([draft(n) for n in range(5)])
+        rows += await store.raise_alerts([draft(n) for n in range(5, 7)])  # a second burst while sending
+        assert await dispatcher.drain(10)
+    assert len(receiver.requests) == 7
+    headers = [r.json()["text"] for r in receiver.requests]
+    assert headers == [f"HIGH · Went dark: ANGARA {n} · 2023-09-12 {14 + n:02d}:05 UTC" for n in range(7)]
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
+    assert min(gaps) >= interval - 0.03, gaps
+    assert store.stats.deliveries == {"delivered": 7}
+
+
+async def test_slack_real_min_interval_spaces_three_messages_by_about_a_second(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    notifier = slack(receiver, "/slack")
+    assert notifier.min_interval == 1.0
+    async with asyncio.timeout(LIMIT), dispatching(engine, [notifier]) as (store, dispatcher):
+        await store.raise_alerts([draft(n) for n in range(3)])
+        assert await dispatcher.drain(10)
+    assert len(receiver.requests) == 3
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
+    assert all(0.97 <= gap < 1.6 for gap in gaps), gaps
+
+
+async def test_a_hostile_name_is_escaped_for_slack_and_unchanged_for_the_webhook(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    notifiers = [slack(receiver, "/slack", min_interval=0.0), webhook(receiver, "/hook")]
+    async with asyncio.timeout(LIMIT), dispatching(engine, notifiers) as (store, dispatcher):
+        await store.raise_alerts([draft(vessel_name=HOSTILE, place="<!here> & co",
+                                        details={"destination": "<@U2>", "flag": "RU"})])
+        assert await dispatcher.drain(10)
+    (to_slack,) = receiver.on("/slack")
+    (to_hook,) = receiver.on("/hook")
+    raw = to_slack.body.decode()
+    for mention in ("<!channel>", "<@U1>", "<!here>", "<@U2>"):
+        assert mention not in raw
+    assert "&lt;!channel&gt; &amp; &lt;@U1&gt;" in raw
+    assert "&lt;!here&gt; &amp; co" in raw and "&lt;@U2&gt;" in raw
+    message = to_slack.json()
+    assert "&lt;!channel&gt;" in message["text"]
+    assert "<!channel>" not in json.dumps(message, ensure_ascii=False)
+    hook = to_hook.json()
+    assert hook["vessel_name"] == HOSTILE and hook["place"] == "<!here> & co"
+    assert hook["details"]["destination"] == "<@U2>"
+    assert HOSTILE.encode() in to_hook.body  # literally, not escaped
+    assert verify_signature(SECRET, to_hook.headers["X-AIS-Watch-Timestamp"], to_hook.body,
+                            to_hook.headers["X-AIS-Watch-Signature"])
+
+
+# ------------------------------------------------------------------------------------ isolation
+@dataclass
+class RaisingNotifier:
+    name: str = "broken"
+    type: str = "webhook"
+    min_interval: float = 0.0
+    filter: NotifierFilter = field(default_factory=NotifierFilter)
+    calls: int = 0
+
+    async def send(self, alert: dict[str, Any], idempotency_key: str) -> DeliveryResult:
+        self.calls += 1
+        raise RuntimeError("notifier bug")
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class HangingNotifier:
+    name: str = "hanging"
+    type: str = "webhook"
+    min_interval: float = 0.0
+    filter: NotifierFilter = field(default_factory=NotifierFilter)
+
+    async def send(self, alert: dict[str, Any], idempotency_key: str) -> DeliveryResult:
+        await asyncio.sleep(3600)
+        return DeliveryResult(ok=True)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_notifier_that_raises_or_hangs_does_not_stop_the_others(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    broken, hanging = RaisingNotifier(), HangingNotifier()
+    policy = RetryPolicy(max_attempts=2, max_age=3600, initial=0.05, maximum=0.1)
+    notifiers = [broken, hanging, webhook(receiver, "/hook")]
+    async with asyncio.timeout(LIMIT), dispatching(engine, notifiers, policy) as (store, dispatcher):
+        await store.raise_alerts([draft(n) for n in range(3)])
+        await wait_for(settled(engine, 3, "hook"), 10, "the webhook deliveries")
+        await wait_for(settled(engine, 3, "broken"), 10, "the broken notifier's deliveries to fail")
+        assert await dispatcher.pending_count() == 3  # the hanging notifier's, still pending
+        hook_rows = await delivery_rows(engine, "hook")
+        broken_rows = await delivery_rows(engine, "broken")
+        broken_attempts = await attempt_rows(engine, broken_rows[0]["id"])
+    assert len(receiver.accepted("/hook")) == 3
+    assert all(r["state"] == "delivered" for r in hook_rows)
+    assert all(r["state"] == "failed" and r["attempts"] == 2 for r in broken_rows)
+    assert broken.calls == 6
+    assert [(a["ok"], a["status"]) for a in broken_attempts] == [(False, None), (False, None)]
+    assert "notifier bug" in broken_attempts[0]["response"]
+    # Closing the dispatcher cancelled the hanging send: its deliveries stay pending for the next start.
+    assert [r["state"] for r in await delivery_rows(engine, "hanging")] == ["pending"] * 3
+    assert Counter(r.key for r in receiver.requests) == Counter({r["idempotency_key"]: 1 for r in hook_rows})
+
+
+async def test_pending_deliveries_from_before_a_start_are_sent(engine: AsyncEngine,
+                                                                receiver: Receiver) -> None:
+    """The database is the queue: alerts stored while no dispatcher ran go out when one starts."""
+    notifier = webhook(receiver, "/hook")
+    async with asyncio.timeout(LIMIT):
+        store = AlertStore(engine, [notifier])
+        rows = await store.raise_alerts([draft(n) for n in range(3)])
+        dispatcher = Dispatcher(engine, [notifier], store.stats, FAST, sweep_interval=0.2)
+        dispatcher.start()
+        try:
+            assert await dispatcher.drain(10)
+        finally:
+            await dispatcher.close()
+    assert sorted(r.json()["id"] for r in receiver.requests) == [r["id"] for r in rows]
+
+
+async def test_an_alert_raised_while_the_worker_looks_is_sent_at_once(engine: AsyncEngine,
+                                                                     receiver: Receiver) -> None:
+    notifier = webhook(receiver, "/hook")
+    store = AlertStore(engine, [notifier])
+    dispatcher = Dispatcher(engine, [notifier], store.stats, FAST)  # the default sweep_interval, 5 s
+    store.subscribe(dispatcher.wake)
+    original = dispatcher._work_off
+    armed = [True]
+
+    async def look_then_an_alert_arrives(target: Any) -> float:
+        """The worker's look, then (before it waits) the pipeline commits an alert and wakes it, as
+        happens when a raise lands while _work_off releases its connection."""
+        result = await original(target)
+        if armed:
+            armed.clear()
+            await store.raise_alerts([draft()])
+        return result
+
+    dispatcher._work_off = look_then_an_alert_arrives  # type: ignore[method-assign]
+    dispatcher.start()
+    try:
+        async with asyncio.timeout(LIMIT):
+            await wait_for(lambda: not armed, 5, "the alert to be raised")
+            await wait_for(lambda: len(receiver.requests) == 1, 2, "the delivery (well before the 5 s sweep)")
+    finally:
+        await dispatcher.close()
+
+
+async def test_a_429_pauses_the_notifiers_other_deliveries(engine: AsyncEngine, receiver: Receiver) -> None:
+    receiver.scripts["/slack"] = ["retry-after:1"]
+    notifier = slack(receiver, "/slack", min_interval=0.1)
+    async with asyncio.timeout(LIMIT):
+        store = AlertStore(engine, [notifier])
+        await store.raise_alerts([draft(n) for n in range(3)])
+        policy = RetryPolicy(max_attempts=6, max_age=3600, initial=0.05, maximum=5)  # no Retry-After cap
+        dispatcher = Dispatcher(engine, [notifier], store.stats, policy)
+        dispatcher.start()
+        try:
+            assert await dispatcher.drain(10)
+        finally:
+            await dispatcher.close()
+    assert len(receiver.accepted("/slack")) == 3  # none dropped either way
+    first, *rest = receiver.requests
+    assert first.status == 429
+    early = [round(r.at - first.at, 2) for r in rest if r.at - first.at < 0.95]
+    assert early == [], f"sent {early} s after a 429 with Retry-After: 1"
+
+
+async def test_two_dispatchers_on_one_database_send_each_delivery_once(engine: AsyncEngine,
+                                                                      receiver: Receiver) -> None:
+    receiver.default = "sleep:0.3"  # each answer (a 200) takes a moment, as a real receiver's does
+    async with asyncio.timeout(LIMIT):
+        store = AlertStore(engine, [webhook(receiver, "/hook")])
+        await store.raise_alerts([draft(n) for n in range(3)])
+        first = Dispatcher(engine, [webhook(receiver, "/hook")], store.stats, FAST)
+        second = Dispatcher(engine, [webhook(receiver, "/hook")], store.stats, FAST)
+        first.start()
+        second.start()
+        try:
+            await wait_for(settled(engine, 3), 10, "the deliveries")
+            await asyncio.sleep(1)  # whatever the other one is still sending
+        finally:
+            await first.close()
+            await second.close()
+        rows = await delivery_rows(engine)
+        attempts = [await attempt_rows(engine, r["id"]) for r in rows]
+    assert Counter(r.key for r in receiver.requests) == Counter({r["idempotency_key"]: 1 for r in rows})
+    assert [len(a) for a in attempts] == [1, 1, 1]
