@@ -22,6 +22,8 @@ from typing import Any
 
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 
+# Each message on the pipe: one kind byte, then the pickled (payload, counters, lines covered).
+CHUNK, DONE, ERROR = b"c", b"d", b"e"
 _CHUNK_REPORTS = 4000
 _CHUNK_LINES = 20000
 
@@ -95,54 +97,74 @@ def _work(reader_factory: ReaderFactory, conn: Connection) -> None:
     try:
         packed: list[tuple[Any, ...]] = []
         lines = 0
-        for raw, reports in reader_factory(stats):
+        for _raw, reports in reader_factory(stats):
             lines += 1
-            bytes_read = len(raw) + 1
             packed.extend(pack(r) for r in reports)
             if len(packed) >= _CHUNK_REPORTS or lines >= _CHUNK_LINES:
-                conn.send_bytes(pickle.dumps(("chunk", packed, _counts(stats), lines, bytes_read), 5))
+                conn.send_bytes(CHUNK + pickle.dumps((packed, _counts(stats), lines), 5))
                 packed, lines = [], 0
-        conn.send_bytes(pickle.dumps(("chunk", packed, _counts(stats), lines, 0), 5))
-        conn.send_bytes(pickle.dumps(("done", None, _counts(stats), 0, 0), 5))
+        conn.send_bytes(CHUNK + pickle.dumps((packed, _counts(stats), lines), 5))
+        conn.send_bytes(DONE + pickle.dumps((None, _counts(stats), 0), 5))
     except Exception as err:  # reported to the parent, which raises it with the file's name
-        conn.send_bytes(pickle.dumps(("error", f"{err}\n{traceback.format_exc(limit=5)}", None, 0, 0), 5))
+        conn.send_bytes(ERROR + pickle.dumps((f"{err}\n{traceback.format_exc(limit=5)}", None, 0), 5))
     finally:
         conn.close()
 
 
-async def decoded_chunks(reader_factory: ReaderFactory, stats: IngestStats, path: Path,
-                         ) -> AsyncIterator[tuple[list[Report], int]]:
-    """Chunks of reports decoded by a worker process, with the number of lines each covers.
+class DecodeWorker:
+    """One file decoded in a worker process, its chunks read ahead into a bounded buffer.
 
-    The pipe holds a few chunks at most: when the pipeline waits on the store, the worker waits on
-    the pipe, so memory stays bounded however large the file.
+    The buffer lets the next file of a replay decode on the second core while this one is still going
+    through the pipeline (replays are often a day's files in a row). It holds `buffer_chunks` pickled
+    chunks at most (a few hundred KB each): when it is full the reader waits, the pipe fills and the
+    worker waits, so memory stays bounded however large the files.
     """
-    from ais_watch.errors import AisWatchError
 
-    ctx = multiprocessing.get_context("forkserver")
-    receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_work, args=(reader_factory, sender), daemon=True,
-                          name=f"decode {path.name}")
-    process.start()
-    sender.close()
-    before: dict[str, Any] = {}
-    unpacker = Unpacker()
-    try:
+    def __init__(self, reader_factory: ReaderFactory, path: Path, buffer_chunks: int = 32) -> None:
+        ctx = multiprocessing.get_context("forkserver")
+        self.path = path
+        self._receiver, sender = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_work, args=(reader_factory, sender), daemon=True,
+                                    name=f"decode {path.name}")
+        self._process.start()
+        sender.close()
+        self._buffer: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=buffer_chunks)
+        self._reader = asyncio.create_task(self._read_ahead(), name=f"read {path.name}")
+
+    async def _read_ahead(self) -> None:
+        try:
+            while True:
+                data = await asyncio.to_thread(self._receiver.recv_bytes)
+                await self._buffer.put(data)
+                if data[:1] != CHUNK:  # done, or an error: nothing follows
+                    return
+        except (EOFError, OSError):
+            await self._buffer.put(None)
+
+    async def chunks(self, stats: IngestStats) -> AsyncIterator[tuple[list[Report], int]]:
+        """The decoded reports chunk by chunk, with the lines each covers; counters added as consumed."""
+        from ais_watch.errors import AisWatchError
+
+        before: dict[str, Any] = {}
+        unpacker = Unpacker()
         while True:
-            try:
-                data = await asyncio.to_thread(receiver.recv_bytes)
-            except EOFError as err:
-                raise AisWatchError(f"{path}: decode worker died (exit code {process.exitcode})") from err
-            kind, packed, counts, lines, _ = pickle.loads(data)
-            if kind == "error":
-                raise AisWatchError(f"{path}: {packed}")
+            data = await self._buffer.get()
+            if data is None:
+                raise AisWatchError(f"{self.path}: decode worker died (exit code {self._process.exitcode})")
+            kind = data[:1]
+            packed, counts, lines = pickle.loads(data[1:])
+            if kind == ERROR:
+                raise AisWatchError(f"{self.path}: {packed}")
             add_counts(stats, counts, before)
             before = counts
-            if kind == "done":
+            if kind == DONE:
                 return
             yield [unpacker(item) for item in packed], lines
-    finally:
-        receiver.close()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.kill()
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        self._receiver.close()
+        await asyncio.to_thread(self._process.join, 5)
+        if self._process.is_alive():
+            self._process.kill()

@@ -27,7 +27,7 @@ from ais_watch.model import (
     mmsi_is_valid,
 )
 from ais_watch.sources.base import Emit
-from ais_watch.sources.decode_worker import decoded_chunks
+from ais_watch.sources.decode_worker import DecodeWorker
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +112,23 @@ def file_reports(path: Path, fmt: str, source: str, decoder_options: dict[str, A
     raise ReplayError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
-async def replay_file(path: Path, fmt: str, emit: Emit, stats: IngestStats, *, pacer: Pacer,
-                      decoder_options: dict[str, Any] | None = None, progress: bool = False) -> None:
-    """Feed one file's reports to `emit`, decoded in a worker process. Bad lines are counted, never fatal."""
+def start_decoding(path: Path, fmt: str, decoder_options: dict[str, Any] | None) -> DecodeWorker:
+    """A worker process decoding the file, reading ahead (see DecodeWorker)."""
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise ReplayError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    reader = partial(file_reports, path, fmt, f"replay:{path.name}", decoder_options or {})
+    return DecodeWorker(partial(file_reports, path, fmt, f"replay:{path.name}", decoder_options or {}), path)
+
+
+async def replay_file(worker: DecodeWorker, emit: Emit, stats: IngestStats, *, pacer: Pacer,
+                      progress: bool = False) -> None:
+    """Feed one file's reports to `emit`, in file order. Bad lines are counted, never fatal."""
+    path = worker.path
     bar = _progress(stats.lines, path.name, progress)
     paced = bool(pacer.speed)
     try:
-        async for reports, lines in decoded_chunks(reader, stats, path):
+        async for reports, lines in worker.chunks(stats):
             for report in reports:
                 if paced:
                     await pacer.wait_for(report.time)
@@ -338,12 +343,22 @@ def _csv_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tuple[by
 async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestStats, *,
                        speed: float | None = None, decoder_options: dict[str, Any] | None = None,
                        progress: bool = False) -> None:
+    """Replay the files in order; the next file decodes (on the other core) while this one is replayed."""
     pacer = Pacer(speed)
-    for path in paths:
-        log.info("replaying %s", path)
-        try:
-            await replay_file(path, fmt, emit, stats, pacer=pacer, decoder_options=decoder_options,
-                              progress=progress)
-        except DecodeError as err:
-            stats.reject(err.reason)
-            raise ReplayError(f"{path}: {err.detail}") from err
+    workers: list[DecodeWorker] = []
+    try:
+        for i, path in enumerate(paths):
+            if not workers:
+                workers.append(start_decoding(path, fmt, decoder_options))
+            if i + 1 < len(paths):
+                workers.append(start_decoding(paths[i + 1], fmt, decoder_options))
+            log.info("replaying %s", path)
+            try:
+                await replay_file(workers[0], emit, stats, pacer=pacer, progress=progress)
+            except DecodeError as err:
+                stats.reject(err.reason)
+                raise ReplayError(f"{path}: {err.detail}") from err
+            await workers.pop(0).close()
+    finally:
+        for worker in workers:
+            await worker.close()
