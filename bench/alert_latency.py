@@ -85,7 +85,7 @@ async def main() -> None:
         if args.pg:
             from bench.replay_throughput import bench_database
 
-            db = bench_database(args.pg)
+            db = await asyncio.to_thread(bench_database, args.pg)  # it runs its own event loop
         settings = load_settings(environ={}).with_overrides(
             db=db, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_secret="bench", alerts__cooldown=0.0)
         lines = background_lines()

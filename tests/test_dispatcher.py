@@ -571,3 +571,31 @@ async def test_two_dispatchers_on_one_database_send_each_delivery_once(engine: A
         attempts = [await attempt_rows(engine, r["id"]) for r in rows]
     assert Counter(r.key for r in receiver.requests) == Counter({r["idempotency_key"]: 1 for r in rows})
     assert [len(a) for a in attempts] == [1, 1, 1]
+
+
+async def test_stopping_while_a_claim_commits_leaves_the_delivery_due(engine: AsyncEngine,
+                                                                      receiver: Receiver) -> None:
+    notifier = webhook(receiver, "/hook")
+    async with asyncio.timeout(LIMIT):
+        store = AlertStore(engine, [notifier])
+        await store.raise_alerts([draft()])
+        dispatcher = Dispatcher(engine, [notifier], store.stats, FAST)
+        original = dispatcher._claim
+        claimed = asyncio.Event()
+
+        async def claim_acknowledged_slowly(row: dict[str, Any]) -> bool:
+            """The claim is committed; the acknowledgement is still on its way when the stop comes (the
+            await inside the engine.begin() exit, made wide enough to hit)."""
+            taken = await original(row)
+            claimed.set()
+            await asyncio.sleep(5)
+            return taken
+
+        dispatcher._claim = claim_acknowledged_slowly  # type: ignore[method-assign]
+        dispatcher.start()
+        await asyncio.wait_for(claimed.wait(), 5)
+        await dispatcher.close()  # a clean stop (SIGTERM)
+        (row,) = await delivery_rows(engine)
+        assert row["state"] == "pending" and row["attempts"] == 0 and receiver.requests == []
+        assert row["next_attempt_at"] <= datetime.now(UTC) + timedelta(seconds=1), (
+            f"claimed until {row['next_attempt_at']}: the next start waits out the lease")

@@ -135,7 +135,14 @@ class Dispatcher:
                     return max((upcoming - now).total_seconds(), 0.01)
             for row in due:
                 await self._respect_rate_limit(notifier)
-                if not await self._claim(dict(row)):
+                claim = asyncio.ensure_future(self._claim(dict(row)))
+                try:
+                    claimed = await asyncio.shield(claim)
+                except asyncio.CancelledError:  # stopping while the claim commits: give it back
+                    if await claim:
+                        await asyncio.shield(self._release(dict(row)))
+                    raise
+                if not claimed:
                     continue
                 try:
                     await self._deliver(notifier, dict(row))

@@ -11,7 +11,6 @@ from typing import Any
 KINDS = ("port_call", "port_departure", "zone_entry", "zone_exit", "went_dark", "reappeared",
          "possible_dark_port_call", "feed_outage", "feed_restored")
 STATES = ("open", "acknowledged", "resolved")
-KEY_LENGTH = 300  # of the alerts table's dedup_key and cooldown_key columns
 
 
 class Severity(IntEnum):
@@ -68,11 +67,13 @@ class AlertDraft:
     zones: tuple[str, ...] = ()  # zone ids the event concerns, for notifier routing
 
     def dedup_key(self) -> str:
-        return f"{self.cooldown_key()}|{self.event_key}"[:KEY_LENGTH]
+        return f"{self.cooldown_key()}|{self.event_key[:120]}"
 
     def cooldown_key(self) -> str:
+        # Place cut as the alerts column cuts it (128): a long place can never push the event out of
+        # the dedup key, which stays within its 300-character column.
         subject = f"{self.mmsi}" if self.mmsi is not None else f"imo{self.imo}" if self.imo else "-"
-        return f"{self.kind}|{subject}|{self.place or '-'}"[:KEY_LENGTH]
+        return f"{self.kind}|{subject}|{(self.place or '-')[:128]}"
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -1,4 +1,5 @@
-"""Feed health: a source that delivers nothing for longer than a threshold is in outage.
+"""Feed health: a source that delivers nothing for longer than a threshold, or whose message rate
+collapses (under 5% of its usual rate over a window as long as that threshold), is in outage.
 
 Time the feed was down is not a vessel's silence: the dark detector asks `outage_overlap` for the part
 of a silence that fell inside an outage of the source the vessel was last heard through, so a 3-hour
@@ -17,6 +18,9 @@ from datetime import datetime, timedelta
 from ais_watch.alerts.model import AlertDraft, iso
 
 KEEP_OUTAGES = 64  # per source: enough to cover any silence threshold, bounded memory
+COLLAPSE = 0.05  # a window with under 5% of the usual count is a collapse (a receiver half-dead)
+RECOVER = 0.5  # and the feed is back once a window reaches half of it
+MIN_USUAL = 50  # messages per window below which a feed is too quiet to judge its rate
 
 
 @dataclass(slots=True)
@@ -25,6 +29,10 @@ class FeedState:
     last_message: datetime | None = None
     down_since: datetime | None = None  # the last message before the current outage, while it lasts
     outages: list[tuple[datetime, datetime | None]] = field(default_factory=list)  # (from, to or open)
+    collapsed: bool = False  # the current outage is a rate collapse (a trickle still arrives)
+    window_start: datetime | None = None
+    window_count: int = 0
+    usual: float | None = None  # messages per window, a moving average over healthy windows
 
 
 class FeedHealth:
@@ -47,8 +55,16 @@ class FeedHealth:
             self.feeds[source] = FeedState(source, last_message=when)
             return []
         drafts: list[AlertDraft] = []
+        if state.window_start is None:
+            state.window_start = when
+        if when - state.window_start >= self.threshold:
+            drafts.extend(self._close_window(state, when))
+        else:
+            state.window_count += 1
         last = state.last_message
-        if state.down_since is not None:
+        if state.collapsed:
+            pass  # restored by the window count, not by one message
+        elif state.down_since is not None:
             if when > state.down_since:
                 drafts.append(self._restored(state, when))
         elif last is not None and when - last > self.threshold:
@@ -59,6 +75,26 @@ class FeedHealth:
             drafts.append(self._restored(state, when))
         if last is None or when > last:
             state.last_message = when
+        return drafts
+
+    def _close_window(self, state: FeedState, when: datetime) -> list[AlertDraft]:
+        """The window ending now: compare its count with the usual one (event time, so replays agree)."""
+        assert state.window_start is not None
+        count, usual, drafts = state.window_count, state.usual, []
+        if state.collapsed:
+            if usual is not None and count >= usual * RECOVER:
+                drafts.append(self._restored(state, when))
+                state.collapsed = False
+        elif (
+            state.down_since is None and usual is not None and usual >= MIN_USUAL and count < usual * COLLAPSE
+        ):
+            state.down_since = state.window_start
+            state.collapsed = True
+            state.outages.append((state.window_start, None))
+            drafts.append(self._outage(state, when, reason="rate collapsed", count=count, usual=usual))
+        if not state.collapsed and when - state.window_start < 2 * self.threshold:
+            state.usual = count if usual is None else 0.8 * usual + 0.2 * count
+        state.window_start, state.window_count = when, 1
         return drafts
 
     def tick(self, now: datetime) -> list[AlertDraft]:
@@ -96,17 +132,28 @@ class FeedHealth:
         return total
 
     # ----------------------------------------------------------------------------------- drafts
-    def _outage(self, state: FeedState) -> AlertDraft:
+    def _outage(
+        self,
+        state: FeedState,
+        occurred: datetime | None = None,
+        reason: str = "no messages",
+        count: int | None = None,
+        usual: float | None = None,
+    ) -> AlertDraft:
         assert state.down_since is not None
+        details: dict[str, object] = {"reason": reason}
+        if usual is not None:
+            details.update(messages_in_window=count, usual_per_window=round(usual, 1))
         return AlertDraft(
             kind="feed_outage",
-            occurred_at=state.down_since + self.threshold,
+            occurred_at=occurred or state.down_since + self.threshold,
             event_key=iso(state.down_since) or "",
             place=state.source,
             details={
                 "source": state.source,
                 "last_message_at": iso(state.down_since),
                 "threshold_seconds": self.threshold.total_seconds(),
+                **details,
             },
         )
 
