@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ais_watch.config import SETTINGS
+
 PG_URL = os.environ.get("AIS_WATCH_TEST_PG", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +47,14 @@ def pg_url_or_skip() -> str:
     except Exception as err:  # connection refused, auth, timeout: all mean "not available"
         _require("PostgreSQL unreachable", f"{PG_URL}: {err!r}")
     return PG_URL
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from AIS_WATCH_* variables: a developer's own must not change what any test sees."""
+    monkeypatch.delenv("AIS_WATCH_CONFIG", raising=False)
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.env_var, raising=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

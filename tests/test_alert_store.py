@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ais_watch import config as config_module
 from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, AlertDraft, Severity, alert_json
 from ais_watch.alerts.notifiers import DeliveryResult, NotifierFilter
 from ais_watch.alerts.store import AlertError, AlertStore
@@ -33,12 +32,6 @@ RAISED_AT = datetime(2023, 9, 12, 14, 6, 2, tzinfo=UTC)
 HOSTILE = "<!channel> & <@U1> \"q\" 'x'; DROP TABLE alerts;-- \\ ø 北 \U0001f6a2"
 LIMIT = 20  # seconds any one test may take
 
-
-@pytest.fixture(autouse=True)
-def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIS_WATCH_CONFIG", raising=False)
-    for setting in config_module.SETTINGS:
-        monkeypatch.delenv(setting.env_var, raising=False)
 
 
 @dataclass

@@ -19,12 +19,6 @@ from tests.conftest import REPO
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 
 
-@pytest.fixture(autouse=True)
-def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIS_WATCH_CONFIG", raising=False)
-    for setting in SETTINGS:
-        monkeypatch.delenv(setting.env_var, raising=False)
-
 
 def toml(tmp_path: Path, content: str) -> Path:
     path = tmp_path / "ais-watch.toml"

@@ -22,7 +22,6 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ais_watch import config as config_module
 from ais_watch.alerts.dispatcher import Dispatcher, RetryPolicy
 from ais_watch.alerts.model import AlertDraft, alert_json
 from ais_watch.alerts.notifiers import (
@@ -46,12 +45,6 @@ FAST = RetryPolicy(max_attempts=6, max_age=3600, initial=0.05, maximum=0.3)
 HTTP_TIMEOUT = 2.0
 LIMIT = 20  # seconds any one test may take
 
-
-@pytest.fixture(autouse=True)
-def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIS_WATCH_CONFIG", raising=False)
-    for setting in config_module.SETTINGS:
-        monkeypatch.delenv(setting.env_var, raising=False)
 
 
 # --- the loopback receiver ------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import pytest
 from pyais.stream import IterMessages
 from sqlalchemy import text
 
-from ais_watch import config as config_module
 from ais_watch.cli import main
 from ais_watch.store.db import open_database
 from tests.conftest import DEMO_DATA
@@ -37,13 +36,6 @@ DEMO_LINES, DEMO_MESSAGES = 80_246, 26_077
 DEMO_START, DEMO_END = datetime(2013, 11, 12, 12, 0, tzinfo=UTC), datetime(2013, 11, 12, 12, 6, tzinfo=UTC)
 FIELDS = ["mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source"]
 
-
-@pytest.fixture(autouse=True)
-def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI reads AIS_WATCH_* variables; a developer's own must not change what these tests see."""
-    monkeypatch.delenv("AIS_WATCH_CONFIG", raising=False)
-    for setting in config_module.SETTINGS:
-        monkeypatch.delenv(setting.env_var, raising=False)
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch import cli
-from ais_watch import config as config_module
 from ais_watch.alerts.model import AlertDraft, alert_json
 from ais_watch.alerts.notifiers import verify_signature
 from ais_watch.alerts.notifiers.webhook import serialise
@@ -46,12 +45,6 @@ START = datetime(2023, 9, 12, 14, 0, tzinfo=UTC)
 TARGET_MINUTES = [*range(0, 21, 2), 45]
 LIMIT = 30  # seconds any one test may take
 
-
-@pytest.fixture(autouse=True)
-def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIS_WATCH_CONFIG", raising=False)
-    for setting in config_module.SETTINGS:
-        monkeypatch.delenv(setting.env_var, raising=False)
 
 
 def tagged(sentence: str, when: datetime) -> bytes:
