@@ -20,7 +20,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,19 @@ def _csv_rows(text: str) -> Iterable[tuple[int, list[str]]]:
 
 
 # --------------------------------------------------------------------------------- watchlist CSV
+def _records(rows: Iterable[tuple[int, list[str]]], columns: list[str],
+             report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
+    """CSV rows as {column: stripped cell} with their line numbers; a row longer than the header is a
+    problem reported with its line, a shorter one is padded with empty cells."""
+    for line, row in rows:
+        report.read += 1
+        if len(row) > len(columns):
+            report.skip("malformed row", f"line {line}: {len(row)} fields, the header has {len(columns)}")
+            continue
+        cells = [c.strip() for c in row] + [""] * (len(columns) - len(row))
+        yield line, dict(zip(columns, cells, strict=True))
+
+
 def read_csv(path: Path) -> Result:
     """The DESIGN.md watchlist CSV: header name,imo,mmsi,flag,reason,source; optional tags, aliases
     (both ;-separated) and dark_threshold_hours. A row needs an IMO, an MMSI or a name. A row whose IMO
@@ -105,13 +118,7 @@ def read_csv(path: Path) -> Result:
     if unknown:
         report.problems.append(f"line 1: columns ignored: {', '.join(unknown)}")
     found: list[tuple[int, WatchEntry]] = []
-    for line, row in rows:
-        report.read += 1
-        if len(row) > len(columns):
-            report.skip("malformed row", f"line {line}: {len(row)} fields, the header has {len(columns)}")
-            continue
-        values = dict(zip(columns, [cell.strip() for cell in row] + [""] * (len(columns) - len(row)),
-                          strict=True))
+    for line, values in _records(rows, columns, report):
         try:
             imo = parse_imo(values["imo"]) if values["imo"] else None
         except ValueError as err:
@@ -321,12 +328,7 @@ def _read_maritime_csv(path: Path) -> Result:
                              f"maritime CSV (type,caption,imo,risk,countries,flag,mmsi,id,url,datasets,"
                              f"aliases); got {got}")
     found: list[tuple[int, WatchEntry]] = []
-    for line, row in rows:
-        report.read += 1
-        if len(row) > len(columns):
-            report.skip("malformed row", f"line {line}: {len(row)} fields, the header has {len(columns)}")
-            continue
-        values = dict(zip(columns, [c.strip() for c in row] + [""] * (len(columns) - len(row)), strict=True))
+    for line, values in _records(rows, columns, report):
         if values["type"].upper() != "VESSEL":  # an ORGANIZATION's IMO number is a company number
             report.skip("not a vessel")
             continue
