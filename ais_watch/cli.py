@@ -8,42 +8,35 @@ import csv
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from ais_watch import __version__, watchlist_commands
 from ais_watch.alerts import commands as alert_commands
+from ais_watch.alerts.model import iso
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
-from ais_watch.model import IngestStats, Report
-from ais_watch.pipeline import ReplayClock, WallClock
-from ais_watch.runtime import log_stats_periodically, running_pipeline
-from ais_watch.scheduler import start_scheduler
+from ais_watch.model import IngestStats, parse_iso_time
+from ais_watch.pipeline import ReplayClock
+from ais_watch.runtime import running_pipeline
 from ais_watch.sources.replay import FORMATS, replay_paths
 from ais_watch.tables import write_items
 
 log = logging.getLogger("ais_watch")
 
 TRACK_FIELDS = ("mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source")
-DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 
 
 def parse_time(text: str) -> datetime:
     """ISO 8601; UTC when no offset is given."""
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_iso_time(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from err
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--since", type=parse_time)
     calls.add_argument("--until", type=parse_time)
     calls.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+
+    token = sub.add_parser("token", help="API tokens")
+    token_actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
+    create = token_actions.add_parser("create", help="print a new API token (shown once)")
+    create.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
+    create.add_argument("--name", help="who or what holds it (shown as who acknowledged an alert)")
 
     sub.add_parser("migrate", help="bring the database schema to the latest version")
     config = sub.add_parser("config", help="settings")
@@ -125,9 +124,21 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "track":
         return await cmd_track(args, settings, sys.stdout)
     if args.command == "serve":
+        from ais_watch.serve import cmd_serve
+
         return await cmd_serve(settings)
     if args.command == "alerts":
         return await alert_commands.run(args, settings, sys.stdout)
+    if args.command == "token":
+        from ais_watch.api.tokens import create_token
+        from ais_watch.store.db import open_database
+
+        engine = await open_database(settings["db"])
+        try:
+            print(await create_token(engine, args.role, args.name))
+        finally:
+            await engine.dispose()
+        return 0
     if args.command == "port-calls":
         return await cmd_port_calls(args, settings, sys.stdout)
     if args.command == "watchlist":
@@ -278,82 +289,3 @@ async def cmd_port_calls(args: argparse.Namespace, settings: Settings, out: Text
     write_items(items, args.format, PORT_CALL_TABLE, out)
     return 0
 
-
-# ------------------------------------------------------------------------------ serve
-def live_sources(settings: Settings, emit: Any, stats: IngestStats) -> list[Any]:
-    from ais_watch.sources.nmea_net import sources_from_settings
-
-    sources: list[Any] = []
-    if settings["aisstream.api_key"]:
-        from ais_watch.sources.aisstream import AisstreamSource
-
-        sources.append(AisstreamSource(settings, emit, stats))
-    sources.extend(sources_from_settings(settings, emit, stats))
-    return sources
-
-
-async def demo_replay(settings: Settings, emit: Any, stats: IngestStats) -> None:
-    """Each bundled recording replayed side by side in a loop, its event times shifted to start now."""
-    files = sorted(DEMO_DIR.glob("*.nmea*"))
-    if not files:
-        raise AisWatchError(f"no demo recordings in {DEMO_DIR}")
-    options = decoder_options(settings)
-    await asyncio.gather(*(_demo_loop(path, settings["demo.speed"], options, emit, stats) for path in files))
-
-
-async def _demo_loop(path: Path, speed: float, options: dict[str, Any], emit: Any,
-                     stats: IngestStats) -> None:
-    loop_no = 0
-    while True:
-        loop_no += 1
-        log.info("demo: replaying recorded traffic %s (loop %d, %gx)", path.name, loop_no, speed)
-        anchor = datetime.now(UTC)
-        shift: list[timedelta] = []
-
-        async def shifted(report: Report, anchor: datetime = anchor, shift: list[timedelta] = shift) -> None:
-            if not shift:
-                shift.append(anchor - report.time)
-            report.time = report.time + shift[0]
-            await emit(report)
-
-        await replay_paths([path], "nmea", shifted, stats, speed=speed, decoder_options=options)
-
-
-async def cmd_serve(settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with running_pipeline(settings, WallClock()) as runtime:
-        emit = runtime.pipeline.submit
-        sources = live_sources(settings, emit, runtime.stats)
-        started = datetime.now(UTC)
-        for source in sources:  # a source that never delivers is an outage too
-            runtime.pipeline.feed_health.observe(source.name, started)
-        scheduler = start_scheduler(runtime, settings)
-        tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
-        if not sources:
-            if not settings["demo.replay"]:
-                raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
-                                    "and demo.replay is off")
-            log.info("no AIS feed configured: replaying bundled real traffic (set AISSTREAM_API_KEY "
-                     "or AIS_WATCH_NMEA_TCP for a live feed)")
-            tasks.append(asyncio.create_task(demo_replay(settings, emit, runtime.stats), name="demo"))
-        tasks.append(asyncio.create_task(
-            log_stats_periodically(runtime.stats, runtime.pipeline, settings["stats.interval"]),
-            name="stats"))
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        stopper.cancel()
-        for task, result in zip(tasks, results, strict=True):
-            if isinstance(result, Exception) and not isinstance(result, asyncio.CancelledError):
-                log.error("%s stopped: %s", task.get_name(), result)
-                if task in done:
-                    raise result
-        scheduler.shutdown(wait=False)
-        log.info("shutting down: flushing positions")
-    log.info("stopped cleanly")
-    return 0

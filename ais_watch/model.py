@@ -166,6 +166,12 @@ def position_is_valid(lat: float | None, lon: float | None) -> bool:
     return not (lat == 0.0 and lon == 0.0)
 
 
+def parse_iso_time(text: str) -> datetime:
+    """ISO 8601 (a trailing Z allowed) as an aware UTC datetime; UTC when no offset is given."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return utc(parsed)
+
+
 def parse_vessel_ref(text: str) -> tuple[str, int]:
     """'123456789' -> ('mmsi', 123456789); 'IMO:9179842' -> ('imo', 9179842). ValueError otherwise."""
     value = text.strip()

@@ -97,7 +97,7 @@ def base_env(db_url: str, webhook_url: str, **extra: str) -> dict[str, str]:
            if not k.startswith("AIS_WATCH_") and k not in ("AISSTREAM_API_KEY", "PYTHONPATH")}
     env.update({
         "AIS_WATCH_DB": db_url, "AIS_WATCH_WEBHOOK_URL": webhook_url, "AIS_WATCH_WEBHOOK_SECRET": SECRET,
-        "AIS_WATCH_DEMO_REPLAY": "false", "AIS_WATCH_ALERTS_RETRY_INITIAL": "0.1",
+        "AIS_WATCH_DEMO_REPLAY": "false", "AIS_WATCH_HTTP_PORT": "0", "AIS_WATCH_ALERTS_RETRY_INITIAL": "0.1",
         "AIS_WATCH_ALERTS_RETRY_MAX": "0.4", "AIS_WATCH_ALERTS_HTTP_TIMEOUT": "2",
         "AIS_WATCH_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",

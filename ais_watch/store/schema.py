@@ -233,3 +233,15 @@ port_calls = Table(
     Index("ix_port_calls_port_id_arrival", "port_id", "arrival"),
     Index("ix_port_calls_mmsi_arrival", "mmsi", "arrival"),
 )
+
+# ------------------------------------------------------------------------------------------- API tokens
+# Only a hash is stored: the token itself is shown once, when it is created.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer, operator, admin
+    Column("name", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)

@@ -1,0 +1,483 @@
+"""The HTTP API (aiohttp). Every route is declared once in ROUTES with its role and its OpenAPI
+description, and /api/openapi.json is generated from that list, so the document cannot drift from what the
+server does (a test checks every served route against it).
+
+Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>` (see tokens.py). Inputs are
+validated with clear 400s; every value reaches SQL as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ais_watch import __version__
+from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
+from ais_watch.alerts.store import AlertError, AlertStore
+from ais_watch.api.tokens import allows, role_of
+from ais_watch.errors import AisWatchError
+from ais_watch.model import parse_iso_time
+from ais_watch.store.queries import identity_changes, port_call_rows, resolve_vessel, track, vessel
+from ais_watch.store.schema import vessels
+from ais_watch.watchlist import list_entries
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ENGINE = web.AppKey("engine", AsyncEngine)
+ZONES = web.AppKey("zones", Any)
+MAX_RANGE = timedelta(days=366)
+SECURITY_HEADERS = {
+    # No inline script, ever: AIS text shown in a page can never become code.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class BadRequest(web.HTTPBadRequest):
+    def __init__(self, message: str) -> None:
+        super().__init__(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    role: str | None  # None: no token needed
+    summary: str
+    params: tuple[tuple[str, str, str], ...] = ()  # (name, in, description)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------- inputs
+def _time(request: web.Request, name: str) -> datetime | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_iso_time(value)
+    except ValueError as err:
+        raise BadRequest(f"{name}: not an ISO 8601 time: {value!r}") from err
+
+
+def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
+    since, until = _time(request, "since"), _time(request, "until")
+    if since and until and since > until:
+        raise BadRequest("since is after until")
+    if since and until and until - since > MAX_RANGE:
+        raise BadRequest(f"range too large: at most {MAX_RANGE.days} days")
+    return since, until
+
+
+def _limit(request: web.Request, default: int = 100, maximum: int = 10000) -> int:
+    value = request.query.get("limit", str(default))
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise BadRequest(f"limit: a whole number from 1 to {maximum}")
+    return int(value)
+
+
+def _mmsi(request: web.Request) -> int:
+    value = request.match_info["mmsi"]
+    if not (value.isdigit() and len(value) == 9):
+        raise BadRequest(f"not an MMSI (9 digits): {value!r}")
+    return int(value)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(type(value).__name__)
+
+
+# ----------------------------------------------------------------------------------------- handlers
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok", "version": __version__})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[ENGINE].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as err:
+        return _json({"status": "unavailable", "database": str(err).splitlines()[0][:200]}, status=503)
+    return _json({"status": "ready", "database": "ok"})
+
+
+async def search_vessels(request: web.Request) -> web.Response:
+    q = request.query.get("q", "").strip()
+    query = select(vessels).order_by(vessels.c.last_seen.desc().nulls_last()).limit(_limit(request, 50, 1000))
+    if q:
+        clauses = [vessels.c.name.ilike(f"%{q}%")]
+        if q.isdigit() and len(q) == 9:
+            clauses.append(vessels.c.mmsi == int(q))
+        if q.upper().removeprefix("IMO").strip().isdigit():
+            clauses.append(vessels.c.imo == int(q.upper().removeprefix("IMO").strip()))
+        query = query.where(or_(*clauses))
+    async with request.app[ENGINE].connect() as conn:
+        rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    return _json({"vessels": rows})
+
+
+async def get_vessel(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    mmsi = _mmsi(request)
+    row = await vessel(engine, mmsi)
+    if row is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no vessel {mmsi}"}), content_type="application/json"
+        )
+    entries = [
+        e
+        for e in await list_entries(engine)
+        if e["mmsi"] == mmsi or (row["imo"] is not None and e["imo"] == row["imo"])
+    ]
+    return _json(
+        {"vessel": row, "identity_history": await identity_changes(engine, mmsi), "watchlist": entries}
+    )
+
+
+async def vessel_track(request: web.Request) -> web.StreamResponse:
+    mmsi = _mmsi(request)
+    since, until = _range(request)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "geojson", "csv"):
+        raise BadRequest("format: json, geojson or csv")
+    limit = _limit(request, 5000, 50000)
+    after = _time(request, "cursor")  # the time of the last point of the previous page
+    rows = [r async for r in track(request.app[ENGINE], [mmsi], after or since, until, limit=limit + 1)]
+    if after is not None:
+        rows = [r for r in rows if r["time"] > after]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = iso(rows[-1]["time"]) if more and rows else None
+    points = [
+        {k: r[k] for k in ("time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source")}
+        for r in rows
+    ]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("mmsi", *points[0].keys()) if points else ("mmsi", "time"))
+        for p in points:
+            writer.writerow((mmsi, *(iso(v) if isinstance(v, datetime) else v for v in p.values())))
+        response = web.Response(text=out.getvalue(), content_type="text/csv")
+        if next_cursor:
+            response.headers["X-Next-Cursor"] = next_cursor
+        return response
+    if fmt == "geojson":
+        feature = {
+            "type": "Feature",
+            "properties": {
+                "mmsi": mmsi,
+                "coordTimes": [iso(p["time"]) for p in points],
+                "next_cursor": next_cursor,
+            },
+            "geometry": {"type": "LineString", "coordinates": [[p["lon"], p["lat"]] for p in points]},
+        }
+        return _json({"type": "FeatureCollection", "features": [feature] if points else []})
+    return _json({"mmsi": mmsi, "points": points, "next_cursor": next_cursor})
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    kind, state = request.query.get("kind"), request.query.get("state")
+    if kind is not None and kind not in KINDS:
+        raise BadRequest(f"kind: one of {', '.join(KINDS)}")
+    if state is not None and state not in STATES:
+        raise BadRequest(f"state: one of {', '.join(STATES)}")
+    since, until = _range(request)
+    mmsis = imo = None
+    if "vessel" in request.query:
+        try:
+            mmsis, imo = await resolve_vessel(engine, request.query["vessel"])
+        except AisWatchError as err:
+            raise BadRequest(str(err)) from err
+    rows = await AlertStore(engine).query(
+        kind=kind,
+        state=state,
+        since=since,
+        until=until,
+        mmsis=mmsis,
+        imo=imo,
+        limit=_limit(request),
+        newest_first=True,
+    )
+    return _json({"alerts": [alert_json(r) for r in rows]})
+
+
+async def _transition(request: web.Request, action: str) -> web.Response:
+    try:
+        alert_id = int(request.match_info["id"])
+        body = await request.json() if request.can_read_body else {}
+    except (ValueError, json.JSONDecodeError) as err:
+        raise BadRequest('expected an alert id and a JSON body like {"note": "..."}') from err
+    note = body.get("note") if isinstance(body, dict) else None
+    if note is not None and not isinstance(note, str):
+        raise BadRequest("note: a string")
+    store = AlertStore(request.app[ENGINE])
+    change = store.acknowledge if action == "ack" else store.resolve
+    try:
+        row = await change(alert_id, request["token_name"] or request["role"], note)
+    except AlertError as err:
+        status = 404 if "no alert" in str(err) else 409
+        return _json({"error": str(err)}, status=status)
+    return _json(alert_json(row))
+
+
+async def ack_alert(request: web.Request) -> web.Response:
+    return await _transition(request, "ack")
+
+
+async def resolve_alert(request: web.Request) -> web.Response:
+    return await _transition(request, "resolve")
+
+
+async def list_port_calls(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    since, until = _range(request)
+    mmsis = port_ids = None
+    if "vessel" in request.query:
+        try:
+            mmsis = (await resolve_vessel(engine, request.query["vessel"]))[0]
+        except AisWatchError as err:
+            raise BadRequest(str(err)) from err
+    if "port" in request.query:
+        zone = request.app[ZONES].index.find(request.query["port"])
+        if zone is None:
+            raise BadRequest(f"no port or zone called {request.query['port']!r}")
+        port_ids = [zone.id]
+    rows = await port_call_rows(
+        engine, mmsis=mmsis, port_ids=port_ids, since=since, until=until, limit=_limit(request, 500)
+    )
+    return _json({"port_calls": rows})
+
+
+async def list_zones(request: web.Request) -> web.Response:
+    from shapely.geometry import mapping
+
+    features = [
+        {
+            "type": "Feature",
+            "geometry": mapping(z.geometry),
+            "properties": {
+                "id": z.id,
+                "name": z.name,
+                "aliases": list(z.aliases),
+                "country": z.country,
+                "kind": z.kind,
+                "wpi": z.wpi,
+                "locode": z.locode,
+                "source": z.source,
+            },
+        }
+        for z in request.app[ZONES].index
+    ]
+    return _json({"type": "FeatureCollection", "features": features})
+
+
+async def list_watchlist(request: web.Request) -> web.Response:
+    return _json({"entries": await list_entries(request.app[ENGINE])})
+
+
+async def count_vessels(request: web.Request) -> web.Response:
+    async with request.app[ENGINE].connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(vessels))
+    return _json({"vessels": total})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", healthz, None, "The process is up."),
+    Route("GET", "/readyz", readyz, None, "The database is reachable."),
+    Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
+    Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
+    Route(
+        "GET",
+        "/api/vessels",
+        search_vessels,
+        "viewer",
+        "Vessels by name, MMSI or IMO, latest first.",
+        (("q", "query", "name part, MMSI or IMO"), ("limit", "query", "1-1000, default 50")),
+    ),
+    Route(
+        "GET",
+        "/api/vessels/{mmsi}",
+        get_vessel,
+        "viewer",
+        "A vessel: latest static data and position, identity history, watchlist entries.",
+        (("mmsi", "path", "9 digits"),),
+    ),
+    Route(
+        "GET",
+        "/api/vessels/{mmsi}/track",
+        vessel_track,
+        "viewer",
+        "A vessel's positions over a time range, oldest first, paged by cursor.",
+        (
+            ("mmsi", "path", "9 digits"),
+            ("since", "query", "ISO 8601"),
+            ("until", "query", "ISO 8601"),
+            ("format", "query", "json, geojson or csv"),
+            ("limit", "query", "1-50000, default 5000"),
+            ("cursor", "query", "next_cursor of the previous page"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/alerts",
+        list_alerts,
+        "viewer",
+        "Alerts, newest first.",
+        (
+            ("kind", "query", "alert kind"),
+            ("state", "query", "open, acknowledged or resolved"),
+            ("vessel", "query", "MMSI or IMO:1234567"),
+            ("since", "query", "ISO 8601"),
+            ("until", "query", "ISO 8601"),
+            ("limit", "query", "1-10000, default 100"),
+        ),
+    ),
+    Route(
+        "POST",
+        "/api/alerts/{id}/ack",
+        ack_alert,
+        "operator",
+        "Acknowledge an alert, with a note.",
+        (("id", "path", "alert id"),),
+        {"note": "string"},
+    ),
+    Route(
+        "POST",
+        "/api/alerts/{id}/resolve",
+        resolve_alert,
+        "operator",
+        "Resolve an alert, with a note.",
+        (("id", "path", "alert id"),),
+        {"note": "string"},
+    ),
+    Route(
+        "GET",
+        "/api/port-calls",
+        list_port_calls,
+        "viewer",
+        "Port calls, oldest arrival first.",
+        (
+            ("vessel", "query", "MMSI or IMO:1234567"),
+            ("port", "query", "port id, name or alias"),
+            ("since", "query", "ISO 8601"),
+            ("until", "query", "ISO 8601"),
+            ("limit", "query", "1-10000"),
+        ),
+    ),
+    Route("GET", "/api/zones", list_zones, "viewer", "Every geofence, as GeoJSON."),
+    Route("GET", "/api/watchlist", list_watchlist, "viewer", "The watchlist."),
+)
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "parameters": [
+                {
+                    "name": n,
+                    "in": where,
+                    "required": where == "path",
+                    "description": d,
+                    "schema": {"type": "string"},
+                }
+                for n, where, d in route.params
+            ],
+            "responses": {"200": {"description": "OK"}, "400": {"description": "Bad request"}},
+        }
+        if route.role is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["x-role"] = route.role
+            operation["responses"].update(
+                {
+                    "401": {"description": "No valid token"},
+                    "403": {"description": f"Needs the {route.role} role"},
+                }
+            )
+        if route.body:
+            operation["requestBody"] = {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {k: {"type": v} for k, v in route.body.items()},
+                        }
+                    }
+                }
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "ais-watch", "version": __version__},
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+@web.middleware
+async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tokens and roles first, security headers on every response (errors included)."""
+    try:
+        route = request.match_info.route.resource and _ROLE.get(
+            (request.method, request.match_info.route.resource.canonical)
+        )
+        needed = route[0] if route else None
+        if needed is not None:
+            header = request.headers.get("Authorization", "")
+            token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+            holder = await role_of(request.app[ENGINE], token)
+            if holder is None:
+                raise web.HTTPUnauthorized(
+                    text=json.dumps({"error": "a valid API token is needed"}),
+                    content_type="application/json",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            role, name = holder
+            if not allows(role, needed):
+                raise web.HTTPForbidden(
+                    text=json.dumps({"error": f"needs the {needed} role"}), content_type="application/json"
+                )
+            request["role"] = role
+            request["token_name"] = name
+        response = await handler(request)
+    except web.HTTPException as err:
+        err.headers.update(SECURITY_HEADERS)
+        raise
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+_ROLE: dict[tuple[str, str], tuple[str | None]] = {(r.method, r.path): (r.role,) for r in ROUTES}
+
+
+def create_app(engine: AsyncEngine, zones: Any) -> web.Application:
+    app = web.Application(middlewares=[security], client_max_size=1024 * 1024)
+    app[ENGINE] = engine
+    app[ZONES] = zones
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    return app

@@ -1,0 +1,132 @@
+"""`ais-watch serve`: sources (or the demo replay), pipeline, scheduler, dispatcher and API in one process;
+SIGINT/SIGTERM stop it cleanly (sources stop, batches are flushed, deliveries in flight are released)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ais_watch.config import Settings
+from ais_watch.decode import decoder_options
+from ais_watch.errors import AisWatchError
+from ais_watch.model import IngestStats, Report
+from ais_watch.pipeline import WallClock
+from ais_watch.runtime import log_stats_periodically, running_pipeline
+from ais_watch.scheduler import start_scheduler
+from ais_watch.sources.replay import replay_paths
+
+log = logging.getLogger("ais_watch")
+DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
+
+
+async def start_http(runtime: Any, settings: Settings) -> Any:
+    """The API on http.host:http.port (port 0: any free port, logged)."""
+    from aiohttp import web
+
+    from ais_watch.api.app import create_app
+
+    runner = web.AppRunner(create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones()),
+                           access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings["http.host"], settings["http.port"])
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        raise AisWatchError(f"setting 'http.port': cannot listen on {settings['http.host']}:"
+                            f"{settings['http.port']}: {err.strerror or err}") from err
+    for sock in site._server.sockets if site._server else ():  # aiohttp has no public getter for the port
+        log.info("API on http://%s:%s/ (every route but /healthz and /readyz needs a token: "
+                 "`ais-watch token create`)", *sock.getsockname()[:2])
+    return runner
+
+
+def _bundled_zones() -> Any:
+    from ais_watch.zones import ZoneRegistry
+
+    return ZoneRegistry([])
+
+
+def live_sources(settings: Settings, emit: Any, stats: IngestStats) -> list[Any]:
+    from ais_watch.sources.nmea_net import sources_from_settings
+
+    sources: list[Any] = []
+    if settings["aisstream.api_key"]:
+        from ais_watch.sources.aisstream import AisstreamSource
+
+        sources.append(AisstreamSource(settings, emit, stats))
+    sources.extend(sources_from_settings(settings, emit, stats))
+    return sources
+
+
+async def demo_replay(settings: Settings, emit: Any, stats: IngestStats) -> None:
+    """Each bundled recording replayed side by side in a loop, its event times shifted to start now."""
+    files = sorted(DEMO_DIR.glob("*.nmea*"))
+    if not files:
+        raise AisWatchError(f"no demo recordings in {DEMO_DIR}")
+    options = decoder_options(settings)
+    await asyncio.gather(*(_demo_loop(path, settings["demo.speed"], options, emit, stats) for path in files))
+
+
+async def _demo_loop(path: Path, speed: float, options: dict[str, Any], emit: Any,
+                     stats: IngestStats) -> None:
+    loop_no = 0
+    while True:
+        loop_no += 1
+        log.info("demo: replaying recorded traffic %s (loop %d, %gx)", path.name, loop_no, speed)
+        anchor = datetime.now(UTC)
+        shift: list[timedelta] = []
+
+        async def shifted(report: Report, anchor: datetime = anchor, shift: list[timedelta] = shift) -> None:
+            if not shift:
+                shift.append(anchor - report.time)
+            report.time = report.time + shift[0]
+            await emit(report)
+
+        await replay_paths([path], "nmea", shifted, stats, speed=speed, decoder_options=options)
+
+
+async def cmd_serve(settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_pipeline(settings, WallClock()) as runtime:
+        emit = runtime.pipeline.submit
+        sources = live_sources(settings, emit, runtime.stats)
+        started = datetime.now(UTC)
+        for source in sources:  # a source that never delivers is an outage too
+            runtime.pipeline.feed_health.observe(source.name, started)
+        scheduler = start_scheduler(runtime, settings)
+        http = await start_http(runtime, settings)
+        tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
+        if not sources:
+            if not settings["demo.replay"]:
+                raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
+                                    "and demo.replay is off")
+            log.info("no AIS feed configured: replaying bundled real traffic (set AISSTREAM_API_KEY "
+                     "or AIS_WATCH_NMEA_TCP for a live feed)")
+            tasks.append(asyncio.create_task(demo_replay(settings, emit, runtime.stats), name="demo"))
+        tasks.append(asyncio.create_task(
+            log_stats_periodically(runtime.stats, runtime.pipeline, settings["stats.interval"]),
+            name="stats"))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        stopper.cancel()
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, Exception) and not isinstance(result, asyncio.CancelledError):
+                log.error("%s stopped: %s", task.get_name(), result)
+                if task in done:
+                    raise result
+        scheduler.shutdown(wait=False)
+        await http.cleanup()
+        log.info("shutting down: flushing positions")
+    log.info("stopped cleanly")
+    return 0
