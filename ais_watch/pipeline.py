@@ -164,6 +164,7 @@ class Pipeline:
         self.dedup = Deduplicator(self.options.dedup_window)
         self.feed_health = FeedHealth(timedelta(seconds=self.options.feed_outage_after))
         self._next_tick: datetime | None = None
+        self.latest_event: datetime | None = None  # newest event time processed (pipeline lag)
         self._resume_from: datetime | None = None  # the last event the store knew before this run
         self.vessels: dict[int, dict[str, Any]] = {}  # mmsi -> the vessels row as it stands
         self.stage_errors: dict[str, int] = {}
@@ -275,6 +276,8 @@ class Pipeline:
             return
         self.clock.observe(report.time)
         stats.processed += 1
+        if self.latest_event is None or report.time > self.latest_event:
+            self.latest_event = report.time
         if self.options.event_time_ticks:
             # Feed health first: a gap in this source must be known before the dark rules look at it.
             for draft in self.feed_health.observe(report.source, report.time):

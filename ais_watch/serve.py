@@ -29,8 +29,8 @@ async def start_http(runtime: Any, settings: Settings) -> Any:
 
     from ais_watch.api.app import create_app
 
-    runner = web.AppRunner(create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones()),
-                           access_log=None)
+    app = create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones(), runtime)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings["http.host"], settings["http.port"])
     try:

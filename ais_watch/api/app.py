@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ais_watch import __version__
 from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
+from ais_watch.api.metrics import CONTENT_TYPE, metrics_text
 from ais_watch.api.tokens import allows, role_of
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
@@ -33,6 +34,7 @@ from ais_watch.watchlist import list_entries
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENGINE = web.AppKey("engine", AsyncEngine)
 ZONES = web.AppKey("zones", Any)
+RUNTIME = web.AppKey("runtime", Any)
 MAX_RANGE = timedelta(days=366)
 SECURITY_HEADERS = {
     # No inline script, ever: AIS text shown in a page can never become code.
@@ -300,6 +302,16 @@ async def count_vessels(request: web.Request) -> web.Response:
     return _json({"vessels": total})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if runtime is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no pipeline runs in this process"}),
+                               content_type="application/json")
+    response = web.Response(body=metrics_text(runtime))
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
 async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document())
 
@@ -307,6 +319,7 @@ async def openapi(request: web.Request) -> web.Response:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", healthz, None, "The process is up."),
     Route("GET", "/readyz", readyz, None, "The database is reachable."),
+    Route("GET", "/metrics", metrics, None, "Prometheus metrics: ingest, rejects, alerts, deliveries, lag."),
     Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
     Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
     Route(
@@ -474,10 +487,11 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
 _ROLE: dict[tuple[str, str], tuple[str | None]] = {(r.method, r.path): (r.role,) for r in ROUTES}
 
 
-def create_app(engine: AsyncEngine, zones: Any) -> web.Application:
+def create_app(engine: AsyncEngine, zones: Any, runtime: Any = None) -> web.Application:
     app = web.Application(middlewares=[security], client_max_size=1024 * 1024)
     app[ENGINE] = engine
     app[ZONES] = zones
+    app[RUNTIME] = runtime
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     return app

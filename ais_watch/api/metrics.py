@@ -1,0 +1,60 @@
+"""Prometheus /metrics: read from the counters the service keeps anyway (IngestStats, AlertStats, the
+store writer), at scrape time, so the hot path pays nothing for being measured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.runtime.stats
+        pipeline = self.runtime.pipeline
+        for name, value, help_text in (
+            ("lines", stats.lines, "Input lines read from every source."),
+            ("messages", stats.messages, "Whole AIS messages (multi-part reassembled)."),
+            ("decoded", stats.decoded, "Messages that became a position or static report."),
+            ("duplicates", stats.duplicates, "Reports dropped as the same transmission heard again."),
+            ("positions_written", stats.positions_stored, "Positions committed to the store."),
+        ):
+            yield CounterMetricFamily(f"ais_watch_{name}", help_text, value=value)
+        rejected = CounterMetricFamily("ais_watch_rejected", "Lines or messages not used, by reason.",
+                                       labels=["reason"])
+        for reason, count in sorted(stats.rejects.items()):
+            rejected.add_metric([reason], count)
+        yield rejected
+        alert_stats = self.runtime.alerts.stats
+        raised = CounterMetricFamily("ais_watch_alerts_raised", "Alerts stored, by kind.", labels=["kind"])
+        for kind, count in sorted(alert_stats.raised.items()):
+            raised.add_metric([kind], count)
+        yield raised
+        deliveries = CounterMetricFamily("ais_watch_deliveries", "Delivery attempts by outcome.",
+                                         labels=["outcome"])
+        for outcome, count in sorted(alert_stats.deliveries.items()):
+            deliveries.add_metric([outcome], count)
+        yield deliveries
+        yield GaugeMetricFamily("ais_watch_store_queue_batches", "Batches waiting for the database.",
+                                value=pipeline.writer.queue_depth)
+        yield GaugeMetricFamily("ais_watch_vessels", "Vessels known to the pipeline.",
+                                value=len(pipeline.vessels))
+        latest = pipeline.latest_event
+        lag = (datetime.now(UTC) - latest).total_seconds() if latest is not None else float("nan")
+        yield GaugeMetricFamily("ais_watch_pipeline_lag_seconds",
+                                "Wall time now less the newest event time processed.", value=lag)
+
+
+def metrics_text(runtime: Any) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RuntimeCollector(runtime))
+    return generate_latest(registry)
