@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ais_watch.api.live import LiveHub
 from ais_watch.config import Settings
 from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
@@ -23,13 +24,13 @@ log = logging.getLogger("ais_watch")
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 
 
-async def start_http(runtime: Any, settings: Settings) -> Any:
+async def start_http(runtime: Any, settings: Settings, live: Any = None) -> Any:
     """The API on http.host:http.port (port 0: any free port, logged)."""
     from aiohttp import web
 
     from ais_watch.api.app import create_app
 
-    app = create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones(), runtime)
+    app = create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones(), runtime, live)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings["http.host"], settings["http.port"])
@@ -95,14 +96,16 @@ async def cmd_serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_pipeline(settings, WallClock()) as runtime:
+    hub = LiveHub()
+    async with running_pipeline(settings, WallClock(), stages=[hub]) as runtime:
+        runtime.alerts.subscribe(hub.alert_changed)
         emit = runtime.pipeline.submit
         sources = live_sources(settings, emit, runtime.stats)
         started = datetime.now(UTC)
         for source in sources:  # a source that never delivers is an outage too
             runtime.pipeline.feed_health.observe(source.name, started)
         scheduler = start_scheduler(runtime, settings)
-        http = await start_http(runtime, settings)
+        http = await start_http(runtime, settings, hub)
         tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
         if not sources:
             if not settings["demo.replay"]:

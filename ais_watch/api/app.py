@@ -35,6 +35,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENGINE = web.AppKey("engine", AsyncEngine)
 ZONES = web.AppKey("zones", Any)
 RUNTIME = web.AppKey("runtime", Any)
+LIVE = web.AppKey("live", Any)
+ROLE = web.RequestKey("role", str)
+TOKEN_NAME = web.RequestKey("token_name", Any)
 MAX_RANGE = timedelta(days=366)
 SECURITY_HEADERS = {
     # No inline script, ever: AIS text shown in a page can never become code.
@@ -231,14 +234,20 @@ async def _transition(request: web.Request, action: str) -> web.Response:
     note = body.get("note") if isinstance(body, dict) else None
     if note is not None and not isinstance(note, str):
         raise BadRequest("note: a string")
-    store = AlertStore(request.app[ENGINE])
+    store = _alert_store(request)
     change = store.acknowledge if action == "ack" else store.resolve
     try:
-        row = await change(alert_id, request["token_name"] or request["role"], note)
+        row = await change(alert_id, request[TOKEN_NAME] or request[ROLE], note)
     except AlertError as err:
         status = 404 if "no alert" in str(err) else 409
         return _json({"error": str(err)}, status=status)
     return _json(alert_json(row))
+
+
+def _alert_store(request: web.Request) -> AlertStore:
+    """The service's own store when there is one: its listeners (the live feed) hear of the change."""
+    runtime = request.app[RUNTIME]
+    return runtime.alerts if runtime is not None else AlertStore(request.app[ENGINE])
 
 
 async def ack_alert(request: web.Request) -> web.Response:
@@ -310,6 +319,14 @@ async def metrics(request: web.Request) -> web.Response:
     response = web.Response(body=metrics_text(runtime))
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
+
+
+async def live(request: web.Request) -> web.StreamResponse:
+    hub = request.app[LIVE]
+    if hub is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no pipeline runs in this process"}),
+                               content_type="application/json")
+    return await hub.serve(request)
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -402,6 +419,10 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/zones", list_zones, "viewer", "Every geofence, as GeoJSON."),
     Route("GET", "/api/watchlist", list_watchlist, "viewer", "The watchlist."),
+    Route("GET", "/api/live", live, "viewer",
+          "Websocket: new and changed alerts, positions of watchlisted vessels, and every vessel in the "
+          "viewport the client sends as {\"viewport\": [south, west, north, east]}. Browsers, which cannot "
+          "set headers on a websocket, pass the token as ?token=.", (("token", "query", "API token"),)),
 )
 
 
@@ -462,6 +483,8 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
         if needed is not None:
             header = request.headers.get("Authorization", "")
             token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+            if not token and request.path == "/api/live":  # a browser's websocket cannot send headers
+                token = request.query.get("token", "")
             holder = await role_of(request.app[ENGINE], token)
             if holder is None:
                 raise web.HTTPUnauthorized(
@@ -474,8 +497,8 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
                 raise web.HTTPForbidden(
                     text=json.dumps({"error": f"needs the {needed} role"}), content_type="application/json"
                 )
-            request["role"] = role
-            request["token_name"] = name
+            request[ROLE] = role
+            request[TOKEN_NAME] = name
         response = await handler(request)
     except web.HTTPException as err:
         err.headers.update(SECURITY_HEADERS)
@@ -487,11 +510,12 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
 _ROLE: dict[tuple[str, str], tuple[str | None]] = {(r.method, r.path): (r.role,) for r in ROUTES}
 
 
-def create_app(engine: AsyncEngine, zones: Any, runtime: Any = None) -> web.Application:
+def create_app(engine: AsyncEngine, zones: Any, runtime: Any = None, live: Any = None) -> web.Application:
     app = web.Application(middlewares=[security], client_max_size=1024 * 1024)
     app[ENGINE] = engine
     app[ZONES] = zones
     app[RUNTIME] = runtime
+    app[LIVE] = live
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     return app

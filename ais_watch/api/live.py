@@ -1,0 +1,121 @@
+"""Live updates over a websocket: new and changed alerts, positions of watchlisted vessels, and (for a
+client that asks for a viewport) every vessel inside it.
+
+Each client has a bounded queue. A client too slow to keep up is disconnected (code 1013, try again)
+rather than silently skipping alerts: on reconnect it reloads the alert list and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ais_watch.alerts.model import alert_json, iso
+from ais_watch.model import PositionReport, Report
+from ais_watch.pipeline import Context
+
+log = logging.getLogger(__name__)
+QUEUE = 2000  # messages a client may fall behind before it is cut off
+
+
+@dataclass(eq=False)
+class Client:
+    socket: web.WebSocketResponse
+    queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(maxsize=QUEUE))
+    viewport: tuple[float, float, float, float] | None = None  # south, west, north, east
+
+
+class LiveHub:
+    """Fan-out of live events to websocket clients; also a pipeline stage (positions) and an alert
+    store listener (alerts)."""
+
+    name = "live"
+
+    def __init__(self) -> None:
+        self.clients: set[Client] = set()
+
+    def publish(self, message: dict[str, Any], lat: float | None = None, lon: float | None = None,
+                watched: bool = True) -> None:
+        if not self.clients:
+            return
+        text = json.dumps(message, ensure_ascii=False, default=str)
+        for client in list(self.clients):
+            if not watched and not _inside(client.viewport, lat, lon):
+                continue
+            try:
+                client.queue.put_nowait(text)
+            except asyncio.QueueFull:
+                self.clients.discard(client)
+                client.queue = asyncio.Queue(maxsize=1)
+                client.queue.put_nowait(None)  # tells its writer to close with 1013
+                log.warning("live client too slow; disconnected")
+
+    # alert store listener
+    def alert_changed(self, row: dict[str, Any]) -> None:
+        self.publish({"type": "alert", "alert": alert_json(row)})
+
+    # pipeline stage
+    def handle(self, report: Report, vessel: dict[str, Any], ctx: Context) -> None:
+        if not self.clients or not isinstance(report, PositionReport) or ctx.late:
+            return
+        watched = ctx.watch is not None
+        if not watched and not any(c.viewport for c in self.clients):
+            return
+        self.publish({"type": "position", "mmsi": report.mmsi, "name": vessel["name"], "imo": vessel["imo"],
+                      "time": iso(report.time), "lat": report.lat, "lon": report.lon, "sog": report.sog,
+                      "cog": report.cog, "heading": report.heading, "watched": watched},
+                     report.lat, report.lon, watched)
+
+    async def serve(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(heartbeat=30)
+        await socket.prepare(request)
+        client = Client(socket)
+        self.clients.add(client)
+        writer = asyncio.create_task(self._write(client))
+        try:
+            async for message in socket:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                client.viewport = _viewport(message.data, client.viewport)
+        finally:
+            self.clients.discard(client)
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        return socket
+
+    async def _write(self, client: Client) -> None:
+        while True:
+            text = await client.queue.get()
+            if text is None:
+                await client.socket.close(code=1013, message=b"too slow; reconnect")
+                return
+            await client.socket.send_str(text)
+
+
+def _viewport(data: str, current: tuple[float, float, float, float] | None
+              ) -> tuple[float, float, float, float] | None:
+    """{"viewport": [south, west, north, east]} or {"viewport": null}; anything else keeps the old one."""
+    try:
+        request = json.loads(data)
+        box = request["viewport"]
+        if box is None:
+            return None
+        south, west, north, east = (float(v) for v in box)
+    except (ValueError, KeyError, TypeError):
+        return current
+    if not (-90 <= south <= north <= 90 and -180 <= west <= 180 and -180 <= east <= 180):
+        return current
+    return south, west, north, east
+
+
+def _inside(box: tuple[float, float, float, float] | None, lat: float | None, lon: float | None) -> bool:
+    if box is None or lat is None or lon is None:
+        return False
+    south, west, north, east = box
+    in_lon = west <= lon <= east if west <= east else lon >= west or lon <= east  # across the antimeridian
+    return south <= lat <= north and in_lon
