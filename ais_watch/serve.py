@@ -30,7 +30,9 @@ async def start_http(runtime: Any, settings: Settings, live: Any = None) -> Any:
 
     from ais_watch.api.app import create_app
 
-    app = create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones(), runtime, live)
+    app = create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones(), runtime, live,
+                     {"tile_url": settings["dashboard.tile_url"],
+                      "tile_attribution": settings["dashboard.tile_attribution"]})
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings["http.host"], settings["http.port"])

@@ -13,7 +13,8 @@ import io
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,13 +30,15 @@ from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
 from ais_watch.store.queries import identity_changes, port_call_rows, resolve_vessel, track, vessel
 from ais_watch.store.schema import vessels
-from ais_watch.watchlist import list_entries
+from ais_watch.watchlist import list_entries, load_index
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENGINE = web.AppKey("engine", AsyncEngine)
 ZONES = web.AppKey("zones", Any)
 RUNTIME = web.AppKey("runtime", Any)
 LIVE = web.AppKey("live", Any)
+CONFIG = web.AppKey("config", dict)
+DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 ROLE = web.RequestKey("role", str)
 TOKEN_NAME = web.RequestKey("token_name", Any)
 MAX_RANGE = timedelta(days=366)
@@ -329,6 +332,40 @@ async def live(request: web.Request) -> web.StreamResponse:
     return await hub.serve(request)
 
 
+async def map_vessels(request: web.Request) -> web.Response:
+    """The latest position of every vessel heard in the last `hours`, watchlisted ones flagged: the map."""
+    hours = request.query.get("hours", "24")
+    if not hours.isdigit() or not 1 <= int(hours) <= 24 * 30:
+        raise BadRequest("hours: a whole number from 1 to 720")
+    engine = request.app[ENGINE]
+    since = datetime.now(UTC) - timedelta(hours=int(hours))
+    query = (select(vessels.c.mmsi, vessels.c.name, vessels.c.imo, vessels.c.mmsi_valid, vessels.c.last_seen,
+                    vessels.c.last_lat, vessels.c.last_lon, vessels.c.last_sog, vessels.c.last_cog,
+                    vessels.c.last_heading)
+             .where(vessels.c.last_seen >= since).order_by(vessels.c.last_seen.desc())
+             .limit(_limit(request, 5000, 20000)))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    index = await load_index(engine)
+    return _json({"vessels": [{
+        "mmsi": r["mmsi"], "name": r["name"], "imo": r["imo"], "time": r["last_seen"], "lat": r["last_lat"],
+        "lon": r["last_lon"], "sog": r["last_sog"], "cog": r["last_cog"], "heading": r["last_heading"],
+        "watched": index.match(r["mmsi"], bool(r["mmsi_valid"]), r["imo"], r["name"]) is not None,
+    } for r in rows]})
+
+
+async def dashboard_config(request: web.Request) -> web.Response:
+    return _json({**request.app[CONFIG], "kinds": list(KINDS)})
+
+
+async def to_dashboard(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/dashboard/")
+
+
+async def dashboard_index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(DASHBOARD_DIR / "index.html")
+
+
 async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document())
 
@@ -339,6 +376,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", metrics, None, "Prometheus metrics: ingest, rejects, alerts, deliveries, lag."),
     Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
     Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
+    Route("GET", "/api/config", dashboard_config, "viewer", "What the dashboard needs: tiles, alert kinds."),
+    Route("GET", "/api/map", map_vessels, "viewer",
+          "The latest position of every vessel heard recently, watchlisted ones flagged.",
+          (("hours", "query", "1-720, default 24"), ("limit", "query", "1-20000, default 5000"))),
     Route(
         "GET",
         "/api/vessels",
@@ -510,12 +551,22 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
 _ROLE: dict[tuple[str, str], tuple[str | None]] = {(r.method, r.path): (r.role,) for r in ROUTES}
 
 
-def create_app(engine: AsyncEngine, zones: Any, runtime: Any = None, live: Any = None) -> web.Application:
+def create_app(engine: AsyncEngine, zones: Any, runtime: Any = None, live: Any = None,
+               config: dict[str, Any] | None = None) -> web.Application:
+    """The API and the dashboard. `config` is what the dashboard is told (tile_url, tile_attribution)."""
+    import xstatic.pkg.leaflet
+
     app = web.Application(middlewares=[security], client_max_size=1024 * 1024)
     app[ENGINE] = engine
     app[ZONES] = zones
     app[RUNTIME] = runtime
     app[LIVE] = live
+    app[CONFIG] = config or {"tile_url": "", "tile_attribution": ""}
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
+    # The dashboard: static files, no token (they hold no data; every data call needs one).
+    app.router.add_get("/", to_dashboard)
+    app.router.add_get("/dashboard/", dashboard_index)
+    app.router.add_static("/dashboard/leaflet/", xstatic.pkg.leaflet.BASE_DIR)
+    app.router.add_static("/dashboard/", DASHBOARD_DIR)
     return app

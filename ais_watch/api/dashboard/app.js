@@ -1,0 +1,231 @@
+// ais-watch watch-floor dashboard. No build step, no CDN: Leaflet comes from the xstatic-leaflet package.
+// Every text that comes from AIS (names, destinations, places) is put on the page with textContent or
+// as an attribute value, never as HTML: a ship named <IMG SRC=X ONERROR=ALERT(1)> is shown literally.
+"use strict";
+
+const state = { token: sessionStorage.getItem("ais-watch-token") || "", map: null, markers: new Map(),
+                alerts: new Map(), track: null, calls: null, selected: null, socket: null, retry: 1000 };
+
+function el(tag, props = {}, text = null) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "className") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  if (text !== null && text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...(options.headers || {}),
+    "Authorization": "Bearer " + state.token, "Content-Type": "application/json" } });
+  if (response.status === 401) { signOut("That token is not valid (or no longer)."); throw new Error("401"); }
+  if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || response.statusText);
+  return response.json();
+}
+
+// ----------------------------------------------------------------------------------------- sign in
+function signOut(message) {
+  sessionStorage.removeItem("ais-watch-token");
+  state.token = "";
+  if (state.socket) state.socket.close();
+  document.getElementById("app").hidden = true;
+  document.getElementById("signin-form").hidden = false;
+  document.getElementById("signin-error").textContent = message || "";
+}
+
+async function signIn(event) {
+  if (event) event.preventDefault();
+  const input = document.getElementById("token");
+  state.token = (input.value || state.token).trim();
+  if (!state.token) return;
+  try {
+    await api("/api/stats");
+  } catch (err) {
+    document.getElementById("signin-error").textContent = "Sign-in failed: " + err.message;
+    return;
+  }
+  sessionStorage.setItem("ais-watch-token", state.token);
+  input.value = "";
+  document.getElementById("signin-form").hidden = true;
+  document.getElementById("app").hidden = false;
+  await start();
+}
+
+// --------------------------------------------------------------------------------------------- map
+async function start() {
+  const config = await api("/api/config");
+  if (!state.map) {
+    state.map = L.map("map", { preferCanvas: false }).setView([42.5, 131.5], 6);
+    if (config.tile_url) {
+      // With no tiles reachable (an air-gapped network) the zones, vessels and tracks still show.
+      L.tileLayer(config.tile_url, { maxZoom: 18, attribution: config.tile_attribution || "" }).addTo(state.map);
+    }
+  }
+  const kinds = document.getElementById("filter-kind");
+  if (kinds.options.length === 1) for (const kind of config.kinds) kinds.appendChild(el("option", { value: kind }, kind));
+  await Promise.all([loadZones(), loadVessels(), loadAlerts()]);
+  connectLive();
+}
+
+async function loadZones() {
+  const zones = await api("/api/zones");
+  L.geoJSON(zones, {
+    style: (feature) => ({ className: "zone zone-" + feature.properties.kind, weight: 1,
+                           color: feature.properties.country === "KP" ? "#d1242f" : "#8250df", fillOpacity: 0.15 }),
+    onEachFeature: (feature, layer) => layer.bindTooltip(el("span", {}, feature.properties.name)),
+  }).addTo(state.map);
+}
+
+function arrow(heading, watched) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", "14"); svg.setAttribute("height", "14"); svg.setAttribute("viewBox", "-7 -7 14 14");
+  const shape = document.createElementNS(ns, heading === null || heading === undefined ? "circle" : "path");
+  if (shape.tagName === "circle") shape.setAttribute("r", "4");
+  else { shape.setAttribute("d", "M0,-7 L5,6 L0,3 L-5,6 Z"); shape.setAttribute("transform", `rotate(${Number(heading)})`); }
+  shape.setAttribute("fill", watched ? "#ff3b30" : "#1f6feb");
+  shape.setAttribute("stroke", "#fff"); shape.setAttribute("stroke-width", watched ? "1.5" : "0.5");
+  svg.appendChild(shape);
+  return svg;
+}
+
+function placeVessel(v) {
+  if (v.lat === null || v.lon === null) return;
+  const heading = v.heading !== null && v.heading !== undefined ? v.heading : v.cog;
+  const icon = L.divIcon({ html: arrow(heading, v.watched), iconSize: [14, 14],
+                           className: "vessel-marker " + (v.watched ? "watched" : "other") });
+  const title = v.name || String(v.mmsi);
+  let marker = state.markers.get(v.mmsi);
+  if (marker) { marker.setLatLng([v.lat, v.lon]); marker.setIcon(icon); return; }
+  marker = L.marker([v.lat, v.lon], { icon, title, zIndexOffset: v.watched ? 1000 : 0 }).addTo(state.map);
+  marker.on("click", () => selectVessel(v.mmsi));
+  state.markers.set(v.mmsi, marker);
+}
+
+async function loadVessels() {
+  const data = await api("/api/map");
+  for (const v of data.vessels) placeVessel(v);
+}
+
+// ---------------------------------------------------------------------------------------- alerts
+function alertItem(a) {
+  const item = el("li", { className: "alert", dataset: { id: a.id, kind: a.kind, state: a.state, severity: a.severity } });
+  const head = el("div", { className: "alert-head" });
+  head.appendChild(el("span", { className: "alert-kind" }, a.kind.replaceAll("_", " ")));
+  head.appendChild(el("span", { className: "alert-state" }, a.state));
+  item.appendChild(head);
+  item.appendChild(el("div", { className: "alert-name" }, a.vessel_name || (a.mmsi ? String(a.mmsi) : "")));
+  item.appendChild(el("div", { className: "alert-meta" },
+    [a.place, a.occurred_at && a.occurred_at.replace("T", " ").replace("Z", " UTC"), a.imo && "IMO " + a.imo]
+      .filter(Boolean).join(" · ")));
+  if (a.state === "open") {
+    const actions = el("div", { className: "alert-actions" });
+    const note = el("input", { className: "ack-note", placeholder: "note", "aria-label": "note" });
+    const ack = el("button", { className: "ack", type: "button" }, "Acknowledge");
+    note.addEventListener("click", (e) => e.stopPropagation());
+    ack.addEventListener("click", async (e) => {
+      e.stopPropagation();
+      try { showAlert(await api(`/api/alerts/${a.id}/ack`, { method: "POST", body: JSON.stringify({ note: note.value }) })); }
+      catch (err) { ack.textContent = "failed: " + err.message; }
+    });
+    actions.appendChild(note); actions.appendChild(ack); item.appendChild(actions);
+  }
+  item.addEventListener("click", () => {
+    if (a.lat !== null && a.lon !== null) state.map.setView([a.lat, a.lon], Math.max(state.map.getZoom(), 9));
+    if (a.mmsi) selectVessel(a.mmsi);
+  });
+  return item;
+}
+
+function matchesFilter(a) {
+  const kind = document.getElementById("filter-kind").value, st = document.getElementById("filter-state").value;
+  return (!kind || a.kind === kind) && (!st || a.state === st);
+}
+
+function showAlert(a) {
+  state.alerts.set(a.id, a);
+  const list = document.getElementById("alerts");
+  const old = list.querySelector(`li.alert[data-id="${Number(a.id)}"]`);
+  if (!matchesFilter(a)) { if (old) old.remove(); return; }
+  const item = alertItem(a);
+  if (old) { old.replaceWith(item); return; }
+  // Newest first by event time.
+  const after = [...list.children].find((li) => (state.alerts.get(Number(li.dataset.id)) || {}).occurred_at < a.occurred_at);
+  list.insertBefore(item, after || null);
+}
+
+async function loadAlerts() {
+  const params = new URLSearchParams({ limit: "200" });
+  const kind = document.getElementById("filter-kind").value, st = document.getElementById("filter-state").value;
+  if (kind) params.set("kind", kind);
+  if (st) params.set("state", st);
+  const data = await api("/api/alerts?" + params);
+  document.getElementById("alerts").replaceChildren();
+  for (const a of data.alerts.reverse()) showAlert(a);
+}
+
+// ------------------------------------------------------------------------------------------ live
+function connectLive() {
+  const status = document.getElementById("live-status");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/live?token=${encodeURIComponent(state.token)}`);
+  state.socket = socket;
+  socket.addEventListener("open", () => { status.textContent = "live"; status.classList.add("live"); state.retry = 1000; });
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "alert") showAlert(message.alert);
+    else if (message.type === "position") placeVessel(message);
+  });
+  socket.addEventListener("close", () => {
+    status.textContent = "reconnecting"; status.classList.remove("live");
+    if (!state.token) return;
+    setTimeout(async () => { await loadAlerts().catch(() => {}); connectLive(); }, state.retry);
+    state.retry = Math.min(state.retry * 2, 30000);
+  });
+}
+
+// ---------------------------------------------------------------------------------- vessel panel
+async function selectVessel(mmsi) {
+  state.selected = mmsi;
+  const data = await api(`/api/vessels/${mmsi}`);
+  const v = data.vessel;
+  document.getElementById("vessel").hidden = false;
+  document.getElementById("vessel-name").textContent = v.name || String(v.mmsi);
+  const identity = document.getElementById("vessel-identity");
+  identity.replaceChildren();
+  for (const [label, value] of [["MMSI", v.mmsi], ["IMO", v.imo], ["Call sign", v.call_sign], ["Flag", v.flag],
+                                ["Destination", v.destination], ["Last seen", v.last_seen],
+                                ["Position", v.last_lat !== null ? `${v.last_lat.toFixed(4)}, ${v.last_lon.toFixed(4)}` : null],
+                                ["Speed / course", v.last_sog !== null ? `${v.last_sog} kn / ${v.last_cog}°` : null]]) {
+    identity.appendChild(el("dt", {}, label)); identity.appendChild(el("dd", {}, value ?? "—"));
+  }
+  const list = (id, items, text) => { const ul = document.getElementById(id); ul.replaceChildren(...items.map((i) => el("li", {}, text(i)))); };
+  list("vessel-watchlist", data.watchlist, (e) => `${e.name || e.key} — ${e.reason || ""} (${e.source})`);
+  list("vessel-history", data.identity_history, (h) => `${h.time}: ${h.field} ${h.old_value ?? "—"} → ${h.new_value}`);
+  const calls = await api(`/api/port-calls?vessel=${mmsi}&limit=10`);
+  list("vessel-calls", calls.port_calls.slice(-10).reverse(),
+       (c) => `${c.port_name} (${c.country}): ${c.arrival} → ${c.departure || "in port"} [${c.evidence}]`);
+  await showTrack(mmsi, calls.port_calls);
+}
+
+async function showTrack(mmsi, portCalls) {
+  const days = Number(document.getElementById("track-days").value);
+  const since = new Date(Date.now() - days * 86400000).toISOString();
+  const track = await api(`/api/vessels/${mmsi}/track?format=geojson&since=${encodeURIComponent(since)}&limit=20000`);
+  if (state.track) state.track.remove();
+  if (state.calls) state.calls.remove();
+  state.track = L.geoJSON(track, { style: { color: "#ff9500", weight: 2, className: "track" } }).addTo(state.map);
+  state.calls = L.layerGroup(portCalls.filter((c) => c.lat !== null).map((c) =>
+    L.circleMarker([c.lat, c.lon], { radius: 6, className: "port-call", color: "#ff3b30" })
+      .bindTooltip(el("span", {}, `${c.port_name}: ${c.arrival}`)))).addTo(state.map);
+}
+
+// ---------------------------------------------------------------------------------------- wiring
+document.getElementById("signin-form").addEventListener("submit", signIn);
+document.getElementById("signout").addEventListener("click", () => signOut());
+document.getElementById("filter-kind").addEventListener("change", loadAlerts);
+document.getElementById("filter-state").addEventListener("change", loadAlerts);
+document.getElementById("track-days").addEventListener("change", () => state.selected && selectVessel(state.selected));
+if (state.token) signIn();
