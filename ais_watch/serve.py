@@ -43,7 +43,7 @@ async def start_http(runtime: Any, settings: Settings, live: Any = None) -> Any:
         raise AisWatchError(f"setting 'http.port': cannot listen on {settings['http.host']}:"
                             f"{settings['http.port']}: {err.strerror or err}") from err
     for sock in site._server.sockets if site._server else ():  # aiohttp has no public getter for the port
-        log.info("API on http://%s:%s/ (every route but /healthz and /readyz needs a token: "
+        log.info("API on http://%s:%s/ (the dashboard is at /; every data route needs a token: "
                  "`ais-watch token create`)", *sock.getsockname()[:2])
     return runner
 

@@ -2,7 +2,8 @@
 description, and /api/openapi.json is generated from that list, so the document cannot drift from what the
 server does (a test checks every served route against it).
 
-Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>` (see tokens.py). Inputs are
+Every endpoint but the health routes (/healthz, /readyz, /metrics) and the dashboard's static files needs
+`Authorization: Bearer <token>` (see tokens.py). Inputs are
 validated with clear 400s; every value reaches SQL as a bound parameter.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,7 @@ from ais_watch.store.queries import identity_changes, port_call_rows, resolve_ve
 from ais_watch.store.schema import vessels
 from ais_watch.watchlist import list_entries, load_index
 
+log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENGINE = web.AppKey("engine", AsyncEngine)
 ZONES = web.AppKey("zones", Any)
@@ -88,16 +91,21 @@ def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
     return since, until
 
 
+def _digits(value: str, most: int) -> bool:
+    """ASCII digits only (str.isdigit() also takes '²', which int() refuses), and few enough to fit."""
+    return value.isascii() and value.isdigit() and len(value) <= most
+
+
 def _limit(request: web.Request, default: int = 100, maximum: int = 10000) -> int:
     value = request.query.get("limit", str(default))
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if not _digits(value, 9) or not 1 <= int(value) <= maximum:
         raise BadRequest(f"limit: a whole number from 1 to {maximum}")
     return int(value)
 
 
 def _mmsi(request: web.Request) -> int:
     value = request.match_info["mmsi"]
-    if not (value.isdigit() and len(value) == 9):
+    if not (_digits(value, 9) and len(value) == 9):
         raise BadRequest(f"not an MMSI (9 digits): {value!r}")
     return int(value)
 
@@ -131,10 +139,11 @@ async def search_vessels(request: web.Request) -> web.Response:
     query = select(vessels).order_by(vessels.c.last_seen.desc().nulls_last()).limit(_limit(request, 50, 1000))
     if q:
         clauses = [vessels.c.name.ilike(f"%{q}%")]
-        if q.isdigit() and len(q) == 9:
+        if _digits(q, 9) and len(q) == 9:
             clauses.append(vessels.c.mmsi == int(q))
-        if q.upper().removeprefix("IMO").strip().isdigit():
-            clauses.append(vessels.c.imo == int(q.upper().removeprefix("IMO").strip()))
+        imo = q.upper().removeprefix("IMO").strip()
+        if _digits(imo, 7) and len(imo) == 7:
+            clauses.append(vessels.c.imo == int(imo))
         query = query.where(or_(*clauses))
     async with request.app[ENGINE].connect() as conn:
         rows = [dict(r) for r in (await conn.execute(query)).mappings()]
@@ -167,9 +176,7 @@ async def vessel_track(request: web.Request) -> web.StreamResponse:
         raise BadRequest("format: json, geojson or csv")
     limit = _limit(request, 5000, 50000)
     after = _time(request, "cursor")  # the time of the last point of the previous page
-    rows = [r async for r in track(request.app[ENGINE], [mmsi], after or since, until, limit=limit + 1)]
-    if after is not None:
-        rows = [r for r in rows if r["time"] > after]
+    rows = [r async for r in track(request.app[ENGINE], [mmsi], since, until, limit=limit + 1, after=after)]
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = iso(rows[-1]["time"]) if more and rows else None
@@ -230,6 +237,8 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 async def _transition(request: web.Request, action: str) -> web.Response:
     try:
+        if not _digits(request.match_info["id"], 18):
+            raise ValueError("not an alert id")
         alert_id = int(request.match_info["id"])
         body = await request.json() if request.can_read_body else {}
     except (ValueError, json.JSONDecodeError) as err:
@@ -544,6 +553,9 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as err:
         err.headers.update(SECURITY_HEADERS)
         raise
+    except Exception:  # a bug or a database error: a 500 that says nothing of the internals
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500, headers=SECURITY_HEADERS)
     response.headers.update(SECURITY_HEADERS)
     return response
 

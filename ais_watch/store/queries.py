@@ -37,8 +37,10 @@ async def mmsis_for(engine: AsyncEngine, kind: str, number: int) -> list[int]:
 
 
 async def track(engine: AsyncEngine, mmsis: list[int], since: datetime | None = None,
-                until: datetime | None = None, limit: int | None = None) -> AsyncIterator[dict[str, Any]]:
-    """Stored positions of these MMSIs, oldest first, streamed (a long track never sits in memory)."""
+                until: datetime | None = None, limit: int | None = None,
+                after: datetime | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Stored positions of these MMSIs, oldest first, streamed (a long track never sits in memory).
+    `after` is exclusive (the next page after a cursor), `since` and `until` inclusive."""
     if not mmsis:
         return
     query = select(positions).where(positions.c.mmsi.in_(mmsis)).order_by(positions.c.time, positions.c.mmsi)
@@ -46,6 +48,8 @@ async def track(engine: AsyncEngine, mmsis: list[int], since: datetime | None = 
         query = query.where(positions.c.time >= since)
     if until is not None:
         query = query.where(positions.c.time <= until)
+    if after is not None:
+        query = query.where(positions.c.time > after)
     if limit is not None:
         query = query.limit(limit)
     async with engine.connect() as conn:
