@@ -322,7 +322,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
 
     for setting in SETTINGS:
         raw = env.get(setting.env_var)
-        if raw is not None and raw != "":
+        # Set but empty means empty for text (no tiles, no key); for anything else it means unset.
+        if raw is not None and (raw != "" or setting.type == "str"):
             values[setting.name] = _coerce(setting, raw, f"env {setting.env_var}")
             origins[setting.name] = f"env {setting.env_var}"
     return Settings(values, origins)

@@ -31,7 +31,7 @@ from ais_watch.api.tokens import allows, role_of
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
 from ais_watch.store.queries import identity_changes, port_call_rows, resolve_vessel, track, vessel
-from ais_watch.store.schema import vessels
+from ais_watch.store.schema import deliveries, delivery_attempts, vessels
 from ais_watch.watchlist import list_entries, load_index
 
 log = logging.getLogger(__name__)
@@ -256,6 +256,51 @@ async def _transition(request: web.Request, action: str) -> web.Response:
     return _json(alert_json(row))
 
 
+async def get_alert(request: web.Request) -> web.Response:
+    """One alert (the contract object), who acknowledged or resolved it with their notes, and its
+    deliveries with every attempt: failed deliveries are visible here."""
+    if not _digits(request.match_info["id"], 18):
+        raise BadRequest("not an alert id")
+    alert_id = int(request.match_info["id"])
+    engine = request.app[ENGINE]
+    try:
+        row = await AlertStore(engine).get(alert_id)
+    except AlertError as err:
+        return _json({"error": str(err)}, status=404)
+    review = {
+        k: row[k]
+        for k in (
+            "acknowledged_by",
+            "acknowledged_at",
+            "ack_note",
+            "resolved_by",
+            "resolved_at",
+            "resolve_note",
+        )
+    }
+    async with engine.connect() as conn:
+        sent = [
+            dict(d)
+            for d in (
+                await conn.execute(
+                    select(deliveries).where(deliveries.c.alert_id == alert_id).order_by(deliveries.c.id)
+                )
+            ).mappings()
+        ]
+        for delivery in sent:
+            delivery["attempt_log"] = [
+                dict(a)
+                for a in (
+                    await conn.execute(
+                        select(delivery_attempts)
+                        .where(delivery_attempts.c.delivery_id == delivery["id"])
+                        .order_by(delivery_attempts.c.attempt)
+                    )
+                ).mappings()
+            ]
+    return _json({"alert": alert_json(row), "review": review, "deliveries": sent})
+
+
 def _alert_store(request: web.Request) -> AlertStore:
     """The service's own store when there is one: its listeners (the live feed) hear of the change."""
     runtime = request.app[RUNTIME]
@@ -326,8 +371,9 @@ async def count_vessels(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     if runtime is None:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no pipeline runs in this process"}),
-                               content_type="application/json")
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "no pipeline runs in this process"}), content_type="application/json"
+        )
     response = web.Response(body=metrics_text(runtime))
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
@@ -336,8 +382,9 @@ async def metrics(request: web.Request) -> web.Response:
 async def live(request: web.Request) -> web.StreamResponse:
     hub = request.app[LIVE]
     if hub is None:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no pipeline runs in this process"}),
-                               content_type="application/json")
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "no pipeline runs in this process"}), content_type="application/json"
+        )
     return await hub.serve(request)
 
 
@@ -348,19 +395,45 @@ async def map_vessels(request: web.Request) -> web.Response:
         raise BadRequest("hours: a whole number from 1 to 720")
     engine = request.app[ENGINE]
     since = datetime.now(UTC) - timedelta(hours=int(hours))
-    query = (select(vessels.c.mmsi, vessels.c.name, vessels.c.imo, vessels.c.mmsi_valid, vessels.c.last_seen,
-                    vessels.c.last_lat, vessels.c.last_lon, vessels.c.last_sog, vessels.c.last_cog,
-                    vessels.c.last_heading)
-             .where(vessels.c.last_seen >= since).order_by(vessels.c.last_seen.desc())
-             .limit(_limit(request, 5000, 20000)))
+    query = (
+        select(
+            vessels.c.mmsi,
+            vessels.c.name,
+            vessels.c.imo,
+            vessels.c.mmsi_valid,
+            vessels.c.last_seen,
+            vessels.c.last_lat,
+            vessels.c.last_lon,
+            vessels.c.last_sog,
+            vessels.c.last_cog,
+            vessels.c.last_heading,
+        )
+        .where(vessels.c.last_seen >= since)
+        .order_by(vessels.c.last_seen.desc())
+        .limit(_limit(request, 5000, 20000))
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
     index = await load_index(engine)
-    return _json({"vessels": [{
-        "mmsi": r["mmsi"], "name": r["name"], "imo": r["imo"], "time": r["last_seen"], "lat": r["last_lat"],
-        "lon": r["last_lon"], "sog": r["last_sog"], "cog": r["last_cog"], "heading": r["last_heading"],
-        "watched": index.match(r["mmsi"], bool(r["mmsi_valid"]), r["imo"], r["name"]) is not None,
-    } for r in rows]})
+    return _json(
+        {
+            "vessels": [
+                {
+                    "mmsi": r["mmsi"],
+                    "name": r["name"],
+                    "imo": r["imo"],
+                    "time": r["last_seen"],
+                    "lat": r["last_lat"],
+                    "lon": r["last_lon"],
+                    "sog": r["last_sog"],
+                    "cog": r["last_cog"],
+                    "heading": r["last_heading"],
+                    "watched": index.match(r["mmsi"], bool(r["mmsi_valid"]), r["imo"], r["name"]) is not None,
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
 async def dashboard_config(request: web.Request) -> web.Response:
@@ -386,9 +459,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
     Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
     Route("GET", "/api/config", dashboard_config, "viewer", "What the dashboard needs: tiles, alert kinds."),
-    Route("GET", "/api/map", map_vessels, "viewer",
-          "The latest position of every vessel heard recently, watchlisted ones flagged.",
-          (("hours", "query", "1-720, default 24"), ("limit", "query", "1-20000, default 5000"))),
+    Route(
+        "GET",
+        "/api/map",
+        map_vessels,
+        "viewer",
+        "The latest position of every vessel heard recently, watchlisted ones flagged.",
+        (("hours", "query", "1-720, default 24"), ("limit", "query", "1-20000, default 5000")),
+    ),
     Route(
         "GET",
         "/api/vessels",
@@ -436,6 +514,14 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
     Route(
+        "GET",
+        "/api/alerts/{id}",
+        get_alert,
+        "viewer",
+        "One alert, who acknowledged or resolved it (with notes), and its deliveries and attempts.",
+        (("id", "path", "alert id"),),
+    ),
+    Route(
         "POST",
         "/api/alerts/{id}/ack",
         ack_alert,
@@ -469,10 +555,16 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/zones", list_zones, "viewer", "Every geofence, as GeoJSON."),
     Route("GET", "/api/watchlist", list_watchlist, "viewer", "The watchlist."),
-    Route("GET", "/api/live", live, "viewer",
-          "Websocket: new and changed alerts, positions of watchlisted vessels, and every vessel in the "
-          "viewport the client sends as {\"viewport\": [south, west, north, east]}. Browsers, which cannot "
-          "set headers on a websocket, pass the token as ?token=.", (("token", "query", "API token"),)),
+    Route(
+        "GET",
+        "/api/live",
+        live,
+        "viewer",
+        "Websocket: new and changed alerts, positions of watchlisted vessels, and every vessel in the "
+        'viewport the client sends as {"viewport": [south, west, north, east]}. Browsers, which cannot '
+        "set headers on a websocket, pass the token as ?token=.",
+        (("token", "query", "API token"),),
+    ),
 )
 
 
@@ -563,8 +655,13 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
 _ROLE: dict[tuple[str, str], tuple[str | None]] = {(r.method, r.path): (r.role,) for r in ROUTES}
 
 
-def create_app(engine: AsyncEngine, zones: Any, runtime: Any = None, live: Any = None,
-               config: dict[str, Any] | None = None) -> web.Application:
+def create_app(
+    engine: AsyncEngine,
+    zones: Any,
+    runtime: Any = None,
+    live: Any = None,
+    config: dict[str, Any] | None = None,
+) -> web.Application:
     """The API and the dashboard. `config` is what the dashboard is told (tile_url, tile_attribution)."""
     import xstatic.pkg.leaflet
 

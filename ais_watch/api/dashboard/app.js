@@ -58,6 +58,7 @@ async function start() {
   const config = await api("/api/config");
   if (!state.map) {
     state.map = L.map("map", { preferCanvas: false }).setView([42.5, 131.5], 6);
+    state.map.on("moveend", sendViewport);
     if (config.tile_url) {
       // With no tiles reachable (an air-gapped network) the zones, vessels and tracks still show.
       L.tileLayer(config.tile_url, { maxZoom: 18, attribution: config.tile_attribution || "" }).addTo(state.map);
@@ -172,7 +173,9 @@ function connectLive() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/api/live?token=${encodeURIComponent(state.token)}`);
   state.socket = socket;
-  socket.addEventListener("open", () => { status.textContent = "live"; status.classList.add("live"); state.retry = 1000; });
+  socket.addEventListener("open", () => {
+    status.textContent = "live"; status.classList.add("live"); state.retry = 1000; sendViewport();
+  });
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
     if (message.type === "alert") showAlert(message.alert);
@@ -184,6 +187,14 @@ function connectLive() {
     setTimeout(async () => { await loadAlerts().catch(() => {}); connectLive(); }, state.retry);
     state.retry = Math.min(state.retry * 2, 30000);
   });
+}
+
+function sendViewport() {
+  // Every vessel in view when zoomed in; only the watchlisted ones (always sent) when zoomed out.
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) return;
+  const b = state.map.getBounds();
+  const viewport = state.map.getZoom() >= 7 ? [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()] : null;
+  state.socket.send(JSON.stringify({ viewport }));
 }
 
 // ---------------------------------------------------------------------------------- vessel panel
