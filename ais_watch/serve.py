@@ -24,7 +24,8 @@ log = logging.getLogger("ais_watch")
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 
 
-async def start_http(runtime: Any, settings: Settings, live: Any = None) -> Any:
+async def start_http(runtime: Any, settings: Settings, live: Any = None,
+                     sources: list[Any] | None = None) -> Any:
     """The API on http.host:http.port (port 0: any free port, logged)."""
     from aiohttp import web
 
@@ -32,7 +33,7 @@ async def start_http(runtime: Any, settings: Settings, live: Any = None) -> Any:
 
     app = create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones(), runtime, live,
                      {"tile_url": settings["dashboard.tile_url"],
-                      "tile_attribution": settings["dashboard.tile_attribution"]})
+                      "tile_attribution": settings["dashboard.tile_attribution"]}, sources)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings["http.host"], settings["http.port"])
@@ -107,7 +108,7 @@ async def cmd_serve(settings: Settings) -> int:
         for source in sources:  # a source that never delivers is an outage too
             runtime.pipeline.feed_health.observe(source.name, started)
         scheduler = start_scheduler(runtime, settings)
-        http = await start_http(runtime, settings, hub)
+        http = await start_http(runtime, settings, hub, sources)
         tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
         if not sources:
             if not settings["demo.replay"]:

@@ -170,7 +170,8 @@ async def test_health_routes_need_no_token(api: Api) -> None:
         assert_security_headers(response)
         response = await api.client.get("/readyz")
         assert response.status == 200
-        assert await response.json() == {"status": "ready", "database": "ok"}
+        assert await response.json() == {"status": "ready", "database": "ok", "oldest_pending_delivery": None,
+                                          "problems": [], "sources": {}}
         response = await api.client.get("/dashboard/")  # static files: no token, no data
         assert response.status == 200
         assert_security_headers(response)

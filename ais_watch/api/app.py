@@ -9,16 +9,19 @@ validated with clear 400s; every value reaches SQL as a bound parameter.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import logging
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import shapely
 from aiohttp import web
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,8 +34,11 @@ from ais_watch.api.tokens import allows, role_of
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
 from ais_watch.store.queries import identity_changes, port_call_rows, resolve_vessel, track, vessel
-from ais_watch.store.schema import deliveries, delivery_attempts, vessels
-from ais_watch.watchlist import list_entries, load_index
+from ais_watch.store.schema import deliveries, delivery_attempts, positions, vessels
+from ais_watch.watchlist import list_entries, load_index, remove, upsert
+from ais_watch.watchlist_commands import entry_json
+from ais_watch.watchlist_import import FORMATS as IMPORT_FORMATS
+from ais_watch.watchlist_import import read_watchlist
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,6 +47,8 @@ ZONES = web.AppKey("zones", Any)
 RUNTIME = web.AppKey("runtime", Any)
 LIVE = web.AppKey("live", Any)
 CONFIG = web.AppKey("config", dict)
+SOURCES = web.AppKey("sources", list)
+OUTBOX_STUCK = timedelta(minutes=15)  # a pending delivery older than this: the outbox is not moving
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 ROLE = web.RequestKey("role", str)
 TOKEN_NAME = web.RequestKey("token_name", Any)
@@ -126,12 +134,30 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database answers, the store keeps up, a source is connected, the outbox moves."""
+    problems: list[str] = []
+    report: dict[str, Any] = {}
     try:
         async with request.app[ENGINE].connect() as conn:
             await conn.execute(text("SELECT 1"))
+            oldest = await conn.scalar(select(func.min(deliveries.c.created_at))
+                                       .where(deliveries.c.state == "pending"))
+        report["database"] = "ok"
     except Exception as err:
         return _json({"status": "unavailable", "database": str(err).splitlines()[0][:200]}, status=503)
-    return _json({"status": "ready", "database": "ok"})
+    if oldest is not None and datetime.now(UTC) - oldest > OUTBOX_STUCK:
+        problems.append(f"a delivery has been pending since {iso(oldest)}")
+    report["oldest_pending_delivery"] = iso(oldest)
+    runtime = request.app[RUNTIME]
+    if runtime is not None and runtime.pipeline.writer.failing_since is not None:
+        problems.append("database writes are failing")
+    sources = request.app[SOURCES]
+    report["sources"] = {s.name: bool(s.connected) for s in sources}
+    if sources and not any(s.connected for s in sources):
+        problems.append("no source is connected")
+    report["problems"] = problems
+    report["status"] = "ready" if not problems else "degraded"
+    return _json(report, status=200 if not problems else 503)
 
 
 async def search_vessels(request: web.Request) -> web.Response:
@@ -175,8 +201,19 @@ async def vessel_track(request: web.Request) -> web.StreamResponse:
     if fmt not in ("json", "geojson", "csv"):
         raise BadRequest("format: json, geojson or csv")
     limit = _limit(request, 5000, 50000)
+    every = request.query.get("every", "0")
+    if not _digits(every, 6):
+        raise BadRequest("every: seconds between points kept (0 keeps all)")
+    # A long range thinned on the server: one point per `every` seconds (default 10 min past 30 days).
+    step = timedelta(seconds=int(every)) if int(every) else (
+        timedelta(minutes=10) if since and until and until - since > timedelta(days=30) else None)
     after = _time(request, "cursor")  # the time of the last point of the previous page
-    rows = [r async for r in track(request.app[ENGINE], [mmsi], since, until, limit=limit + 1, after=after)]
+    rows: list[dict[str, Any]] = []
+    async for row in track(request.app[ENGINE], [mmsi], since, until, after=after):
+        if step is None or not rows or row["time"] - rows[-1]["time"] >= step:
+            rows.append(row)
+            if len(rows) > limit:
+                break
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = iso(rows[-1]["time"]) if more and rows else None
@@ -359,7 +396,65 @@ async def list_zones(request: web.Request) -> web.Response:
 
 
 async def list_watchlist(request: web.Request) -> web.Response:
-    return _json({"entries": await list_entries(request.app[ENGINE])})
+    return _json({"entries": [entry_json(e) for e in await list_entries(request.app[ENGINE])]})
+
+
+async def import_watchlist(request: web.Request) -> web.Response:
+    """The body is a watchlist file (CSV, OFAC SDN.CSV or OpenSanctions), read by the CLI's importers.
+    One entry is a one-row CSV: name,imo,mmsi,flag,reason,source."""
+    fmt = request.query.get("format", "auto")
+    if fmt not in IMPORT_FORMATS:
+        raise BadRequest(f"format: one of {', '.join(IMPORT_FORMATS)}")
+    body = await request.read()
+    if not body.strip():
+        raise BadRequest("an empty body: send a watchlist file")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(body)
+        try:
+            entries, report = await asyncio.to_thread(read_watchlist, path, fmt)
+        except AisWatchError as err:
+            raise BadRequest(str(err).replace(str(path), "the upload")) from err
+    report.imported, report.updated = await upsert(request.app[ENGINE], entries)
+    return _json({"read": report.read, "imported": report.imported, "updated": report.updated,
+                  "skipped": report.skipped, "problems": report.problems})
+
+
+async def delete_watchlist_entry(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    try:
+        found = await remove(request.app[ENGINE], key)
+    except AisWatchError as err:
+        raise BadRequest(str(err)) from err
+    if not found:
+        return _json({"error": f"no watchlist entry {key!r}"}, status=404)
+    return _json({"removed": key})
+
+
+async def vessels_in_zone(request: web.Request) -> web.Response:
+    """Every vessel with a position inside the zone during [since, until], with its first and last fix."""
+    zone = request.app[ZONES].index.find(request.match_info["zone"])
+    if zone is None:
+        return _json({"error": f"no zone {request.match_info['zone']!r}"}, status=404)
+    since, until = _range(request)
+    if since is None or until is None:
+        raise BadRequest("since and until are both needed")
+    west, south, east, north = zone.geometry.bounds
+    query = (select(positions.c.mmsi, positions.c.time, positions.c.lat, positions.c.lon)
+             .where(positions.c.time >= since, positions.c.time <= until,
+                    positions.c.lat.between(south, north), positions.c.lon.between(west, east))
+             .order_by(positions.c.time))
+    inside: dict[int, dict[str, Any]] = {}
+    async with request.app[ENGINE].connect() as conn:
+        rows = (await conn.execute(query.limit(500_000))).all()
+    hits = shapely.intersects(zone.geometry, shapely.points([(r.lon, r.lat) for r in rows])) if rows else []
+    for row, hit in zip(rows, hits, strict=True):
+        if hit:
+            seen = inside.setdefault(row.mmsi, {"mmsi": row.mmsi, "first": row.time, "last": row.time,
+                                                 "fixes": 0})
+            seen["last"] = row.time
+            seen["fixes"] += 1
+    return _json({"zone": zone.id, "since": since, "until": until, "vessels": list(inside.values())})
 
 
 async def count_vessels(request: web.Request) -> web.Response:
@@ -496,6 +591,7 @@ ROUTES: tuple[Route, ...] = (
             ("format", "query", "json, geojson or csv"),
             ("limit", "query", "1-50000, default 5000"),
             ("cursor", "query", "next_cursor of the previous page"),
+            ("every", "query", "keep one point per this many seconds (default: all; 600 past 30 days)"),
         ),
     ),
     Route(
@@ -555,6 +651,16 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/zones", list_zones, "viewer", "Every geofence, as GeoJSON."),
     Route("GET", "/api/watchlist", list_watchlist, "viewer", "The watchlist."),
+    Route("POST", "/api/watchlist", import_watchlist, "admin",
+          "Add or update entries: the body is a watchlist file (CSV name,imo,mmsi,flag,reason,source; OFAC "
+          "SDN.CSV; OpenSanctions), re-importing updates, never duplicates.",
+          (("format", "query", "csv, ofac-sdn, opensanctions or auto"),)),
+    Route("DELETE", "/api/watchlist/{key}", delete_watchlist_entry, "admin", "Remove an entry.",
+          (("key", "path", "imo:1234567, mmsi:123456789 or name:NAME"),)),
+    Route("GET", "/api/zones/{zone}/vessels", vessels_in_zone, "viewer",
+          "Vessels with a position inside a zone during a time window.",
+          (("zone", "path", "zone id, name or alias"), ("since", "query", "ISO 8601"),
+           ("until", "query", "ISO 8601"))),
     Route(
         "GET",
         "/api/live",
@@ -661,6 +767,7 @@ def create_app(
     runtime: Any = None,
     live: Any = None,
     config: dict[str, Any] | None = None,
+    sources: list[Any] | None = None,
 ) -> web.Application:
     """The API and the dashboard. `config` is what the dashboard is told (tile_url, tile_attribution)."""
     import xstatic.pkg.leaflet
@@ -671,6 +778,7 @@ def create_app(
     app[RUNTIME] = runtime
     app[LIVE] = live
     app[CONFIG] = config or {"tile_url": "", "tile_attribution": ""}
+    app[SOURCES] = sources or []
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     # The dashboard: static files, no token (they hold no data; every data call needs one).
