@@ -100,3 +100,25 @@ async def test_readiness_fails_when_no_source_is_connected(tmp_path: Path) -> No
         finally:
             await client.close()
             await engine.dispose()
+
+
+async def test_the_vessel_panel_lists_gaps_in_its_track(tmp_path: Path) -> None:
+    from ais_watch.store.db import open_database
+
+    async with asyncio.timeout(30):
+        db = f"sqlite:///{tmp_path / 'gaps.db'}"
+        settings = load_settings(environ={}).with_overrides(db=db)
+        async with running_pipeline(settings, ReplayClock(), deliver=False, detectors=False) as runtime:
+            for minute in [*range(0, 60, 5), *range(300, 330, 5), *range(330 + 90, 330 + 100, 5)]:
+                await runtime.pipeline.submit(fix(445000001, minute, *RAJIN))
+        engine = await open_database(db)
+        token = await create_token(engine, "viewer")
+        client = TestClient(TestServer(create_app(engine, ZoneRegistry([]))))
+        await client.start_server()
+        try:
+            body = await (await client.get("/api/vessels/445000001",
+                                           headers={"Authorization": f"Bearer {token}"})).json()
+            assert [round(g["seconds"] / 60) for g in body["gaps"]] == [95, 245]  # newest first, > 1 h only
+        finally:
+            await client.close()
+            await engine.dispose()

@@ -33,7 +33,7 @@ from ais_watch.api.metrics import CONTENT_TYPE, metrics_text
 from ais_watch.api.tokens import allows, role_of
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
-from ais_watch.store.queries import identity_changes, port_call_rows, resolve_vessel, track, vessel
+from ais_watch.store.queries import gaps, identity_changes, port_call_rows, resolve_vessel, track, vessel
 from ais_watch.store.schema import deliveries, delivery_attempts, positions, vessels
 from ais_watch.watchlist import list_entries, load_index, remove, upsert
 from ais_watch.watchlist_commands import entry_json
@@ -49,6 +49,7 @@ LIVE = web.AppKey("live", Any)
 CONFIG = web.AppKey("config", dict)
 SOURCES = web.AppKey("sources", list)
 OUTBOX_STUCK = timedelta(minutes=15)  # a pending delivery older than this: the outbox is not moving
+GAP_AT_LEAST = timedelta(hours=1)  # a silence in a vessel's track worth showing in its panel
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 ROLE = web.RequestKey("role", str)
 TOKEN_NAME = web.RequestKey("token_name", Any)
@@ -189,9 +190,11 @@ async def get_vessel(request: web.Request) -> web.Response:
         for e in await list_entries(engine)
         if e["mmsi"] == mmsi or (row["imo"] is not None and e["imo"] == row["imo"])
     ]
-    return _json(
-        {"vessel": row, "identity_history": await identity_changes(engine, mmsi), "watchlist": entries}
-    )
+    # The silences of the 30 days before it was last heard (or before now).
+    last = row["last_seen"] or datetime.now(UTC)
+    silences = await gaps(engine, mmsi, last - timedelta(days=30), GAP_AT_LEAST)
+    return _json({"vessel": row, "identity_history": await identity_changes(engine, mmsi),
+                  "watchlist": entries, "gaps": silences})
 
 
 async def vessel_track(request: web.Request) -> web.StreamResponse:

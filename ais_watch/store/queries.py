@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -88,3 +88,20 @@ async def port_call_rows(engine: AsyncEngine, *, mmsis: list[int] | None = None,
         query = query.limit(limit)
     async with engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def gaps(engine: AsyncEngine, mmsi: int, since: datetime, longer_than: timedelta,
+               limit: int = 50) -> list[dict[str, Any]]:
+    """Silences in a vessel's stored track since `since`: the intervals between two consecutive fixes
+    longer than `longer_than`, newest first."""
+    query = select(positions.c.time).where(positions.c.mmsi == mmsi, positions.c.time >= since) \
+        .order_by(positions.c.time)
+    found: list[dict[str, Any]] = []
+    previous: datetime | None = None
+    async with engine.connect() as conn:
+        result = await conn.stream(query)
+        async for (when,) in result:
+            if previous is not None and when - previous > longer_than:
+                found.append({"from": previous, "to": when, "seconds": (when - previous).total_seconds()})
+            previous = when
+    return found[::-1][:limit]

@@ -215,6 +215,7 @@ async function selectVessel(mmsi) {
   const list = (id, items, text) => { const ul = document.getElementById(id); ul.replaceChildren(...items.map((i) => el("li", {}, text(i)))); };
   list("vessel-watchlist", data.watchlist, (e) => `${e.name || e.key} — ${e.reason || ""} (${e.source})`);
   list("vessel-history", data.identity_history, (h) => `${h.time}: ${h.field} ${h.old_value ?? "—"} → ${h.new_value}`);
+  list("vessel-gaps", data.gaps, (g) => `${g.from} → ${g.to} (${(g.seconds / 3600).toFixed(1)} h)`);
   const calls = await api(`/api/port-calls?vessel=${mmsi}&limit=10`);
   list("vessel-calls", calls.port_calls.slice(-10).reverse(),
        (c) => `${c.port_name} (${c.country}): ${c.arrival} → ${c.departure || "in port"} [${c.evidence}]`);
