@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema to the latest version")
     config = sub.add_parser("config", help="settings")
     config.add_argument("action", choices=("show",), help="show: effective settings, secrets masked")
+    sub.add_parser("check", help="validate settings, notifiers, geofences and watchlist; reach the database")
     return parser
 
 
@@ -153,7 +154,31 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "config":
         print(json.dumps(settings.masked(), indent=2))
         return 0
+    if args.command == "check":
+        return await cmd_check(settings, sys.stdout)
     raise AssertionError(args.command)
+
+
+async def cmd_check(settings: Settings, out: TextIO) -> int:
+    """Everything `serve` would trip over, checked up front; exit 2 naming the first problem."""
+    from ais_watch.alerts.notifiers import notifiers_from_settings
+    from ais_watch.store.db import open_database, redacted
+    from ais_watch.watchlist import list_entries
+    from ais_watch.zones import ZoneRegistry
+
+    out.write("settings: ok\n")  # load_settings already refused anything wrong
+    notifiers = notifiers_from_settings(settings)
+    out.write(f"notifiers: {len(notifiers)} ({', '.join(n.name for n in notifiers) or 'none'})\n")
+    zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]]).index
+    out.write(f"geofences: {len(zones)} zones, {len(zones.ports())} ports and anchorages\n")
+    engine = await open_database(settings["db"])
+    try:
+        entries = await list_entries(engine)
+    finally:
+        await engine.dispose()
+    out.write(f"database: {redacted(settings['db'])} reachable, schema at head\n")
+    out.write(f"watchlist: {len(entries)} entries\n")
+    return 0
 
 
 # ----------------------------------------------------------------------------- replay
