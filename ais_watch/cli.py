@@ -20,6 +20,7 @@ from ais_watch.alerts.model import iso
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
+from ais_watch.logs import configure as configure_logging
 from ais_watch.model import IngestStats, parse_iso_time
 from ais_watch.pipeline import ReplayClock
 from ais_watch.runtime import running_pipeline
@@ -103,10 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = str(settings["log_level"]).upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise AisWatchError(f"setting 'log_level': expected DEBUG, INFO, WARNING or ERROR, got {level!r}")
-        logging.basicConfig(level=level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if level != "DEBUG":  # Alembic's per-command chatter is noise unless debugging
-            logging.getLogger("alembic").setLevel(logging.WARNING)
+        if settings["log_format"] not in ("console", "json"):
+            raise AisWatchError("setting 'log_format': expected console or json, "
+                                f"got {settings['log_format']!r}")
+        configure_logging(level, settings["log_format"])
         return asyncio.run(_dispatch(args, settings))
     except AisWatchError as err:
         print(f"ais-watch: error: {err}", file=sys.stderr)

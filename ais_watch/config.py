@@ -52,6 +52,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db", "str", "sqlite:///./ais-watch.db",
             "Database URL: sqlite:///PATH (default, WAL) or postgresql://user@host/db.", env="AIS_WATCH_DB"),
     Setting("log_level", "str", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR."),
+    Setting("log_format", "str", "console",
+            "Logs as console lines, or as JSON lines (json) for a log shipper."),
     Setting("aisstream.api_key", "str", "",
             "aisstream.io API key; setting it enables the aisstream.io source.",
             env="AISSTREAM_API_KEY", secret=True),
