@@ -37,6 +37,7 @@ from ais_watch.model import (
     from_epoch,
     imo_is_valid,
     mmsi_is_valid,
+    position_problem,
 )
 
 # Fewest bits a message must have for every field we read (ITU-R M.1371-5 field positions); a little
@@ -433,12 +434,9 @@ def reports_from_message(msg: Any, msg_type: int, when: datetime, source: str,
     if msg_type in POSITION_TYPES:
         lat = msg.lat
         lon = msg.lon
-        if lat is None or lon is None or lat == 91 or lon == 181:
-            stats.reject("no_position")
-        elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            stats.reject("impossible_position")
-        elif lat == 0 and lon == 0:
-            stats.reject("no_position")  # a GPS without a fix reports 0,0
+        problem = position_problem(lat, lon)
+        if problem is not None:
+            stats.reject(problem)
         else:
             status = getattr(msg, "status", None)
             accuracy = msg.accuracy

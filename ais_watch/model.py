@@ -7,26 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
 from functools import lru_cache
 
 # Message types that carry a position a vessel can be tracked by.
 POSITION_TYPES = frozenset({1, 2, 3, 18, 19, 27})
 STATIC_TYPES = frozenset({5, 24})
 
-
-class NavStatus(IntEnum):
-    UNDER_WAY_ENGINE = 0
-    AT_ANCHOR = 1
-    NOT_UNDER_COMMAND = 2
-    RESTRICTED_MANOEUVRABILITY = 3
-    CONSTRAINED_BY_DRAUGHT = 4
-    MOORED = 5
-    AGROUND = 6
-    FISHING = 7
-    UNDER_WAY_SAILING = 8
-    AIS_SART = 14
-    NOT_DEFINED = 15
 
 
 @dataclass(slots=True)
@@ -157,13 +143,15 @@ def imo_is_valid(imo: int | None) -> bool:
     return sum(d * w for d, w in zip(digits[:6], range(7, 1, -1), strict=True)) % 10 == digits[6]
 
 
-def position_is_valid(lat: float | None, lon: float | None) -> bool:
-    """A real place on Earth. 91/181 are AIS 'not available'; (0, 0) is a GPS without a fix."""
-    if lat is None or lon is None:
-        return False
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        return False
-    return not (lat == 0.0 and lon == 0.0)
+def position_problem(lat: float | None, lon: float | None) -> str | None:
+    """Why a reported position is not a position, as a reject reason, or None for a real place.
+    91/181 are AIS 'not available' and (0, 0) is a GPS without a fix: "no_position"; anything else off
+    the globe: "impossible_position". Every source checks its positions with this one rule."""
+    if lat is None or lon is None or lat == 91 or lon == 181 or (lat == 0 and lon == 0):
+        return "no_position"
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return "impossible_position"
+    return None
 
 
 def parse_iso_time(text: str) -> datetime:

@@ -7,15 +7,12 @@ import getpass
 import json
 from typing import Any, TextIO
 
-from sqlalchemy import select
-
 from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
 from ais_watch.config import Settings
 from ais_watch.errors import AisWatchError
 from ais_watch.store.db import open_database
 from ais_watch.store.queries import resolve_vessel
-from ais_watch.store.schema import deliveries, delivery_attempts
 from ais_watch.tables import write_items
 
 
@@ -51,7 +48,7 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 out.write(json.dumps(alert_json(row), ensure_ascii=False) + "\n")
                 return 0
             if action == "deliveries":
-                await _print_deliveries(engine, args, out)
+                await _print_deliveries(store, args, out)
                 return 0
             mmsis, imo = await resolve_vessel(engine, args.vessel) if args.vessel else (None, None)
             rows = await store.query(kind=args.kind, mmsis=mmsis, imo=imo, since=args.since,
@@ -67,25 +64,15 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 TABLE_COLUMNS = ("id", "occurred_at", "kind", "severity", "state", "mmsi", "imo", "vessel_name", "place")
 
 
-async def _print_deliveries(engine: Any, args: argparse.Namespace, out: TextIO) -> None:
-    query = select(deliveries).order_by(deliveries.c.id)
-    if args.delivery_state:
-        query = query.where(deliveries.c.state == args.delivery_state)
-    if args.alert is not None:
-        query = query.where(deliveries.c.alert_id == args.alert)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-        for row in rows:
-            attempts = (await conn.execute(
-                select(delivery_attempts).where(delivery_attempts.c.delivery_id == row["id"])
-                .order_by(delivery_attempts.c.attempt))).mappings().all()
-            out.write(json.dumps({
-                "id": row["id"], "alert_id": row["alert_id"], "notifier": row["notifier"],
-                "state": row["state"], "attempts": row["attempts"], "idempotency_key": row["idempotency_key"],
-                "created_at": iso(row["created_at"]), "next_attempt_at": iso(row["next_attempt_at"]),
-                "delivered_at": iso(row["delivered_at"]), "last_status": row["last_status"],
-                "last_error": row["last_error"],
-                "attempt_log": [{"attempt": a["attempt"], "at": iso(a["at"]), "ok": a["ok"],
-                                 "status": a["status"], "response": a["response"],
-                                 "duration_ms": a["duration_ms"]} for a in attempts],
-            }, ensure_ascii=False) + "\n")
+async def _print_deliveries(store: AlertStore, args: argparse.Namespace, out: TextIO) -> None:
+    for row in await store.deliveries(alert_id=args.alert, state=args.delivery_state):
+        out.write(json.dumps({
+            "id": row["id"], "alert_id": row["alert_id"], "notifier": row["notifier"],
+            "state": row["state"], "attempts": row["attempts"], "idempotency_key": row["idempotency_key"],
+            "created_at": iso(row["created_at"]), "next_attempt_at": iso(row["next_attempt_at"]),
+            "delivered_at": iso(row["delivered_at"]), "last_status": row["last_status"],
+            "last_error": row["last_error"],
+            "attempt_log": [{"attempt": a["attempt"], "at": iso(a["at"]), "ok": a["ok"],
+                             "status": a["status"], "response": a["response"],
+                             "duration_ms": a["duration_ms"]} for a in row["attempt_log"]],
+        }, ensure_ascii=False) + "\n")

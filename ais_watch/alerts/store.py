@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertDraft, Severity
+from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertDraft
 from ais_watch.alerts.notifiers.base import Notifier
 from ais_watch.errors import AisWatchError
-from ais_watch.store.schema import alerts, deliveries
+from ais_watch.store.schema import alerts, deliveries, delivery_attempts
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,22 @@ class AlertStore:
         return row
 
     # --------------------------------------------------------------------------------------- query
+    async def deliveries(self, *, alert_id: int | None = None, state: str | None = None
+                         ) -> list[dict[str, Any]]:
+        """Deliveries (optionally of one alert, or in one state), each with its `attempt_log`."""
+        query = select(deliveries).order_by(deliveries.c.id)
+        if alert_id is not None:
+            query = query.where(deliveries.c.alert_id == alert_id)
+        if state is not None:
+            query = query.where(deliveries.c.state == state)
+        async with self.engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+            for row in rows:
+                row["attempt_log"] = [dict(a) for a in (await conn.execute(
+                    select(delivery_attempts).where(delivery_attempts.c.delivery_id == row["id"])
+                    .order_by(delivery_attempts.c.attempt))).mappings()]
+        return rows
+
     async def query(self, *, kind: str | None = None, mmsis: Sequence[int] | None = None,
                     imo: int | None = None, since: datetime | None = None, until: datetime | None = None,
                     state: str | None = None, limit: int | None = None,
@@ -188,12 +204,3 @@ class AlertStore:
             query = query.limit(limit)
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-    async def delivery_counts(self) -> dict[str, int]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(deliveries.c.state, func.count()).group_by(deliveries.c.state))
-            return {state: count for state, count in rows}
-
-
-def severity_label(value: int) -> str:
-    return Severity(value).label()

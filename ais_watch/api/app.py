@@ -34,7 +34,7 @@ from ais_watch.api.tokens import allows, role_of
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
 from ais_watch.store.queries import gaps, identity_changes, port_call_rows, resolve_vessel, track, vessel
-from ais_watch.store.schema import deliveries, delivery_attempts, positions, vessels
+from ais_watch.store.schema import deliveries, positions, vessels
 from ais_watch.watchlist import list_entries, load_index, remove, upsert
 from ais_watch.watchlist_commands import entry_json
 from ais_watch.watchlist_import import FORMATS as IMPORT_FORMATS
@@ -302,9 +302,9 @@ async def get_alert(request: web.Request) -> web.Response:
     if not _digits(request.match_info["id"], 18):
         raise BadRequest("not an alert id")
     alert_id = int(request.match_info["id"])
-    engine = request.app[ENGINE]
+    store = AlertStore(request.app[ENGINE])
     try:
-        row = await AlertStore(engine).get(alert_id)
+        row = await store.get(alert_id)
     except AlertError as err:
         return _json({"error": str(err)}, status=404)
     review = {
@@ -318,26 +318,7 @@ async def get_alert(request: web.Request) -> web.Response:
             "resolve_note",
         )
     }
-    async with engine.connect() as conn:
-        sent = [
-            dict(d)
-            for d in (
-                await conn.execute(
-                    select(deliveries).where(deliveries.c.alert_id == alert_id).order_by(deliveries.c.id)
-                )
-            ).mappings()
-        ]
-        for delivery in sent:
-            delivery["attempt_log"] = [
-                dict(a)
-                for a in (
-                    await conn.execute(
-                        select(delivery_attempts)
-                        .where(delivery_attempts.c.delivery_id == delivery["id"])
-                        .order_by(delivery_attempts.c.attempt)
-                    )
-                ).mappings()
-            ]
+    sent = await store.deliveries(alert_id=alert_id)
     return _json({"alert": alert_json(row), "review": review, "deliveries": sent})
 
 

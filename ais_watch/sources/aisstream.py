@@ -34,6 +34,7 @@ from ais_watch.model import (
     StaticReport,
     imo_is_valid,
     mmsi_is_valid,
+    position_problem,
 )
 from ais_watch.sources.base import Backoff, Emit, SourceStatus
 
@@ -236,10 +237,9 @@ def _convert(obj: Any, received_at: datetime,
                                   to_bow=to_bow, to_stern=to_stern, to_port=to_port,
                                   to_starboard=to_starboard, mmsi_valid=valid_mmsi)
         assert lat is not None and lon is not None
-        if lat == 91 or lon == 181 or (lat == 0 and lon == 0):
-            rejects.append("no_position")  # not available, or a GPS without a fix
-        elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            rejects.append("impossible_position")
+        problem = position_problem(lat, lon)
+        if problem is not None:
+            rejects.append(problem)
         else:
             reports.append(PositionReport(
                 mmsi=mmsi, time=when, lat=float(lat), lon=float(lon), sog=sog, cog=cog, heading=heading,

@@ -25,6 +25,7 @@ from ais_watch.model import (
     StaticReport,
     imo_is_valid,
     mmsi_is_valid,
+    position_problem,
 )
 from ais_watch.sources.base import Emit
 from ais_watch.sources.decode_worker import DecodeWorker
@@ -263,10 +264,9 @@ def _csv_row(row: list[str], col: dict[str, int], source: str, now: datetime,
     if not valid_mmsi:
         stats.flag("invalid_mmsi")
     reports: list[Report] = []
-    if lat is None or lon is None or lat == 91 or lon == 181 or (lat == 0 and lon == 0):
-        stats.reject("no_position")
-    elif not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        stats.reject("impossible_position")
+    problem = position_problem(lat, lon)
+    if problem is not None:
+        stats.reject(problem)
     else:
         status_text = (get("status") or "").strip()
         status = (int(status_text) if status_text.isdigit()
