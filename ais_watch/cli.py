@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", help="who or what holds it (shown as who acknowledged an alert)")
 
     sub.add_parser("migrate", help="bring the database schema to the latest version")
+    sub.add_parser("maintain", help="run the position maintenance job once: partitions ahead, thinning, "
+                   "drops (retention.* settings)")
     config = sub.add_parser("config", help="settings")
     config.add_argument("action", choices=("show",), help="show: effective settings, secrets masked")
     sub.add_parser("check", help="validate settings, notifiers, geofences and watchlist; reach the database")
@@ -151,6 +153,17 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         engine = await open_database(settings["db"])
         await engine.dispose()
         print("database schema is at head")
+        return 0
+    if args.command == "maintain":
+        from ais_watch.store.db import open_database
+        from ais_watch.store.retention import RetentionPolicy, maintain_positions
+
+        engine = await open_database(settings["db"], migrate_schema=settings["store.auto_migrate"])
+        try:
+            report = await maintain_positions(engine, RetentionPolicy.from_settings(settings))
+        finally:
+            await engine.dispose()
+        print(f"position maintenance: {report.summary()}")
         return 0
     if args.command == "config":
         print(json.dumps(settings.masked(), indent=2))

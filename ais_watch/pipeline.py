@@ -309,10 +309,15 @@ class Pipeline:
                 self.stage_errors[stage.name] = self.stage_errors.get(stage.name, 0) + 1
                 log.exception("stage %s failed on a report from %s", stage.name, report.mmsi)
 
-    def tick(self, now: datetime) -> None:
-        """Run the time-driven rules at `now` (pipeline clock); their drafts are stored with the rest."""
+    def tick(self, now: datetime, fleet: bool = True) -> None:
+        """Run the time-driven rules at `now` (pipeline clock); their drafts are stored with the rest.
+
+        This instance's own feeds are always judged here. The fleet-wide rules (the stages' ticks: went
+        dark) only with `fleet`: of several instances, only the leader runs them."""
         for draft in self.feed_health.tick(now):
             self.raise_alert(draft)
+        if not fleet:
+            return
         for stage in self.stages:
             tick = getattr(stage, "tick", None)
             if tick is None:
@@ -323,9 +328,9 @@ class Pipeline:
                 self.stage_errors[stage.name] = self.stage_errors.get(stage.name, 0) + 1
                 log.exception("stage %s failed on a tick", stage.name)
 
-    async def run_ticks(self, now: datetime | None = None) -> None:
+    async def run_ticks(self, now: datetime | None = None, fleet: bool = True) -> None:
         """Live mode (a scheduler job): tick on the pipeline clock and store what it raised."""
-        self.tick(now or self.clock.now())
+        self.tick(now or self.clock.now(), fleet)
         await self.store_alerts()
 
     def _new_vessel(self, report: Report) -> dict[str, Any]:

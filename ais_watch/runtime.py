@@ -33,21 +33,25 @@ class Runtime:
     alerts: AlertStore
     dispatcher: Dispatcher | None
     parts: dict[str, Any]  # detector parts scheduler jobs refresh (watchlist, zones)
+    leadership: Any = None  # ais_watch.leader.Leadership when serve elects a leader
 
 
 @asynccontextmanager
 async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: bool = True,
                            stats: IngestStats | None = None, deliver: bool = True,
                            stages: list[Stage] | None = None, detectors: bool = True,
-                           event_time_ticks: bool = False) -> AsyncIterator[Runtime]:
+                           event_time_ticks: bool = False,
+                           start_dispatcher: bool = True) -> AsyncIterator[Runtime]:
     """A started pipeline on a migrated database; on exit everything batched is flushed and written.
 
     With `deliver`, alerts get a pending delivery per matching notifier and a dispatcher sends them;
     without it (a replay without --notify) alerts are only stored, so no later run sends them either.
+    Without `start_dispatcher` the dispatcher is made but left to the caller to start (serve starts it
+    when this instance becomes the leader).
     """
     stats = stats or IngestStats()
     notifiers = notifiers_from_settings(settings) if deliver else []
-    engine = await open_database(settings["db"])
+    engine = await open_database(settings["db"], migrate_schema=settings["store.auto_migrate"])
     dispatcher: Dispatcher | None = None
     try:
         alert_store = AlertStore(engine, notifiers, cooldown=settings["alerts.cooldown"])
@@ -58,7 +62,8 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                                  maximum=settings["alerts.retry_max"])
             dispatcher = Dispatcher(engine, notifiers, alert_store.stats, policy)
             alert_store.subscribe(dispatcher.wake)
-            dispatcher.start()
+            if start_dispatcher:
+                dispatcher.start()
         writer = StoreWriter(engine, stats, queue_batches=settings["store.queue_batches"],
                              retry_max_delay=settings["store.retry_max_delay"],
                              close_timeout=settings["store.close_timeout"])

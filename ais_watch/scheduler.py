@@ -5,6 +5,7 @@ ticks on event time itself, so both modes feed the same rules through the same p
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from ais_watch.config import Settings
 from ais_watch.runtime import Runtime
+from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import watchlist
 from ais_watch.watchlist import load_index
 
@@ -50,10 +52,31 @@ def reload_zones(runtime: Runtime) -> bool:
     return True
 
 
+def is_leader(runtime: Runtime) -> bool:
+    """Without an election (one process), this instance leads."""
+    return runtime.leadership is None or runtime.leadership.is_leader
+
+
+async def run_ticks(runtime: Runtime) -> None:
+    await runtime.pipeline.run_ticks(fleet=is_leader(runtime))
+
+
+async def maintain_positions_if_leader(runtime: Runtime, policy: RetentionPolicy) -> None:
+    if is_leader(runtime):
+        await maintain_positions(runtime.engine, policy)
+
+
 def start_scheduler(runtime: Runtime, settings: Settings) -> AsyncIOScheduler:
+    """Every instance ticks its own feeds' health and reloads its watchlist and zones; the leader's
+    ticks also run the fleet-wide rules, and only the leader maintains positions (partitions ahead,
+    thinning, drops). Jobs ask at each run, so a takeover needs no rescheduling."""
     scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(runtime.pipeline.run_ticks, "interval", seconds=settings["ticks.interval"],
+    scheduler.add_job(run_ticks, "interval", args=[runtime], seconds=settings["ticks.interval"],
                       id="ticks", max_instances=1, coalesce=True)
+    scheduler.add_job(maintain_positions_if_leader, "interval",
+                      args=[runtime, RetentionPolicy.from_settings(settings)],
+                      seconds=settings["retention.interval"], id="maintenance", max_instances=1,
+                      coalesce=True)
     if runtime.parts:
         scheduler.add_job(WatchlistReloader(runtime), "interval", seconds=60, id="watchlist-reload",
                           max_instances=1, coalesce=True)
@@ -61,3 +84,10 @@ def start_scheduler(runtime: Runtime, settings: Settings) -> AsyncIOScheduler:
                           max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
+
+
+def run_soon(scheduler: AsyncIOScheduler, job_id: str) -> None:
+    """Run a job now instead of at its next interval (a new leader maintains positions at once)."""
+    job = scheduler.get_job(job_id)
+    if job is not None:
+        job.modify(next_run_time=datetime.now(UTC))

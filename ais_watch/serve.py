@@ -14,10 +14,11 @@ from ais_watch.api.live import LiveHub
 from ais_watch.config import Settings
 from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
+from ais_watch.leader import Leadership
 from ais_watch.model import IngestStats, Report
 from ais_watch.pipeline import WallClock
-from ais_watch.runtime import log_stats_periodically, running_pipeline
-from ais_watch.scheduler import start_scheduler
+from ais_watch.runtime import Runtime, log_stats_periodically, running_pipeline
+from ais_watch.scheduler import run_soon, start_scheduler
 from ais_watch.sources.replay import replay_paths
 
 log = logging.getLogger("ais_watch")
@@ -94,13 +95,32 @@ async def _demo_loop(path: Path, speed: float, options: dict[str, Any], emit: An
         await replay_paths([path], "nmea", shifted, stats, speed=speed, decoder_options=options)
 
 
+def campaign_for_leader(runtime: Runtime, scheduler: Any, settings: Settings) -> Leadership:
+    """The dispatcher runs only while this instance leads; a new leader maintains positions at once.
+    (The scheduler's leader-only jobs ask runtime.leadership at each run.)"""
+    async def elected() -> None:
+        if runtime.dispatcher is not None:
+            runtime.dispatcher.start()
+        run_soon(scheduler, "maintenance")
+
+    async def deposed() -> None:
+        if runtime.dispatcher is not None:
+            await runtime.dispatcher.close()
+
+    leadership = Leadership(runtime.engine, on_elected=elected, on_deposed=deposed,
+                            interval=settings["leader.interval"])
+    runtime.leadership = leadership
+    leadership.start()
+    return leadership
+
+
 async def cmd_serve(settings: Settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     hub = LiveHub()
-    async with running_pipeline(settings, WallClock(), stages=[hub]) as runtime:
+    async with running_pipeline(settings, WallClock(), stages=[hub], start_dispatcher=False) as runtime:
         runtime.alerts.subscribe(hub.alert_changed)
         emit = runtime.pipeline.submit
         sources = live_sources(settings, emit, runtime.stats)
@@ -108,6 +128,7 @@ async def cmd_serve(settings: Settings) -> int:
         for source in sources:  # a source that never delivers is an outage too
             runtime.pipeline.feed_health.observe(source.name, started)
         scheduler = start_scheduler(runtime, settings)
+        leadership = campaign_for_leader(runtime, scheduler, settings)
         http = await start_http(runtime, settings, hub, sources)
         tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
         if not sources:
@@ -131,6 +152,7 @@ async def cmd_serve(settings: Settings) -> int:
                 log.error("%s stopped: %s", task.get_name(), result)
                 if task in done:
                     raise result
+        await leadership.close()  # the dispatcher stops first: a delivery in flight is handed back
         scheduler.shutdown(wait=False)
         await http.cleanup()
         log.info("shutting down: flushing positions")

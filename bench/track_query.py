@@ -38,8 +38,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ais_watch.store.db import open_database
+from ais_watch.store.partitions import DAY, create_partitions
 from ais_watch.store.queries import track
-from ais_watch.store.writer import POSITION_COLUMNS, _sqlite_time
+from ais_watch.store.writer import POSITION_COLUMNS, sqlite_time
 from bench.replay_throughput import bench_database
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -131,7 +132,7 @@ def load_sqlite(path: Path, n_positions: int, n_vessels: int) -> int:
         conn.execute("PRAGMA cache_size=-512000")  # 500 MB: the (mmsi, time) index has 5,000 hot leaves
         for batch in generate(n_positions, n_vessels):
             conn.execute("BEGIN")
-            conn.executemany(_SQLITE_INSERT, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in batch])
+            conn.executemany(_SQLITE_INSERT, [(r[0], sqlite_time(r[1]), *r[2:]) for r in batch])
             conn.execute("COMMIT")
             rows += len(batch)
         conn.execute("ANALYZE")
@@ -149,7 +150,7 @@ def sqlite_sizes(path: Path) -> str:
         except sqlite3.Error:
             parts = {}
         plan = conn.execute("EXPLAIN QUERY PLAN " + _SQLITE_TRACK,
-                            (FIRST_MMSI, _sqlite_time(START), _sqlite_time(START + WINDOW))).fetchall()
+                            (FIRST_MMSI, sqlite_time(START), sqlite_time(START + WINDOW))).fetchall()
     detail = ", ".join(f"{name} {size / 2**20:,.0f} MB" for name, size in sorted(parts.items()))
     return (f"file {path.stat().st_size / 2**20:,.0f} MB" + (f" ({detail})" if detail else "")
             + f"; plan: {' / '.join(str(p[-1]) for p in plan)}")
@@ -176,16 +177,20 @@ async def pg_sizes(dsn: str) -> str:
 
     conn = await asyncpg.connect(dsn)
     try:
-        heap, total = await conn.fetchrow("SELECT pg_relation_size('positions'), "
-                                          "pg_total_relation_size('positions')")
-        idx = await conn.fetch("SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
-                               "WHERE relname = 'positions' ORDER BY indexrelname")
+        # positions is partitioned by day: sum over its partitions (and their indexes by parent index).
+        heap, total, parts = await conn.fetchrow(
+            "SELECT sum(pg_relation_size(relid)), sum(pg_total_relation_size(relid)), count(*) "
+            "FROM pg_partition_tree('positions') WHERE isleaf")
+        idx = [(name, await conn.fetchval(
+            f"SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree('{name}') WHERE isleaf"))
+            for name in ("ix_positions_mmsi_time", "ix_positions_time")]
         plan = await conn.fetch("EXPLAIN " + _PG_TRACK, FIRST_MMSI, START, START + WINDOW)
         version = await conn.fetchval("SHOW server_version")
     finally:
         await conn.close()
     detail = ", ".join(f"{r[0]} {r[1] / 2**20:,.0f} MB" for r in idx)
-    return (f"total {total / 2**20:,.0f} MB (heap {heap / 2**20:,.0f} MB, {detail}); PostgreSQL {version}; "
+    return (f"total {total / 2**20:,.0f} MB in {parts} day partitions "
+            f"(heap {heap / 2**20:,.0f} MB, {detail}); PostgreSQL {version}; "
             f"plan: {' / '.join(r[0].strip() for r in plan)}")
 
 
@@ -256,8 +261,8 @@ async def run_sqlite(args: argparse.Namespace, queries: list[tuple[int, datetime
         raw_conn = sqlite3.connect(path)
 
         async def raw(mmsi: int, since: datetime, until: datetime) -> int:
-            return len(raw_conn.execute(_SQLITE_TRACK, (mmsi, _sqlite_time(since),
-                                                        _sqlite_time(until))).fetchall())
+            return len(raw_conn.execute(_SQLITE_TRACK, (mmsi, sqlite_time(since),
+                                                        sqlite_time(until))).fetchall())
 
         try:
             return await time_queries("SQLite", f"sqlite:///{path}", queries, raw)
@@ -280,7 +285,10 @@ async def run_pg(args: argparse.Namespace, queries: list[tuple[int, datetime, da
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     print(f"PostgreSQL: database {dsn.rsplit('/', 1)[-1]} (emptied)")
     t0 = time.perf_counter()
-    await (await open_database(url)).dispose()  # the schema, by Alembic
+    engine = await open_database(url)  # the schema, by Alembic
+    async with engine.begin() as conn:  # the day partitions the writer would make as it meets each day
+        await conn.run_sync(create_partitions, [(START + DAY * i).date() for i in range(SPAN.days + 1)])
+    await engine.dispose()
     rows = await load_pg(dsn, args.positions, args.vessels)
     elapsed = time.perf_counter() - t0
     print(f"  loaded {rows:,} positions of {args.vessels:,} vessels in {elapsed:.0f}s "

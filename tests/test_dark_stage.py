@@ -96,16 +96,17 @@ def feed(start: float, end: float, *reports: Report | Iterable[Report]) -> list[
 
 
 @asynccontextmanager
-async def running(db_url: str, index: WatchlistIndex | None = None,
+async def running(db_url: str, index: WatchlistIndex | None = None, event_time_ticks: bool = True,
                   **dark: Any) -> AsyncIterator[tuple[Pipeline, WatchlistEnricher, DarkStage]]:
-    """A started pipeline with [WatchlistEnricher, DarkStage] on the database; closed on exit."""
+    """A started pipeline with [WatchlistEnricher, DarkStage] on the database; closed on exit. Without
+    event_time_ticks the test ticks it (pipeline.run_ticks), as serve's scheduler does."""
     engine = await open_database(db_url)
     try:
         stats = IngestStats()
         writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
         enricher = WatchlistEnricher(index if index is not None else WatchlistIndex(ENTRIES))
         stage = DarkStage(enricher, PORTS, **dark)
-        options = PipelineOptions(event_time_ticks=True, tick_interval=60, feed_outage_after=600)
+        options = PipelineOptions(event_time_ticks=event_time_ticks, tick_interval=60, feed_outage_after=600)
         pipeline = Pipeline(engine, writer, stats, ReplayClock(), options, stages=[enricher, stage],
                             alerts=AlertStore(engine))
         await pipeline.start(periodic_flush=False)
@@ -297,3 +298,21 @@ async def test_downtime_of_the_service_is_not_a_ships_silence(db_url: str) -> No
         # Down from 3 h to 11 h (a maintenance night). ANGARA is heard again 15 minutes after the restart.
         await run(db_url, feed(11, 12, track(ANGARA_A, 11.25, 12, lat=42.55, lon=132.1)))
         assert await stored_alerts(db_url) == []
+
+
+async def test_a_standby_instance_ticks_its_own_feed_but_leaves_the_fleet_rules_to_the_leader(
+        db_url: str) -> None:
+    """Of two instances only the leader runs went_dark; each judges its own feed (pipeline.tick fleet)."""
+    async with asyncio.timeout(LIMIT):
+        async with running(db_url, event_time_ticks=False) as (pipeline, _, _stage):
+            for report in feed(0, 10, static(ANGARA_A, at(), "ANGARA", ANGARA_IMO), track(ANGARA_A, 0, 1)):
+                await pipeline.submit(report)  # ANGARA silent from hour 1; the feed goes on to hour 10
+            await pipeline.run_ticks(at(hours=10), fleet=False)
+            silent_standby = await stored_alerts(db_url)
+            await pipeline.run_ticks(at(hours=12), fleet=False)  # the feed silent for 2 hours
+            standby = [a["kind"] for a in await stored_alerts(db_url)]
+            await pipeline.run_ticks(at(hours=12, minutes=1), fleet=True)
+        leader = of(await stored_alerts(db_url), ANGARA_A)
+    assert silent_standby == []  # ANGARA has been silent 9 hours, but that is the leader's to say
+    assert standby == ["feed_outage"]
+    assert leader == [("went_dark", ANGARA_A)]

@@ -152,6 +152,8 @@ async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     if runtime is not None and runtime.pipeline.writer.failing_since is not None:
         problems.append("database writes are failing")
+    if runtime is not None and runtime.leadership is not None:  # a standby is ready too: it ingests, serves
+        report["leadership"] = runtime.leadership.status()
     sources = request.app[SOURCES]
     report["sources"] = {s.name: bool(s.connected) for s in sources}
     if sources and not any(s.connected for s in sources):

@@ -48,6 +48,11 @@ class RuntimeCollector(Collector):
                                 value=pipeline.writer.queue_depth)
         yield GaugeMetricFamily("ais_watch_vessels", "Vessels known to the pipeline.",
                                 value=len(pipeline.vessels))
+        leadership = self.runtime.leadership
+        if leadership is not None:
+            yield GaugeMetricFamily(
+                "ais_watch_leader", "1 while this instance is the leader (scheduled rules, maintenance, "
+                "deliveries), else 0.", value=int(leadership.is_leader))
         latest = pipeline.latest_event
         lag = (datetime.now(UTC) - latest).total_seconds() if latest is not None else float("nan")
         yield GaugeMetricFamily("ais_watch_pipeline_lag_seconds",

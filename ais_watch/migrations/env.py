@@ -9,14 +9,20 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from ais_watch.store.partitions import day_of_partition
 from ais_watch.store.schema import metadata
 
 config = context.config
 target_metadata = metadata
 
 
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """Day partitions of positions are made at run time, not by migrations: autogenerate ignores them."""
+    return not (type_ == "table" and name is not None and day_of_partition(name) is not None)
+
+
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
+    context.configure(connection=connection, target_metadata=target_metadata, include_name=include_name,
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -53,8 +53,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# Every stored fix. No surrogate key: the (mmsi, time) index is what every query uses, and on
-# PostgreSQL the table can be partitioned by time without a key that spans partitions.
+# Every stored fix. No surrogate key: the (mmsi, time) index is what every query uses. On PostgreSQL the
+# table is partitioned by day of `time` (ais_watch.store.partitions): a vessel's track is an index range
+# scan in the few partitions its period covers, and retention drops or thins whole days. The time index
+# is BRIN there: positions arrive in time order, so a tiny block-range index serves fleet-wide time scans.
 positions = Table(
     "positions", metadata,
     Column("mmsi", BigInteger, nullable=False),
@@ -69,7 +71,8 @@ positions = Table(
     Column("source", String(64), nullable=False),
     Column("station", String(64)),
     Index("ix_positions_mmsi_time", "mmsi", "time"),
-    Index("ix_positions_time", "time"),
+    Index("ix_positions_time", "time", postgresql_using="brin"),
+    postgresql_partition_by="RANGE (time)",
 )
 
 # One row per vessel: the latest static data and the latest position.
@@ -232,6 +235,16 @@ port_calls = Table(
     UniqueConstraint("mmsi", "port_id", "arrival", name="uq_port_calls_mmsi_port_id_arrival"),
     Index("ix_port_calls_port_id_arrival", "port_id", "arrival"),
     Index("ix_port_calls_mmsi_arrival", "mmsi", "arrival"),
+)
+
+# ------------------------------------------------------------------------------------------ maintenance
+# What the position maintenance job has done that the data cannot tell by itself (which days are
+# thinned), so a job that runs every hour does each day's work once, whichever instance runs it.
+maintenance_marks = Table(
+    "maintenance_marks", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 # ------------------------------------------------------------------------------------------- API tokens

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats
 from ais_watch.sources.base import Backoff
+from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import identity_history, port_calls, positions, vessels
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ _SQLITE_INSERT = (f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
                   f"VALUES ({', '.join('?' for _ in POSITION_COLUMNS)})")
 
 
-def _sqlite_time(value: datetime) -> str:
+def sqlite_time(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores: 'YYYY-MM-DD HH:MM:SS.ffffff', always with micros,
     so that stored values and bound query parameters compare correctly as strings."""
     if value.tzinfo is not UTC:
@@ -72,9 +73,16 @@ def vessel_upsert(dialect_name: str) -> Any:
     )
 
 
+# PostgreSQL says "try again": a deadlock victim (e.g. against retention swapping a day partition) or a
+# serialization failure.
+_RETRY_SQLSTATES = {"40P01", "40001"}
+
+
 def is_transient(err: BaseException) -> bool:
     """A failure that may pass (the database restarting, the network) rather than a row it refuses."""
     if isinstance(err, OperationalError | InterfaceError | OSError | ConnectionError | TimeoutError):
+        return True
+    if getattr(getattr(err, "orig", err), "sqlstate", None) in _RETRY_SQLSTATES:
         return True
     if isinstance(err, DBAPIError):
         return bool(err.connection_invalidated)
@@ -100,6 +108,7 @@ class StoreWriter:
         self._give_up_at: float | None = None  # set by close(): past it, a dead database loses the rest
         self.failing_since: float | None = None  # loop time of the first failed write, for /readyz
         self.write_failures = 0
+        self.partitions = PartitionCache(engine) if engine.dialect.name == "postgresql" else None
 
     @property
     def queue_depth(self) -> int:
@@ -156,10 +165,15 @@ class StoreWriter:
     async def _write_with_retry(self, batch: Batch) -> bool:
         """Write a batch, retrying while the database is unreachable. False: gave up at shutdown."""
         loop = asyncio.get_running_loop()
+        remade_partitions = False
         while True:
             try:
                 await self.write(batch)
             except Exception as err:
+                if self.partitions is not None and is_missing_partition(err) and not remade_partitions:
+                    self.partitions.forget()  # retention dropped a day this writer had seen: make it again
+                    remade_partitions = True
+                    continue
                 if not is_transient(err):
                     # A value the database refuses: store the rest, drop and count only the bad rows.
                     log.error("database refused a batch (%s); storing it row by row",
@@ -210,6 +224,8 @@ class StoreWriter:
         return True
 
     async def write(self, batch: Batch) -> None:
+        if self.partitions is not None and batch.positions:
+            await self.partitions.ensure({day_of(row[1]) for row in batch.positions})
         async with self.engine.begin() as conn:
             if batch.positions:
                 await self._insert_positions(conn, batch.positions)
@@ -229,4 +245,4 @@ class StoreWriter:
             await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
                 "positions", records=rows, columns=POSITION_COLUMNS)
         else:
-            await conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows])
+            await conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], sqlite_time(r[1]), *r[2:]) for r in rows])
