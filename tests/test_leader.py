@@ -218,3 +218,40 @@ async def test_two_serves_the_leader_killed_no_alert_lost_or_sent_twice(
         assert "leader: this instance" in b.text()
     finally:
         await engine.dispose()
+
+
+# ------------------------------------------------------------------------- alerts across instances
+async def test_an_alert_raised_or_acknowledged_on_one_instance_reaches_the_others_listeners(
+        pg_url: str) -> None:
+    """The same event on both instances is one row, inserted by whichever won: the other's dashboards
+    still hear of it, and of its acknowledgement, through LISTEN/NOTIFY; nobody hears its own twice."""
+    from ais_watch.alerts.events import AlertEventListener
+
+    engines = [await open_database(pg_url) for _ in range(2)]
+    stores = [AlertStore(e) for e in engines]
+    heard: list[list[tuple[int, str]]] = [[], []]
+    for store, log in zip(stores, heard, strict=True):
+        store.subscribe(lambda row, log=log: log.append((row["id"], row["state"])))
+    listeners = [AlertEventListener(s, check_every=0.5) for s in stores]
+    try:
+        async with asyncio.timeout(30):
+            for listener in listeners:
+                listener.start()
+                await asyncio.wait_for(listener.listening.wait(), 5)
+            draft = AlertDraft(kind="port_call", occurred_at=datetime(2024, 3, 1, tzinfo=UTC), event_key="x",
+                               mmsi=445000001, vessel_name='<b>"KANG & SON"</b>', place="Rajin")
+            rows = await stores[0].raise_alerts([draft])
+            assert await stores[1].raise_alerts([draft]) == []  # the same event: one alert
+            alert_id = rows[0]["id"]
+            await wait_for(lambda: heard[1] == [(alert_id, "open")], 5, "instance 2 to hear of it")
+            await stores[1].acknowledge(alert_id, "watch officer 2")
+            await wait_for(lambda: heard[0] == [(alert_id, "open"), (alert_id, "acknowledged")], 5,
+                           "instance 1 to hear of the acknowledgement")
+            await asyncio.sleep(0.5)
+            assert heard[1] == [(alert_id, "open"), (alert_id, "acknowledged")]  # its own, once
+            assert [listener.forwarded for listener in listeners] == [1, 1]
+    finally:
+        for listener in listeners:
+            await listener.close()
+        for engine in engines:
+            await engine.dispose()

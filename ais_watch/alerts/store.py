@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +27,9 @@ from ais_watch.errors import AisWatchError
 from ais_watch.store.schema import alerts, deliveries, delivery_attempts
 
 log = logging.getLogger(__name__)
+# PostgreSQL channel on which every new or changed alert is announced, for the other instances'
+# dashboards and dispatcher (ais_watch.alerts.events). Payload: "<alert id> <origin>".
+CHANNEL = "ais_watch_alerts"
 
 
 class AlertError(AisWatchError):
@@ -59,17 +62,26 @@ class AlertStore:
         self._now = wall_clock or (lambda: datetime.now(UTC))
         self._insert = _insert_ignoring_duplicates(engine.dialect.name)
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.origin = uuid.uuid4().hex  # marks this process's own announcements, which it skips
 
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Called with each new or changed alert row (the dispatcher's wake-up, the live API feed)."""
         self._listeners.append(listener)
 
-    def _notify(self, row: dict[str, Any]) -> None:
+    def notify_listeners(self, row: dict[str, Any]) -> None:
+        """Tell this process's listeners of a new or changed alert (also of another instance's)."""
         for listener in self._listeners:
             try:
                 listener(row)
             except Exception:  # a broken listener must not undo a stored alert
                 log.exception("alert listener failed")
+
+    async def _announce(self, conn: AsyncConnection, alert_id: int) -> None:
+        """NOTIFY in the alert's own transaction: the other instances hear of it when, and only if, it
+        commits."""
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_notify(:channel, :payload)"),
+                               {"channel": CHANNEL, "payload": f"{alert_id} {self.origin}"})
 
     # --------------------------------------------------------------------------------------- raise
     async def raise_alerts(self, drafts: Sequence[AlertDraft]) -> list[dict[str, Any]]:
@@ -85,7 +97,7 @@ class AlertStore:
             self.stats.raised[row["kind"]] = self.stats.raised.get(row["kind"], 0) + 1
             log.info("alert %s %s: %s %s at %s", row["id"], row["kind"], row["mmsi"] or "",
                      row["vessel_name"] or "", row["place"] or "-")
-            self._notify(row)
+            self.notify_listeners(row)
         return stored
 
     async def _raise_one(self, conn: AsyncConnection, draft: AlertDraft) -> dict[str, Any] | None:
@@ -116,6 +128,7 @@ class AlertStore:
             self.stats.duplicates += 1
             return None
         row = dict(row)
+        await self._announce(conn, row["id"])
         now = self._now()
         targets = [n for n in self.notifiers
                    if n.filter.matches(draft.kind, severity, draft.tags, draft.zones)]
@@ -153,8 +166,9 @@ class AlertStore:
             if current not in allowed_from:
                 raise AlertError(f"alert {alert_id} is {current}; it cannot become {state}")
             await conn.execute(update(alerts).where(alerts.c.id == alert_id).values(state=state, **values))
+            await self._announce(conn, alert_id)
         row = await self.get(alert_id)
-        self._notify(row)
+        self.notify_listeners(row)
         return row
 
     # --------------------------------------------------------------------------------------- query
