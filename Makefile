@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/ais-watch serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check ais_watch tests bench
+	$(BIN)/ruff check ais_watch tests bench scripts
 
 test: lint
 	$(BIN)/python -m pytest -q -ra

@@ -68,7 +68,7 @@ class Leadership:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self._step_down("shutting down")
+        await self._step_down("shutting down", logging.INFO)
 
     async def _run(self) -> None:
         if self.engine.dialect.name != "postgresql":
@@ -110,7 +110,7 @@ class Leadership:
         return value
 
     async def _unlock(self, conn: AsyncConnection) -> None:
-        await self._step_down("leaving")
+        await self._step_down("leaving", logging.INFO)
         with contextlib.suppress(Exception):  # closing the connection lets go of it just the same
             await asyncio.wait_for(self._ask(conn, "SELECT pg_advisory_unlock(:key)"), 2)
 
@@ -122,10 +122,10 @@ class Leadership:
                  self.name)
         await self.on_elected()
 
-    async def _step_down(self, why: str) -> None:
+    async def _step_down(self, why: str, level: int = logging.WARNING) -> None:
         if not self.is_leader:
             return
         self.is_leader = False
         self.since = None
-        log.warning("leader: stepping down (%s)", why)
+        log.log(level, "leader: stepping down (%s)", why)
         await self.on_deposed()

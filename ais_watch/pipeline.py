@@ -52,6 +52,36 @@ class WallClock:
         pass
 
 
+class DemoClock:
+    """The demo (`serve` with no live feed): the wall clock sped up, demo time = start + (wall - wall at
+    start) x speed. Every demo message is timed on it and every rule reads it, so a 30-minute port dwell
+    and a 6-hour dark threshold keep their real lengths in demo time and pass `speed` times faster."""
+
+    def __init__(self, speed: float, start: datetime | None = None,
+                 wall: Callable[[], datetime] | None = None) -> None:
+        if not speed > 0:
+            raise ValueError(f"demo clock speed must be positive, got {speed!r}")
+        self.speed = speed
+        self._wall = wall or (lambda: datetime.now(UTC))
+        self._wall_start = self._wall()
+        self.start = start or self._wall_start
+
+    def now(self) -> datetime:
+        return self.start + (self._wall() - self._wall_start) * self.speed
+
+    def observe(self, event_time: datetime) -> None:
+        pass
+
+    def advance_to(self, when: datetime) -> None:
+        """Jump ahead to `when` if it is later (a store a previous demo left ahead of the wall clock)."""
+        if when > self.now():
+            self.start, self._wall_start = when, self._wall()
+
+    def wall_seconds_until(self, when: datetime) -> float:
+        """Wall-clock seconds until demo time reaches `when` (negative once it has)."""
+        return (when - self.now()).total_seconds() / self.speed
+
+
 class ReplayClock:
     """Replay: time is the latest event time seen (the watermark); it never runs backwards."""
 

@@ -43,6 +43,12 @@ class WatchlistReloader:
         return True
 
 
+async def reload_watchlist(reloader: WatchlistReloader) -> bool:
+    # A coroutine function of its own: APScheduler takes an object with an async __call__ for a plain
+    # function, calls it in a thread and drops the coroutine unawaited.
+    return await reloader()
+
+
 def reload_zones(runtime: Runtime) -> bool:
     zones = runtime.parts["zones"]
     if not zones.reload_if_changed():
@@ -78,8 +84,8 @@ def start_scheduler(runtime: Runtime, settings: Settings) -> AsyncIOScheduler:
                       seconds=settings["retention.interval"], id="maintenance", max_instances=1,
                       coalesce=True)
     if runtime.parts:
-        scheduler.add_job(WatchlistReloader(runtime), "interval", seconds=60, id="watchlist-reload",
-                          max_instances=1, coalesce=True)
+        scheduler.add_job(reload_watchlist, "interval", args=[WatchlistReloader(runtime)], seconds=60,
+                          id="watchlist-reload", max_instances=1, coalesce=True)
         scheduler.add_job(reload_zones, "interval", args=[runtime], seconds=30, id="zones-reload",
                           max_instances=1, coalesce=True)
     scheduler.start()

@@ -6,23 +6,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
+from ais_watch.alerts.events import AlertEventListener
 from ais_watch.api.live import LiveHub
 from ais_watch.config import Settings
-from ais_watch.decode import decoder_options
+from ais_watch.demo import demo_clock, demo_settings, run_demo
 from ais_watch.errors import AisWatchError
 from ais_watch.leader import Leadership
-from ais_watch.model import IngestStats, Report
+from ais_watch.model import IngestStats
 from ais_watch.pipeline import WallClock
 from ais_watch.runtime import Runtime, log_stats_periodically, running_pipeline
 from ais_watch.scheduler import run_soon, start_scheduler
-from ais_watch.sources.replay import replay_paths
+from ais_watch.store.db import redacted
 
 log = logging.getLogger("ais_watch")
-DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 
 
 async def start_http(runtime: Any, settings: Settings, live: Any = None,
@@ -68,33 +67,6 @@ def live_sources(settings: Settings, emit: Any, stats: IngestStats) -> list[Any]
     return sources
 
 
-async def demo_replay(settings: Settings, emit: Any, stats: IngestStats) -> None:
-    """Each bundled recording replayed side by side in a loop, its event times shifted to start now."""
-    files = sorted(DEMO_DIR.glob("*.nmea*"))
-    if not files:
-        raise AisWatchError(f"no demo recordings in {DEMO_DIR}")
-    options = decoder_options(settings)
-    await asyncio.gather(*(_demo_loop(path, settings["demo.speed"], options, emit, stats) for path in files))
-
-
-async def _demo_loop(path: Path, speed: float, options: dict[str, Any], emit: Any,
-                     stats: IngestStats) -> None:
-    loop_no = 0
-    while True:
-        loop_no += 1
-        log.info("demo: replaying recorded traffic %s (loop %d, %gx)", path.name, loop_no, speed)
-        anchor = datetime.now(UTC)
-        shift: list[timedelta] = []
-
-        async def shifted(report: Report, anchor: datetime = anchor, shift: list[timedelta] = shift) -> None:
-            if not shift:
-                shift.append(anchor - report.time)
-            report.time = report.time + shift[0]
-            await emit(report)
-
-        await replay_paths([path], "nmea", shifted, stats, speed=speed, decoder_options=options)
-
-
 def campaign_for_leader(runtime: Runtime, scheduler: Any, settings: Settings) -> Leadership:
     """The dispatcher runs only while this instance leads; a new leader maintains positions at once.
     (The scheduler's leader-only jobs ask runtime.leadership at each run.)"""
@@ -120,8 +92,15 @@ async def cmd_serve(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     hub = LiveHub()
-    async with running_pipeline(settings, WallClock(), stages=[hub], start_dispatcher=False) as runtime:
+    demo = demo_clock(settings)  # None unless the demo runs (no live feed configured, demo.replay on)
+    if demo is not None:
+        settings = demo_settings(settings)
+        log.info("demo: database %s", redacted(settings["db"]))
+    clock = demo or WallClock()
+    async with running_pipeline(settings, clock, stages=[hub], start_dispatcher=False) as runtime:
         runtime.alerts.subscribe(hub.alert_changed)
+        events = AlertEventListener(runtime.alerts)  # another instance's alerts, for this one's listeners
+        events.start()
         emit = runtime.pipeline.submit
         sources = live_sources(settings, emit, runtime.stats)
         started = datetime.now(UTC)
@@ -132,12 +111,10 @@ async def cmd_serve(settings: Settings) -> int:
         http = await start_http(runtime, settings, hub, sources)
         tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
         if not sources:
-            if not settings["demo.replay"]:
+            if demo is None:
                 raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
                                     "and demo.replay is off")
-            log.info("no AIS feed configured: replaying bundled real traffic (set AISSTREAM_API_KEY "
-                     "or AIS_WATCH_NMEA_TCP for a live feed)")
-            tasks.append(asyncio.create_task(demo_replay(settings, emit, runtime.stats), name="demo"))
+            tasks.append(asyncio.create_task(run_demo(settings, runtime, demo), name="demo"))
         tasks.append(asyncio.create_task(
             log_stats_periodically(runtime.stats, runtime.pipeline, settings["stats.interval"]),
             name="stats"))
@@ -152,6 +129,7 @@ async def cmd_serve(settings: Settings) -> int:
                 log.error("%s stopped: %s", task.get_name(), result)
                 if task in done:
                     raise result
+        await events.close()
         await leadership.close()  # the dispatcher stops first: a delivery in flight is handed back
         scheduler.shutdown(wait=False)
         await http.cleanup()

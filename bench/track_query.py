@@ -191,7 +191,18 @@ async def pg_sizes(dsn: str) -> str:
     detail = ", ".join(f"{r[0]} {r[1] / 2**20:,.0f} MB" for r in idx)
     return (f"total {total / 2**20:,.0f} MB in {parts} day partitions "
             f"(heap {heap / 2**20:,.0f} MB, {detail}); PostgreSQL {version}; "
-            f"plan: {' / '.join(r[0].strip() for r in plan)}")
+            f"plan: {_plan_summary([r[0] for r in plan])}")
+
+
+def _plan_summary(lines: list[str]) -> str:
+    """The plan's first node, how many day partitions it reads and with which index: the whole plan is
+    one scan per partition, too long to print."""
+    import re
+
+    read = {m.group(1) for line in lines if (m := re.search(r" on (positions_\d{8})\b", line))}
+    indexed = {m.group(1) for line in lines if (m := re.search(r"(positions_\d{8})_mmsi_time_idx", line))}
+    return (f"{lines[0].strip()}; {len(read)} day partitions read, {len(indexed & read)} of them by their "
+            f"(mmsi, time) index")
 
 
 # ------------------------------------------------------------------------------------------------ timing

@@ -129,8 +129,9 @@ async def tcp_sink() -> AsyncIterator[int]:
 class Serve:
     """`python -m ais_watch serve` as a child process, its log in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, cwd: Path = REPO) -> None:
         self.env = env
+        self.cwd = cwd
         self.base_log = log
         self.log = log
         self.runs = 0
@@ -142,7 +143,7 @@ class Serve:
         self.log = self.base_log.with_name(f"{self.base_log.stem}.{self.runs}{self.base_log.suffix}")
         with self.log.open("ab") as fh:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, *(args or ["-m", "ais_watch", "serve"]), cwd=str(REPO), env=self.env,
+                sys.executable, *(args or ["-m", "ais_watch", "serve"]), cwd=str(self.cwd), env=self.env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=fh, stderr=fh)
 
     def text(self) -> str:

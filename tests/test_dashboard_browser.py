@@ -216,6 +216,7 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
                 kept = await page.evaluate("Object.values(sessionStorage)")
                 assert token in kept, "the token is kept in sessionStorage"
                 await expect(page.locator("#live-status")).to_have_text("live")
+                await expect(page.locator("#demo-banner")).to_be_hidden()  # a live feed: no demo banner
 
                 # --- the map: the watchlisted ship highlighted, geofences drawn
                 angara = page.locator('#map .vessel-marker.watched[title="ANGARA"]')
@@ -343,3 +344,111 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
 
 async def _under(value: Any, limit: float) -> bool:
     return await value < limit
+
+
+DEMO_SPEED = "600"  # a port call (30 min stopped) in 3 s
+DEMO_SCREENSHOT = REPO / "test-results" / "dashboard-demo.png"
+
+
+async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
+    """`serve` with nothing configured runs the demo: the banner says so, with the speed and the demo
+    time; the simulated ship is on the map, watched, and its port call at Rajin arrives live; the page's
+    own times follow the demo clock, not the browser's."""
+    async_api = _playwright_or_skip()
+    expect = async_api.expect
+    db_url = f"sqlite:///{tmp_path / 'demo.db'}"
+    config = tmp_path / "ais-watch.toml"
+    config.write_text('[dashboard]\ntile_url = ""\n')
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AIS_WATCH_") and k not in ("AISSTREAM_API_KEY", "PYTHONPATH")}
+    env.update({"AIS_WATCH_DB": db_url, "AIS_WATCH_CONFIG": str(config), "AIS_WATCH_HTTP_PORT": "0",
+                "AIS_WATCH_DEMO_SPEED": DEMO_SPEED, "AIS_WATCH_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"})
+    serve = Serve(env, tmp_path / "serve.log")
+    page_errors: list[str] = []
+    outside: list[str] = []
+    browser = None
+    try:
+        async with asyncio.timeout(LIMIT):
+            token = await asyncio.to_thread(create_token, env, db_url)
+            await serve.start()
+            found: list[str] = []
+
+            def api_line() -> bool:
+                match = re.search(r"API on http://([^\s/]+)/", serve.text())
+                if match:
+                    found.append(match.group(1))
+                return bool(match)
+
+            await serve.wait_for(api_line, 30, "the 'API on http://HOST:PORT/' log line")
+            base = f"http://{found[0]}"
+            pw = await async_api.async_playwright().start()
+            try:
+                browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                                   headless=True, timeout=30_000)
+                context = await browser.new_context(viewport={"width": 1280, "height": 800})
+
+                async def only_loopback(route: Any) -> None:
+                    host = urlsplit(route.request.url).hostname
+                    if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
+                        await route.continue_()
+                    else:
+                        outside.append(route.request.url)
+                        await route.abort()
+
+                await context.route("**/*", only_loopback)
+                page = await context.new_page()
+                page.set_default_timeout(STEP)
+                expect.set_options(timeout=STEP)
+                page.on("pageerror", lambda err: page_errors.append(str(err)))
+
+                await page.goto(base + "/")
+                await page.fill("#token", token)
+                await page.click("#signin")
+                await expect(page.locator("#app")).to_be_visible()
+
+                # --- the banner: visible, what runs and how fast, the demo time ticking
+                banner = page.locator("#demo-banner")
+                await expect(banner).to_be_visible()
+                await expect(page.locator("#demo-text")).to_have_text(
+                    f"DEMO — recorded traffic replayed and one simulated ship; demo time runs {DEMO_SPEED}x")
+                await expect(page.locator("#demo-clock")).to_contain_text("demo time ")
+                box = await banner.bounding_box()
+                assert box is not None and box["y"] < 5 and box["height"] > 10, box
+
+                # --- the page's clock is the service's: far ahead of the browser's after a few seconds
+                ahead = await page.evaluate("serverNow() - Date.now()")
+                config_now = (await page.evaluate(
+                    "(t) => fetch('/api/config', {headers: {Authorization: 'Bearer ' + t}})"
+                    ".then((r) => r.json())",
+                    token))["now"]
+                assert ahead > 0, ahead
+                server_ahead = (datetime.fromisoformat(config_now) - now()).total_seconds() * 1000
+                assert abs(ahead - server_ahead) < 0.25 * server_ahead + 60_000, (ahead, server_ahead)
+
+                # --- the simulated ship: on the map, watched; its port call at Rajin arrives live
+                ship = page.locator('#map .vessel-marker.watched[title="SIMULATED DEMO SHIP"]')
+                await expect(ship).to_have_count(1, timeout=30_000)
+                call = page.locator('#alerts li.alert[data-kind="port_call"]')
+                await expect(call.first).to_be_visible(timeout=60_000)
+                await expect(call.first.locator(".alert-name")).to_have_text("SIMULATED DEMO SHIP")
+                await call.first.locator(".alert-name").click()
+                await expect(page.locator("#vessel-name")).to_have_text("SIMULATED DEMO SHIP")
+                await expect(page.locator("#vessel-watchlist")).to_contain_text(
+                    "simulated demo vessel, not a real ship")
+                await expect(page.locator("#map path.track")).to_have_count(1)
+                DEMO_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(DEMO_SCREENSHOT))
+                assert page_errors == [], page_errors
+                assert outside == [], f"the page reached beyond loopback: {outside}"
+                await context.close()
+            finally:
+                if browser is not None:
+                    await browser.close()
+                await pw.stop()
+            code, _ = await serve.stop()
+            assert code == 0, serve.tail()
+    except BaseException:
+        print(f"--- serve log (tail)\n{serve.tail()}", file=sys.stderr)
+        raise
+    finally:
+        await serve.kill()

@@ -31,8 +31,10 @@ from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
 from ais_watch.api.metrics import CONTENT_TYPE, metrics_text
 from ais_watch.api.tokens import allows, role_of
+from ais_watch.demo import banner
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
+from ais_watch.pipeline import DemoClock
 from ais_watch.store.queries import gaps, identity_changes, port_call_rows, resolve_vessel, track, vessel
 from ais_watch.store.schema import deliveries, positions, vessels
 from ais_watch.watchlist import list_entries, load_index, remove, upsert
@@ -192,8 +194,9 @@ async def get_vessel(request: web.Request) -> web.Response:
         for e in await list_entries(engine)
         if e["mmsi"] == mmsi or (row["imo"] is not None and e["imo"] == row["imo"])
     ]
+    entries += _demo_only_entries(request, {e["key"] for e in entries}, mmsi, row["imo"])
     # The silences of the 30 days before it was last heard (or before now).
-    last = row["last_seen"] or datetime.now(UTC)
+    last = row["last_seen"] or _now(request)
     silences = await gaps(engine, mmsi, last - timedelta(days=30), GAP_AT_LEAST)
     return _json({"vessel": row, "identity_history": await identity_changes(engine, mmsi),
                   "watchlist": entries, "gaps": silences})
@@ -475,7 +478,7 @@ async def map_vessels(request: web.Request) -> web.Response:
     if not hours.isdigit() or not 1 <= int(hours) <= 24 * 30:
         raise BadRequest("hours: a whole number from 1 to 720")
     engine = request.app[ENGINE]
-    since = datetime.now(UTC) - timedelta(hours=int(hours))
+    since = _now(request) - timedelta(hours=int(hours))
     query = (
         select(
             vessels.c.mmsi,
@@ -495,7 +498,9 @@ async def map_vessels(request: web.Request) -> web.Response:
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    index = await load_index(engine)
+    index = _demo_watchlist(request)
+    if index is None:
+        index = await load_index(engine)
     return _json(
         {
             "vessels": [
@@ -518,7 +523,45 @@ async def map_vessels(request: web.Request) -> web.Response:
 
 
 async def dashboard_config(request: web.Request) -> web.Response:
-    return _json({**request.app[CONFIG], "kinds": list(KINDS)})
+    """`now` is the service's time, which the dashboard's own times follow; `demo` says whether the demo
+    runs (`ais-watch serve` with no live feed) and how fast its clock goes, else it is null."""
+    clock = _demo_clock(request)
+    demo = None if clock is None else {"speed": clock.speed, "banner": banner(clock.speed)}
+    return _json({**request.app[CONFIG], "kinds": list(KINDS), "now": _now(request), "demo": demo})
+
+
+# ------------------------------------------------------------------------------------------- the demo
+def _demo_clock(request: web.Request) -> DemoClock | None:
+    """The demo's clock while `serve` runs the demo (ais_watch/demo.py), else None."""
+    clock = getattr(getattr(request.app[RUNTIME], "pipeline", None), "clock", None)
+    return clock if isinstance(clock, DemoClock) else None
+
+
+def _now(request: web.Request) -> datetime:
+    """The service's time: the demo clock's while the demo runs (far ahead of the wall clock), else now."""
+    clock = _demo_clock(request)
+    return clock.now() if clock is not None else datetime.now(UTC)
+
+
+def _demo_watchlist(request: web.Request) -> Any:
+    """While the demo runs, the running watchlist index: the table's entries and the simulated ship,
+    which is watched in the running service only, never written to the table."""
+    enricher = request.app[RUNTIME].parts.get("watchlist") if _demo_clock(request) is not None else None
+    return None if enricher is None else enricher.index
+
+
+def _demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: int | None
+                       ) -> list[dict[str, Any]]:
+    """Entries of the demo's running watchlist for this vessel that are not in the table (the simulated
+    ship's), in the table's row form."""
+    index = _demo_watchlist(request)
+    if index is None:
+        return []
+    return [{"key": e.key, "name": e.name, "imo": e.imo, "mmsi": e.mmsi, "flag": e.flag, "reason": e.reason,
+             "source": e.source, "aliases": list(e.aliases), "tags": list(e.tags),
+             "dark_threshold": e.dark_threshold, "created_at": None, "updated_at": None}
+            for e in index.entries
+            if e.key not in stored and (e.mmsi == mmsi or (imo is not None and e.imo == imo))]
 
 
 async def to_dashboard(request: web.Request) -> web.Response:
@@ -539,7 +582,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", metrics, None, "Prometheus metrics: ingest, rejects, alerts, deliveries, lag."),
     Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
     Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
-    Route("GET", "/api/config", dashboard_config, "viewer", "What the dashboard needs: tiles, alert kinds."),
+    Route("GET", "/api/config", dashboard_config, "viewer",
+          "What the dashboard needs: tiles, alert kinds, the service's time and whether the demo runs."),
     Route(
         "GET",
         "/api/map",

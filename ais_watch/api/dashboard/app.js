@@ -4,7 +4,8 @@
 "use strict";
 
 const state = { token: sessionStorage.getItem("ais-watch-token") || "", map: null, markers: new Map(),
-                alerts: new Map(), track: null, calls: null, selected: null, socket: null, retry: 1000 };
+                alerts: new Map(), track: null, calls: null, selected: null, socket: null, retry: 1000,
+                clock: null, clockTimer: null };
 
 function el(tag, props = {}, text = null) {
   const node = document.createElement(tag);
@@ -53,9 +54,34 @@ async function signIn(event) {
   await start();
 }
 
+// ------------------------------------------------------------------------------------ service time
+// Times on the page follow the service's clock, not the browser's: in the demo (`ais-watch serve` with no
+// live feed) it runs `speed` times faster than the wall clock, far ahead of it after a while.
+function serverNow() {
+  const c = state.clock;
+  return c ? c.at + (Date.now() - c.fetched) * c.speed : Date.now();
+}
+
+function showDemo(demo) {
+  const banner = document.getElementById("demo-banner");
+  if (state.clockTimer) { clearInterval(state.clockTimer); state.clockTimer = null; }
+  banner.hidden = !demo;
+  if (!demo) return;
+  document.getElementById("demo-text").textContent =
+    demo.banner || `DEMO — recorded traffic replayed and one simulated ship; demo time runs ${Number(demo.speed)}x`;
+  const clock = document.getElementById("demo-clock");
+  const tick = () => { clock.textContent = "demo time " + new Date(serverNow()).toISOString().slice(0, 16).replace("T", " ") + " UTC"; };
+  tick();
+  state.clockTimer = setInterval(tick, 1000);
+}
+
 // --------------------------------------------------------------------------------------------- map
 async function start() {
+  const fetched = Date.now();
   const config = await api("/api/config");
+  const at = Date.parse(config.now);
+  state.clock = Number.isNaN(at) ? null : { at, fetched, speed: config.demo ? Number(config.demo.speed) : 1 };
+  showDemo(config.demo);
   if (!state.map) {
     state.map = L.map("map", { preferCanvas: false }).setView([42.5, 131.5], 6);
     state.map.on("moveend", sendViewport);
@@ -224,7 +250,7 @@ async function selectVessel(mmsi) {
 
 async function showTrack(mmsi, portCalls) {
   const days = Number(document.getElementById("track-days").value);
-  const since = new Date(Date.now() - days * 86400000).toISOString();
+  const since = new Date(serverNow() - days * 86400000).toISOString();
   const track = await api(`/api/vessels/${mmsi}/track?format=geojson&since=${encodeURIComponent(since)}&limit=20000`);
   if (state.track) state.track.remove();
   if (state.calls) state.calls.remove();
