@@ -255,3 +255,15 @@ async def test_an_alert_raised_or_acknowledged_on_one_instance_reaches_the_other
             await listener.close()
         for engine in engines:
             await engine.dispose()
+
+
+async def test_two_instances_starting_together_on_an_empty_database_both_come_up(pg_url: str) -> None:
+    """Each migrates at start; the advisory lock has the second wait and find the schema at head."""
+    engines = await asyncio.wait_for(asyncio.gather(*(open_database(pg_url) for _ in range(3))), 60)
+    try:
+        async with engines[0].connect() as conn:
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        assert len(versions) == 1
+    finally:
+        for engine in engines:
+            await engine.dispose()

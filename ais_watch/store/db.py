@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -20,6 +20,7 @@ from ais_watch.errors import ConfigError, StoreError
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATION_LOCK_KEY = 0x41495357_0003  # pg_advisory_xact_lock key held while migrating
 
 
 def async_url(url: str) -> str:
@@ -84,6 +85,8 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to head (a no-op when it is there already)."""
     try:
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # two instances starting together migrate one at a time
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             current, head = await conn.run_sync(_current_and_head)
             if current != head:
                 log.info("migrating database from %s to %s", current or "empty", head)
