@@ -165,16 +165,23 @@ def _swap_in_thinned_partition(conn: Connection, day: date, interval: float) -> 
 
 
 async def _thin_day_sqlite(engine: AsyncEngine, day: date, interval: float) -> tuple[int, int]:
-    start, end = sqlite_time(day_start(day)), sqlite_time(day_start(day) + DAY)
+    """An hour (a whole number of intervals) per transaction: SQLite has one write lock, and ingest must
+    not wait out a whole day's DELETE (a big day would outlast the busy timeout)."""
+    chunk = timedelta(seconds=interval * max(1, round(3600 / interval)))
     window = "FROM positions WHERE time >= :start AND time < :end"
-    params = {"start": start, "end": end, "interval": int(interval)}
-    async with engine.begin() as conn:
-        before = (await conn.execute(text(f"SELECT count(*) {window}"), params)).scalar_one()
-        await conn.execute(text(
-            "DELETE FROM positions WHERE rowid IN (SELECT rid FROM (SELECT rowid AS rid, row_number() OVER ("
-            "PARTITION BY mmsi, CAST(strftime('%s', time) AS INTEGER) / :interval ORDER BY time) AS rn "
-            f"{window}) WHERE rn > 1)"), params)
-        after = (await conn.execute(text(f"SELECT count(*) {window}"), params)).scalar_one()
+    before = after = 0
+    start, day_end = day_start(day), day_start(day) + DAY
+    while start < day_end:
+        end = min(start + chunk, day_end)
+        params = {"start": sqlite_time(start), "end": sqlite_time(end), "interval": int(interval)}
+        async with engine.begin() as conn:
+            before += (await conn.execute(text(f"SELECT count(*) {window}"), params)).scalar_one()
+            await conn.execute(text(
+                "DELETE FROM positions WHERE rowid IN (SELECT rid FROM (SELECT rowid AS rid, row_number() "
+                "OVER (PARTITION BY mmsi, CAST(strftime('%s', time) AS INTEGER) / :interval ORDER BY time) "
+                f"AS rn {window}) WHERE rn > 1)"), params)
+            after += (await conn.execute(text(f"SELECT count(*) {window}"), params)).scalar_one()
+        start = end
     return before, after
 
 
