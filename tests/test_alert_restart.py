@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -164,6 +165,13 @@ class Serve:
             result = predicate()
             return result if isinstance(result, bool) else await result
         await wait_for(check, timeout, what, interval=interval)
+
+    async def api_base(self, timeout: float = 30) -> str:
+        """http://HOST:PORT of serve's API, from its log line (it listens on any free port: http.port 0)."""
+        pattern = re.compile(r"API on (http://[^\s/]+)/")
+        await self.wait_for(lambda: pattern.search(self.text()) is not None, timeout,
+                            "the 'API on http://HOST:PORT/' log line")
+        return pattern.search(self.text()).group(1)  # type: ignore[union-attr]
 
     async def started(self, timeout: float = 30) -> None:
         await self.wait_for(lambda: "pipeline started" in self.text(), timeout, "serve to start")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -136,6 +135,27 @@ async def api(session: aiohttp.ClientSession, base: str, token: str, path: str) 
         return await response.json()
 
 
+async def loopback_page(pw: Any, outside: list[str]) -> tuple[Any, Any]:
+    """Debian's Chromium with one 1280x800 page that reaches loopback only: any other request (map tiles,
+    a CDN) is aborted and noted in `outside`."""
+    browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                       timeout=30_000)
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+
+    async def only_loopback(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_loopback)
+    page = await context.new_page()
+    page.set_default_timeout(STEP)
+    return browser, page
+
+
 async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
     async_api = _playwright_or_skip()
     expect = async_api.expect
@@ -153,16 +173,7 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
             serve.env = serve_env(db_url, config, feed.port)
             token = await asyncio.to_thread(create_token, serve.env, db_url)
             await serve.start()
-            found: list[str] = []
-
-            def api_line() -> bool:
-                match = re.search(r"API on http://([^\s/]+)/", serve.text())
-                if match:
-                    found.append(match.group(1))
-                return bool(match)
-
-            await serve.wait_for(api_line, 30, "the 'API on http://HOST:PORT/' log line")
-            base = f"http://{found[0]}"
+            base = await serve.api_base()
             await serve.wait_for(feed.connected.is_set, 30, "serve to connect to the NMEA feed")
 
             # Before the page opens: both ships known, on the map.
@@ -179,21 +190,7 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
 
             pw = await async_api.async_playwright().start()
             try:
-                browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                                   headless=True, timeout=30_000)
-                context = await browser.new_context(viewport={"width": 1280, "height": 800})
-
-                async def only_loopback(route: Any) -> None:
-                    host = urlsplit(route.request.url).hostname
-                    if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-                        await route.continue_()
-                    else:
-                        outside.append(route.request.url)
-                        await route.abort()
-
-                await context.route("**/*", only_loopback)
-                page = await context.new_page()
-                page.set_default_timeout(STEP)
+                browser, page = await loopback_page(pw, outside)
                 expect.set_options(timeout=STEP)
 
                 async def on_dialog(dialog: Any) -> None:
@@ -328,7 +325,7 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
                 assert page_errors == [], page_errors
                 assert csp_violations == [], csp_violations
                 assert outside == [], f"the page reached beyond loopback: {outside}"
-                await context.close()
+                await page.context.close()
             finally:
                 if browser is not None:
                     await browser.close()
@@ -371,33 +368,10 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
         async with asyncio.timeout(LIMIT):
             token = await asyncio.to_thread(create_token, env, db_url)
             await serve.start()
-            found: list[str] = []
-
-            def api_line() -> bool:
-                match = re.search(r"API on http://([^\s/]+)/", serve.text())
-                if match:
-                    found.append(match.group(1))
-                return bool(match)
-
-            await serve.wait_for(api_line, 30, "the 'API on http://HOST:PORT/' log line")
-            base = f"http://{found[0]}"
+            base = await serve.api_base()
             pw = await async_api.async_playwright().start()
             try:
-                browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                                   headless=True, timeout=30_000)
-                context = await browser.new_context(viewport={"width": 1280, "height": 800})
-
-                async def only_loopback(route: Any) -> None:
-                    host = urlsplit(route.request.url).hostname
-                    if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-                        await route.continue_()
-                    else:
-                        outside.append(route.request.url)
-                        await route.abort()
-
-                await context.route("**/*", only_loopback)
-                page = await context.new_page()
-                page.set_default_timeout(STEP)
+                browser, page = await loopback_page(pw, outside)
                 expect.set_options(timeout=STEP)
                 page.on("pageerror", lambda err: page_errors.append(str(err)))
 
@@ -440,7 +414,7 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
                 await page.screenshot(path=str(DEMO_SCREENSHOT))
                 assert page_errors == [], page_errors
                 assert outside == [], f"the page reached beyond loopback: {outside}"
-                await context.close()
+                await page.context.close()
             finally:
                 if browser is not None:
                     await browser.close()

@@ -359,16 +359,7 @@ async def test_serve_with_nothing_configured_shows_the_simulated_ship(db_url: st
         async with asyncio.timeout(90), aiohttp.ClientSession() as http:
             token = await asyncio.to_thread(create_token, env, db_url)
             await serve.start()
-            found: list[str] = []
-
-            def api_line() -> bool:
-                match = re.search(r"API on http://([^\s/]+)/", serve.text())
-                if match:
-                    found.append(match.group(1))
-                return bool(match)
-
-            await serve.wait_for(api_line, 30, "the 'API on http://HOST:PORT/' log line")
-            base = f"http://{found[0]}"
+            base = await serve.api_base()
             said = ("demo: simulated voyage of SIMULATED DEMO SHIP (not a real ship) around Rajin, "
                     "demo clock at 600x")
             await serve.wait_for(lambda: said in serve.text(), 10, "the demo's log line")
@@ -421,10 +412,9 @@ async def test_nothing_configured_the_demo_keeps_to_its_own_database_and_says_ho
             await serve.start()
             said = re.compile(r"sign in to the dashboard with this operator token "
                               r"\(demo database only\): (\S+)")
-            await serve.wait_for(lambda: said.search(serve.text()) is not None
-                                 and "API on http://" in serve.text(), 30, "the sign-in token and the API")
+            base = await serve.api_base()
+            await serve.wait_for(lambda: said.search(serve.text()) is not None, 30, "the sign-in token")
             token = said.search(serve.text()).group(1)  # type: ignore[union-attr]
-            base = "http://" + re.search(r"API on http://([^\s/]+)/", serve.text()).group(1)  # type: ignore[union-attr]
             assert (await api(http, base, token, "/api/config"))["demo"]["speed"] == 600.0
             async with http.get(f"{base}/api/config", headers={"Authorization": "Bearer not-a-token"}) as bad:
                 assert bad.status == 401

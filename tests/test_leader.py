@@ -5,10 +5,10 @@ leader dies, and across it no alert lost or sent twice. In-process elections fir
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,60 +51,67 @@ def leadership(engine: AsyncEngine, hooks: Hooks) -> Leadership:
     return Leadership(engine, on_elected=hooks.elected, on_deposed=hooks.deposed, interval=0.1)
 
 
-# ----------------------------------------------------------------------------------------- in-process
-async def test_one_leader_of_two_and_the_standby_takes_over_when_it_leaves(pg_url: str) -> None:
+@dataclass
+class Pair:
+    """Two candidates on two engines (two instances), each with hooks recording what it was told."""
+
+    engines: list[AsyncEngine]
+    hooks: list[Hooks]
+    candidates: list[Leadership]
+
+
+@pytest.fixture
+async def pair(pg_url: str) -> AsyncIterator[Pair]:
     engines = [await open_database(pg_url) for _ in range(2)]
     hooks = [Hooks(), Hooks()]
-    candidates = [leadership(e, h) for e, h in zip(engines, hooks, strict=True)]
+    made = Pair(engines, hooks, [leadership(e, h) for e, h in zip(engines, hooks, strict=True)])
     try:
-        async with asyncio.timeout(30):
-            candidates[0].start()
-            await wait_for(lambda: candidates[0].is_leader, 5, "the first to lead")
-            candidates[1].start()
-            await asyncio.sleep(0.5)  # several tries of the standby
-            assert [c.is_leader for c in candidates] == [True, False]
-            assert hooks[1].events == []
-
-            await candidates[0].close()
-            assert hooks[0].events == ["elected", "deposed"]
-            began = time.monotonic()
-            await wait_for(lambda: candidates[1].is_leader, 5, "the standby to take over")
-            assert time.monotonic() - began < 2.0
-            assert hooks[1].events == ["elected"]
+        yield made
     finally:
-        for c in candidates:
+        for c in made.candidates:
             await c.close()
         for e in engines:
             await e.dispose()
 
 
-async def test_a_leader_that_loses_its_connection_steps_down_and_the_lock_is_free(pg_url: str) -> None:
+# ----------------------------------------------------------------------------------------- in-process
+async def test_one_leader_of_two_and_the_standby_takes_over_when_it_leaves(pair: Pair) -> None:
+    hooks, candidates = pair.hooks, pair.candidates
+    async with asyncio.timeout(30):
+        candidates[0].start()
+        await wait_for(lambda: candidates[0].is_leader, 5, "the first to lead")
+        candidates[1].start()
+        await asyncio.sleep(0.5)  # several tries of the standby
+        assert [c.is_leader for c in candidates] == [True, False]
+        assert hooks[1].events == []
+
+        await candidates[0].close()
+        assert hooks[0].events == ["elected", "deposed"]
+        began = time.monotonic()
+        await wait_for(lambda: candidates[1].is_leader, 5, "the standby to take over")
+        assert time.monotonic() - began < 2.0
+        assert hooks[1].events == ["elected"]
+
+
+async def test_a_leader_that_loses_its_connection_steps_down_and_the_lock_is_free(pair: Pair) -> None:
     """The server ends the leader's session (as a restart or a cut network would): the leader must
     notice and stop leading, and whoever wins next holds the lock for real."""
-    engines = [await open_database(pg_url) for _ in range(2)]
-    hooks = [Hooks(), Hooks()]
-    candidates = [leadership(e, h) for e, h in zip(engines, hooks, strict=True)]
-    try:
-        async with asyncio.timeout(30):
-            candidates[0].start()
-            await wait_for(lambda: candidates[0].is_leader, 5, "the first to lead")
-            candidates[1].start()
-            async with engines[1].connect() as conn:
-                pids = (await conn.execute(text(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"))).scalars().all()
-                assert len(pids) == 1
-                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
-            await wait_for(lambda: "deposed" in hooks[0].events, 5, "the old leader to step down")
-            await wait_for(lambda: sum(c.is_leader for c in candidates) == 1, 5, "a new leader")
-            async with engines[1].connect() as conn:
-                holders = (await conn.execute(text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))).scalar_one()
-            assert holders == 1
-    finally:
-        for c in candidates:
-            await c.close()
-        for e in engines:
-            await e.dispose()
+    engines, hooks, candidates = pair.engines, pair.hooks, pair.candidates
+    async with asyncio.timeout(30):
+        candidates[0].start()
+        await wait_for(lambda: candidates[0].is_leader, 5, "the first to lead")
+        candidates[1].start()
+        async with engines[1].connect() as conn:
+            pids = (await conn.execute(text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"))).scalars().all()
+            assert len(pids) == 1
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+        await wait_for(lambda: "deposed" in hooks[0].events, 5, "the old leader to step down")
+        await wait_for(lambda: sum(c.is_leader for c in candidates) == 1, 5, "a new leader")
+        async with engines[1].connect() as conn:
+            holders = (await conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))).scalar_one()
+        assert holders == 1
 
 
 async def test_on_sqlite_the_only_instance_leads(tmp_path: Path) -> None:
@@ -121,15 +128,9 @@ async def test_on_sqlite_the_only_instance_leads(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ real processes
-API_LINE = re.compile(r"API on http://([\d.]+):(\d+)/")
-
-
 async def readyz(serve: Serve) -> dict[str, Any]:
-    match = API_LINE.search(serve.text())
-    if match is None:
-        return {}
-    url = f"http://{match.group(1)}:{match.group(2)}/readyz"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
+    base = await serve.api_base()
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as response:
         return dict(await response.json())
 
 

@@ -4,8 +4,6 @@ and retention (thin old days to one position per interval, drop older days) on b
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import positions
 from ais_watch.store.writer import POSITION_COLUMNS, Batch, StoreWriter
 from tests.conftest import pg_url_or_skip
+from tests.test_store_writer import engine_on
 
 DAY1 = datetime(2024, 3, 1, tzinfo=UTC)
 SHIPS = (273355410, 445123000)
@@ -39,15 +38,6 @@ def row(mmsi: int, when: datetime, lat: float = 42.25) -> tuple[Any, ...]:
 def every_minute(days: int, start: datetime = DAY1) -> list[tuple[Any, ...]]:
     """Both ships, one fix a minute each, for whole days: 1,440 per ship per day."""
     return [row(mmsi, start + timedelta(minutes=m)) for m in range(days * 1440) for mmsi in SHIPS]
-
-
-@contextlib.asynccontextmanager
-async def engine_on(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def write(engine: AsyncEngine, rows: list[tuple[Any, ...]], writer: StoreWriter | None = None) -> None:
