@@ -4,6 +4,7 @@ SIGINT/SIGTERM stop it cleanly (sources stop, batches are flushed, deliveries in
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from datetime import UTC, datetime
@@ -67,6 +68,16 @@ def live_sources(settings: Settings, emit: Any, stats: IngestStats) -> list[Any]
     return sources
 
 
+def tune_garbage_collector() -> None:
+    """Fewer full collections for a long-running service. At 5,000 messages a second CPython's defaults
+    ran a full collection every 2 s, each stopping the event loop for about 130 ms (the soak bench's
+    API latency); the state built at start-up (geofences, watchlist, vessels) is frozen out of them,
+    and the young generation is collected less often. Cycles are still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def campaign_for_leader(runtime: Runtime, scheduler: Any, settings: Settings) -> Leadership:
     """The dispatcher runs only while this instance leads; a new leader maintains positions at once.
     (The scheduler's leader-only jobs ask runtime.leadership at each run.)"""
@@ -101,6 +112,7 @@ async def cmd_serve(settings: Settings) -> int:
         runtime.alerts.subscribe(hub.alert_changed)
         events = AlertEventListener(runtime.alerts)  # another instance's alerts, for this one's listeners
         events.start()
+        tune_garbage_collector()
         emit = runtime.pipeline.submit
         sources = live_sources(settings, emit, runtime.stats)
         started = datetime.now(UTC)
