@@ -122,3 +122,38 @@ async def test_the_vessel_panel_lists_gaps_in_its_track(tmp_path: Path) -> None:
         finally:
             await client.close()
             await engine.dispose()
+
+
+async def test_a_watchlist_import_through_the_api_is_watched_at_once_by_the_running_service(
+        db_url: str) -> None:
+    """Not at the next reload a minute later: the running detectors and the map use it from the answer."""
+    async with asyncio.timeout(60):
+        settings = load_settings(environ={}).with_overrides(db=db_url)
+        async with running_pipeline(settings, ReplayClock(), deliver=False) as runtime:
+            now = datetime.now(UTC)  # the map shows what was heard in the last hours of the wall clock
+            await runtime.pipeline.submit(
+                PositionReport(445000009, now, *RAJIN, 0.0, None, None, 5, 1, "test", now))
+            await runtime.pipeline.flush(force=True)
+            token = await create_token(runtime.engine, "admin", "admin")
+            client = TestClient(TestServer(create_app(runtime.engine, ZoneRegistry([]), runtime)))
+            await client.start_server()
+            auth = {"Authorization": f"Bearer {token}"}
+            try:
+                async def watched() -> bool:
+                    response = await client.get("/api/map", headers=auth)
+                    assert response.status == 200, await response.text()
+                    return any(v["watched"] for v in (await response.json())["vessels"]
+                               if v["mmsi"] == 445000009)
+
+                enricher = runtime.parts["watchlist"]
+                assert enricher.index.match(445000009, True, None, None) is None and not await watched()
+                body = "name,imo,mmsi,flag,reason,source\nTIP,,445000009,,tip-off,unit test\n"
+                added = await client.post("/api/watchlist?format=csv", data=body, headers=auth)
+                assert added.status == 200, await added.text()
+                assert enricher.index.match(445000009, True, None, None) is not None and await watched()
+                removed = await client.delete("/api/watchlist/mmsi:445000009", headers=auth)
+                assert removed.status == 200, await removed.text()
+                assert enricher.index.match(445000009, True, None, None) is None
+                assert not await watched()
+            finally:
+                await client.close()

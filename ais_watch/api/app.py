@@ -405,6 +405,7 @@ async def import_watchlist(request: web.Request) -> web.Response:
         except AisWatchError as err:
             raise BadRequest(str(err).replace(str(path), "the upload")) from err
     report.imported, report.updated = await upsert(request.app[ENGINE], entries)
+    await _watch_from_now(request)
     return _json({"read": report.read, "imported": report.imported, "updated": report.updated,
                   "skipped": report.skipped, "problems": report.problems})
 
@@ -417,7 +418,17 @@ async def delete_watchlist_entry(request: web.Request) -> web.Response:
         raise BadRequest(str(err)) from err
     if not found:
         return _json({"error": f"no watchlist entry {key!r}"}, status=404)
+    await _watch_from_now(request)
     return _json({"removed": key})
+
+
+async def _watch_from_now(request: web.Request) -> None:
+    """A watchlist changed through the API is the one this instance's detectors and map use from now,
+    not at the next reload (other instances pick it up at theirs, within a minute)."""
+    runtime = request.app[RUNTIME]
+    enricher = runtime.parts.get("watchlist") if runtime is not None else None
+    if enricher is not None:
+        enricher.replace_index(await load_index(request.app[ENGINE]))
 
 
 async def vessels_in_zone(request: web.Request) -> web.Response:
@@ -498,8 +509,8 @@ async def map_vessels(request: web.Request) -> web.Response:
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    index = _demo_watchlist(request)
-    if index is None:
+    index = _running_watchlist(request)
+    if index is None:  # the API without a running pipeline (tests, a read-only instance)
         index = await load_index(engine)
     return _json(
         {
@@ -541,6 +552,14 @@ def _now(request: web.Request) -> datetime:
     """The service's time: the demo clock's while the demo runs (far ahead of the wall clock), else now."""
     clock = _demo_clock(request)
     return clock.now() if clock is not None else datetime.now(UTC)
+
+
+def _running_watchlist(request: web.Request) -> Any:
+    """The running service's watchlist index (the detectors' own, kept fresh by the reload job and by
+    changes through this API), so the map does not rebuild it from the table on every request."""
+    runtime = request.app[RUNTIME]
+    enricher = runtime.parts.get("watchlist") if runtime is not None else None
+    return None if enricher is None else enricher.index
 
 
 def _demo_watchlist(request: web.Request) -> Any:
