@@ -123,7 +123,9 @@ async def _thin_days(engine: AsyncEngine, policy: RetentionPolicy, before: date,
         if (done_before is not None and day < done_before) or (dropped_before is not None
                                                                 and day < dropped_before):
             continue
-        report.thinned[day] = await _thin_day(engine, day, policy.thin_interval)
+        before_after = await _thin_day(engine, day, policy.thin_interval)
+        if before_after[0]:  # days with positions only, as SQLite lists them
+            report.thinned[day] = before_after
     async with engine.begin() as conn:
         await _set_mark(conn, THINNED_THROUGH, before.isoformat())
 
@@ -146,6 +148,8 @@ def _swap_in_thinned_partition(conn: Connection, day: date, interval: float) -> 
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DDL_LOCK_KEY})
     conn.execute(text(f"LOCK TABLE {name} IN SHARE MODE"))
     before = conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+    if not before:  # a day nothing was heard (a partition made ahead): nothing to swap
+        return 0, 0
     columns = ", ".join(c.name for c in positions.columns)
     bucket = f"floor(extract(epoch FROM time) / {float(interval)!r})"
     conn.execute(text(f"CREATE TABLE {thin} (LIKE {PARENT} INCLUDING DEFAULTS)"))
