@@ -135,25 +135,34 @@ async def api(session: aiohttp.ClientSession, base: str, token: str, path: str) 
         return await response.json()
 
 
-async def loopback_page(pw: Any, outside: list[str]) -> tuple[Any, Any]:
+@asynccontextmanager
+async def loopback_page(async_api: Any, outside: list[str]) -> AsyncIterator[Any]:
     """Debian's Chromium with one 1280x800 page that reaches loopback only: any other request (map tiles,
-    a CDN) is aborted and noted in `outside`."""
-    browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-                                       timeout=30_000)
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    a CDN) is aborted and noted in `outside`. Browser and Playwright are closed on the way out."""
+    pw = await async_api.async_playwright().start()
+    browser = None
+    try:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                           timeout=30_000)
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
 
-    async def only_loopback(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort()
+        async def only_loopback(route: Any) -> None:
+            host = urlsplit(route.request.url).hostname
+            if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
+                await route.continue_()
+            else:
+                outside.append(route.request.url)
+                await route.abort()
 
-    await context.route("**/*", only_loopback)
-    page = await context.new_page()
-    page.set_default_timeout(STEP)
-    return browser, page
+        await context.route("**/*", only_loopback)
+        page = await context.new_page()
+        page.set_default_timeout(STEP)
+        yield page
+        await context.close()
+    finally:
+        if browser is not None:
+            await browser.close()
+        await pw.stop()
 
 
 async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
@@ -167,7 +176,6 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
     page_errors: list[str] = []
     csp_violations: list[str] = []
     outside: list[str] = []
-    browser = None
     try:
         async with asyncio.timeout(LIMIT), nmea_feed() as feed, aiohttp.ClientSession() as http:
             serve.env = serve_env(db_url, config, feed.port)
@@ -188,9 +196,7 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
             await serve.wait_for(on_the_map, 30, "both ships in /api/map", interval=0.3)
             assert (await api(http, base, token, "/api/alerts"))["alerts"] == [], "no alert before the call"
 
-            pw = await async_api.async_playwright().start()
-            try:
-                browser, page = await loopback_page(pw, outside)
+            async with loopback_page(async_api, outside) as page:
                 expect.set_options(timeout=STEP)
 
                 async def on_dialog(dialog: Any) -> None:
@@ -325,11 +331,6 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
                 assert page_errors == [], page_errors
                 assert csp_violations == [], csp_violations
                 assert outside == [], f"the page reached beyond loopback: {outside}"
-                await page.context.close()
-            finally:
-                if browser is not None:
-                    await browser.close()
-                await pw.stop()
             code, _ = await serve.stop()
             assert code == 0, serve.tail()
     except BaseException:
@@ -363,15 +364,12 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
     serve = Serve(env, tmp_path / "serve.log")
     page_errors: list[str] = []
     outside: list[str] = []
-    browser = None
     try:
         async with asyncio.timeout(LIMIT):
             token = await asyncio.to_thread(create_token, env, db_url)
             await serve.start()
             base = await serve.api_base()
-            pw = await async_api.async_playwright().start()
-            try:
-                browser, page = await loopback_page(pw, outside)
+            async with loopback_page(async_api, outside) as page:
                 expect.set_options(timeout=STEP)
                 page.on("pageerror", lambda err: page_errors.append(str(err)))
 
@@ -414,11 +412,6 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
                 await page.screenshot(path=str(DEMO_SCREENSHOT))
                 assert page_errors == [], page_errors
                 assert outside == [], f"the page reached beyond loopback: {outside}"
-                await page.context.close()
-            finally:
-                if browser is not None:
-                    await browser.close()
-                await pw.stop()
             code, _ = await serve.stop()
             assert code == 0, serve.tail()
     except BaseException:

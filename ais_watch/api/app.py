@@ -565,8 +565,7 @@ def _running_watchlist(request: web.Request) -> Any:
 def _demo_watchlist(request: web.Request) -> Any:
     """While the demo runs, the running watchlist index: the table's entries and the simulated ship,
     which is watched in the running service only, never written to the table."""
-    enricher = request.app[RUNTIME].parts.get("watchlist") if _demo_clock(request) is not None else None
-    return None if enricher is None else enricher.index
+    return _running_watchlist(request) if _demo_clock(request) is not None else None
 
 
 def _demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: int | None
