@@ -30,9 +30,9 @@ from ais_watch.alerts.model import AlertDraft
 from ais_watch.alerts.store import AlertStore
 from ais_watch.api.app import create_app, openapi_document
 from ais_watch.api.tokens import create_token
+from ais_watch.clock import ReplayClock
 from ais_watch.config import load_settings
 from ais_watch.model import PositionReport, StaticReport
-from ais_watch.pipeline import ReplayClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.store.db import open_database
 from ais_watch.zones import ZoneRegistry

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
-from ais_watch.detectors.dark import (
+from ais_watch.detectors.dark_rules import (
     DETOUR_FACTOR,
     IMPOSSIBLE_SPEED_KN,
     DarkRules,
@@ -20,8 +20,8 @@ from ais_watch.detectors.dark import (
     on_tick,
     rank_candidates,
 )
-from ais_watch.detectors.feed_health import FeedHealth
 from ais_watch.geo import distance_nm
+from ais_watch.pipeline.feed_health import FeedHealth
 
 T0 = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
 MMSI = 273111111

@@ -12,12 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from ais_watch.alerts.model import alert_json, iso
 from ais_watch.alerts.store import AlertStore
-from ais_watch.detectors.watch import DarkStage, WatchlistEnricher
+from ais_watch.clock import ReplayClock
+from ais_watch.detectors.dark import DarkStage
+from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
-from ais_watch.pipeline import Pipeline, PipelineOptions, ReplayClock
+from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.steps import build_pipeline
 from ais_watch.store.db import open_database
+from ais_watch.store.schema import alerts as alerts_table
 from ais_watch.store.writer import StoreWriter
 from ais_watch.watchlist import WatchEntry, WatchlistIndex
 
@@ -107,8 +113,8 @@ async def running(db_url: str, index: WatchlistIndex | None = None, event_time_t
         enricher = WatchlistEnricher(index if index is not None else WatchlistIndex(ENTRIES))
         stage = DarkStage(enricher, PORTS, **dark)
         options = PipelineOptions(event_time_ticks=event_time_ticks, tick_interval=60, feed_outage_after=600)
-        pipeline = Pipeline(engine, writer, stats, ReplayClock(), options, stages=[enricher, stage],
-                            alerts=AlertStore(engine))
+        pipeline = build_pipeline(engine, writer, stats, ReplayClock(), options, detectors=[enricher, stage],
+                                  alerts=AlertStore(engine))
         await pipeline.start(periodic_flush=False)
         try:
             yield pipeline, enricher, stage
@@ -237,6 +243,23 @@ async def test_a_restart_neither_repeats_went_dark_nor_misses_the_reappearance(d
         back = next(a for a in alerts if a["kind"] == "reappeared")
         assert back["details"]["last_seen"] == iso(at(1)) and back["details"]["gap_seconds"] == 13 * 3600
         assert back["details"]["previous_mmsi"] is None
+
+
+async def test_whether_a_ship_is_dark_survives_a_restart_whatever_the_alerts_say(db_url: str) -> None:
+    """went_dark's state is the detector's own (detector_state), not the alert's payload: with every
+    alert's details emptied between runs, the restart still neither repeats it nor misses reappeared."""
+    async with asyncio.timeout(LIMIT):
+        await run(db_url, feed(0, 8, static(ANGARA_A, at(0), "ANGARA", ANGARA_IMO), track(ANGARA_A, 0, 1)))
+        engine = await open_database(db_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(update(alerts_table).values(details={}))
+        finally:
+            await engine.dispose()
+        await run(db_url, feed(8, 15, track(ANGARA_A, 14, 15, lat=42.3, lon=131.0)))
+        angara = of(await stored_alerts(db_url), ANGARA_A)
+        assert angara[:2] == [("went_dark", ANGARA_A), ("reappeared", ANGARA_A)], angara
+        assert {kind for kind, _ in angara[2:]} <= {"possible_dark_port_call"}, angara
 
 
 async def test_a_restart_during_the_silence_still_raises_went_dark_after_it(db_url: str) -> None:

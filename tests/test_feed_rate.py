@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ais_watch.detectors.feed_health import FeedHealth
+from ais_watch.pipeline.feed_health import FeedHealth
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

@@ -1,5 +1,6 @@
-"""The zone enricher (entry / exit hysteresis) and the geofence stage (port calls of every vessel, port and
-zone alerts for watchlisted ones) on the bundled geofences, with a real pipeline and store where needed."""
+"""The zone enricher (entry / exit hysteresis) and the port-call and zone-alert stages (port calls of
+every vessel, port and zone alerts for watchlisted ones) on the bundled geofences, with a real pipeline
+and store where needed."""
 
 from __future__ import annotations
 
@@ -9,14 +10,20 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from ais_watch.alerts.model import alert_json, iso
 from ais_watch.alerts.store import AlertStore
-from ais_watch.detectors.geofence import GeofenceStage, ZoneEnricher
-from ais_watch.detectors.watch import WatchlistEnricher
+from ais_watch.clock import ReplayClock
+from ais_watch.detectors.port_calls import PortCallStage
+from ais_watch.detectors.watchlist_match import WatchlistEnricher
+from ais_watch.detectors.zones import ZoneAlerts, ZoneEnricher
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
-from ais_watch.pipeline import Pipeline, PipelineOptions, ReplayClock
+from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.steps import build_pipeline
 from ais_watch.store.db import open_database
 from ais_watch.store.queries import port_call_rows
+from ais_watch.store.schema import alerts as alerts_table
 from ais_watch.store.writer import StoreWriter
 from ais_watch.watchlist import WatchEntry, WatchlistIndex
 from ais_watch.zones import ZoneRegistry
@@ -147,20 +154,21 @@ def call_at_rajin(mmsi: int, start: float = 0.0, moored_hours: float = 2.0) -> l
 
 
 @asynccontextmanager
-async def running(db_url: str) -> AsyncIterator[tuple[Pipeline, ZoneEnricher, GeofenceStage]]:
+async def running(db_url: str) -> AsyncIterator[tuple[Pipeline, ZoneEnricher, PortCallStage]]:
     engine = await open_database(db_url)
     try:
         stats = IngestStats()
         writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
         zones = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
         watch = WatchlistEnricher(WatchlistIndex(ENTRIES))
-        geofence = GeofenceStage()
+        port_calls = PortCallStage()
         options = PipelineOptions(event_time_ticks=True, tick_interval=60, feed_outage_after=30 * 86400)
-        pipeline = Pipeline(engine, writer, stats, ReplayClock(), options, stages=[zones, watch, geofence],
-                            alerts=AlertStore(engine))
+        pipeline = build_pipeline(engine, writer, stats, ReplayClock(), options,
+                                  detectors=[zones, watch, port_calls, ZoneAlerts()],
+                                  alerts=AlertStore(engine))
         await pipeline.start(periodic_flush=False)
         try:
-            yield pipeline, zones, geofence
+            yield pipeline, zones, port_calls
         finally:
             await pipeline.close()
         assert pipeline.stage_errors == {}
@@ -168,7 +176,7 @@ async def running(db_url: str) -> AsyncIterator[tuple[Pipeline, ZoneEnricher, Ge
         await engine.dispose()
 
 
-async def run(db_url: str, reports: Iterable[Report]) -> GeofenceStage:
+async def run(db_url: str, reports: Iterable[Report]) -> PortCallStage:
     async with running(db_url) as (pipeline, _, stage):
         for report in sorted(reports, key=lambda r: r.time):
             await pipeline.submit(report)
@@ -307,6 +315,31 @@ async def test_a_restart_inside_a_zone_is_no_new_entry(db_url: str) -> None:
         entry, leaving = alerts
         assert leaving["details"]["entered_at"] == entry["details"]["entered_at"] == iso(at(4))
         assert leaving["details"]["duration_seconds"] == (at(70) - at(4)).total_seconds()
+
+
+async def test_a_restart_inside_a_zone_keeps_the_entry_whatever_the_alerts_say(db_url: str) -> None:
+    """The open entry is the detector's own state, not read back from the alert: rewording (here
+    emptying) every alert's details between runs changes nothing that is detected."""
+    async with asyncio.timeout(LIMIT):
+        reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]
+        reports += [pos(ANGARA, m, TS_IN[0], TS_IN[1] + m * 1e-4, sog=5) for m in range(2, 62, 2)]
+        reports += [pos(ANGARA, 70, *TS_OUT, sog=10), pos(ANGARA, 72, TS_OUT[0], TS_OUT[1] + 0.01, sog=10)]
+        await run(db_url, [r for r in reports if r.time <= at(30)])
+        await reword_alerts(db_url)
+        await run(db_url, [r for r in reports if r.time > at(30)])
+        alerts, _ = await stored(db_url)
+        assert kinds(alerts) == ["zone_entry", "zone_exit"], alerts
+        assert alerts[1]["details"]["entered_at"] == iso(at(4))
+        assert alerts[1]["details"]["duration_seconds"] == (at(70) - at(4)).total_seconds()
+
+
+async def reword_alerts(db_url: str) -> None:
+    engine = await open_database(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(update(alerts_table).values(details={}))
+    finally:
+        await engine.dispose()
 
 
 async def test_an_old_fix_heard_late_is_no_departure(db_url: str) -> None:

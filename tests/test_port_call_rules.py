@@ -6,7 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ais_watch.detectors.port_calls import AT_ANCHOR, MOORED, PortCallRules, PortEvent, Visit, on_position
+from ais_watch.detectors.port_call_rules import (
+    AT_ANCHOR,
+    MOORED,
+    PortCallRules,
+    PortEvent,
+    Visit,
+    on_position,
+)
 
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
 RULES = PortCallRules()  # 30 min dwell, 0.5 kn

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,15 +84,21 @@ class AlertStore:
                                {"channel": CHANNEL, "payload": f"{alert_id} {self.origin}"})
 
     # --------------------------------------------------------------------------------------- raise
-    async def raise_alerts(self, drafts: Sequence[AlertDraft]) -> list[dict[str, Any]]:
+    async def raise_alerts(
+        self, drafts: Sequence[AlertDraft], *,
+        with_state: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> list[dict[str, Any]]:
         """Store each draft that is a new event outside its cooldown, with its deliveries, in one
-        transaction. Returns the stored alert rows (duplicates and cooled-down drafts are counted)."""
+        transaction (with `with_state`: the detectors' state saved in it too). Returns the stored alert
+        rows (duplicates and cooled-down drafts are counted)."""
         stored: list[dict[str, Any]] = []
         async with self.engine.begin() as conn:
             for draft in drafts:
                 row = await self._raise_one(conn, draft)
                 if row is not None:
                     stored.append(row)
+            if with_state is not None:
+                await with_state(conn)
         for row in stored:
             self.stats.raised[row["kind"]] = self.stats.raised.get(row["kind"], 0) + 1
             log.info("alert %s %s: %s %s at %s", row["id"], row["kind"], row["mmsi"] or "",

@@ -31,10 +31,8 @@ from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
 from ais_watch.api.metrics import CONTENT_TYPE, metrics_text
 from ais_watch.api.tokens import allows, role_of
-from ais_watch.demo import banner
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_iso_time
-from ais_watch.pipeline import DemoClock
 from ais_watch.store.queries import gaps, identity_changes, port_call_rows, resolve_vessel, track, vessel
 from ais_watch.store.schema import deliveries, positions, vessels
 from ais_watch.watchlist import list_entries, load_index, remove, upsert
@@ -426,9 +424,8 @@ async def _watch_from_now(request: web.Request) -> None:
     """A watchlist changed through the API is the one this instance's detectors and map use from now,
     not at the next reload (other instances pick it up at theirs, within a minute)."""
     runtime = request.app[RUNTIME]
-    enricher = runtime.parts.get("watchlist") if runtime is not None else None
-    if enricher is not None:
-        enricher.replace_index(await load_index(request.app[ENGINE]))
+    if runtime is not None and runtime.detectors is not None:
+        runtime.detectors.watchlist.replace_index(await load_index(request.app[ENGINE]))
 
 
 async def vessels_in_zone(request: web.Request) -> web.Response:
@@ -536,36 +533,35 @@ async def map_vessels(request: web.Request) -> web.Response:
 async def dashboard_config(request: web.Request) -> web.Response:
     """`now` is the service's time, which the dashboard's own times follow; `demo` says whether the demo
     runs (`ais-watch serve` with no live feed) and how fast its clock goes, else it is null."""
-    clock = _demo_clock(request)
-    demo = None if clock is None else {"speed": clock.speed, "banner": banner(clock.speed)}
+    mode = _demo(request)
+    demo = None if mode is None else {"speed": mode.speed, "banner": mode.banner}
     return _json({**request.app[CONFIG], "kinds": list(KINDS), "now": _now(request), "demo": demo})
 
 
 # ------------------------------------------------------------------------------------------- the demo
-def _demo_clock(request: web.Request) -> DemoClock | None:
-    """The demo's clock while `serve` runs the demo (ais_watch/demo.py), else None."""
-    clock = getattr(getattr(request.app[RUNTIME], "pipeline", None), "clock", None)
-    return clock if isinstance(clock, DemoClock) else None
+def _demo(request: web.Request) -> Any:
+    """The demo's mode (speed, banner) while `serve` runs the demo, else None."""
+    runtime = request.app[RUNTIME]
+    return runtime.demo if runtime is not None else None
 
 
 def _now(request: web.Request) -> datetime:
-    """The service's time: the demo clock's while the demo runs (far ahead of the wall clock), else now."""
-    clock = _demo_clock(request)
-    return clock.now() if clock is not None else datetime.now(UTC)
+    """The service's time: the pipeline clock (the demo's runs far ahead of the wall clock), else now."""
+    runtime = request.app[RUNTIME]
+    return runtime.clock.now() if runtime is not None else datetime.now(UTC)
 
 
 def _running_watchlist(request: web.Request) -> Any:
     """The running service's watchlist index (the detectors' own, kept fresh by the reload job and by
     changes through this API), so the map does not rebuild it from the table on every request."""
     runtime = request.app[RUNTIME]
-    enricher = runtime.parts.get("watchlist") if runtime is not None else None
-    return None if enricher is None else enricher.index
+    return runtime.watchlist_index if runtime is not None else None
 
 
 def _demo_watchlist(request: web.Request) -> Any:
     """While the demo runs, the running watchlist index: the table's entries and the simulated ship,
     which is watched in the running service only, never written to the table."""
-    return _running_watchlist(request) if _demo_clock(request) is not None else None
+    return _running_watchlist(request) if _demo(request) is not None else None
 
 
 def _demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: int | None

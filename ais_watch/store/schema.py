@@ -247,6 +247,18 @@ maintenance_marks = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# ------------------------------------------------------------------------------------- detector state
+# What a detector must remember across a restart that the positions cannot tell it (a zone entry already
+# alerted, a silence already reported as went_dark), by detector and key. Written in the same transaction
+# as the alerts raised with it; never read back from alert payloads, whose wording may change.
+detector_state = Table(
+    "detector_state", metadata,
+    Column("detector", String(32), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 # ------------------------------------------------------------------------------------------- API tokens
 # Only a hash is stored: the token itself is shown once, when it is created.
 api_tokens = Table(
