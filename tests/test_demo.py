@@ -39,6 +39,7 @@ from ais_watch.demo import (
     load_recording,
     replay_recording,
     run_demo,
+    watch_simulated_ship,
 )
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.model import IngestStats, PositionReport, Report
