@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/ais-watch serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check ais_watch tests bench scripts
+	$(BIN)/ruff check ais_watch migrations tests bench scripts setup.py
 
 test: lint
 	$(BIN)/python -m pytest -q -ra

@@ -1,8 +1,9 @@
 """Geofences: port, anchorage and zone polygons from GeoJSON files, and fast "which zones is this ship in".
 
-Zones come from GeoJSON FeatureCollections: the ones bundled in ``ais_watch/data/geofences/`` (see the
-SOURCES.md there: approximate polygons, not surveyed) plus any ``*.geojson`` in user directories. Every
-feature is a Polygon or MultiPolygon with these properties:
+Zones come from GeoJSON FeatureCollections: the ones bundled in the repository's top-level ``geofences/``
+(the wheel carries them as ``ais_watch/geofences/``; see the SOURCES.md there: approximate polygons, not
+surveyed) plus any ``*.geojson`` in user directories. Every feature is a Polygon or MultiPolygon with
+these properties:
 
 ``id`` (stable slug, unique across all files), ``name``, ``aliases`` (list), ``country`` (ISO 3166-1
 alpha-2), ``kind`` ("port", "anchorage" or "zone"), ``wpi`` (World Port Index number or null),
@@ -33,6 +34,7 @@ import shapely
 from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
+from ais_watch import shipped_dir
 from ais_watch.errors import AisWatchError
 
 __all__ = ["BUNDLED_DIR", "KINDS", "PORT_KINDS", "Zone", "ZoneError", "ZoneIndex", "ZoneRegistry",
@@ -40,7 +42,7 @@ __all__ = ["BUNDLED_DIR", "KINDS", "PORT_KINDS", "Zone", "ZoneError", "ZoneIndex
 
 log = logging.getLogger(__name__)
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "data" / "geofences"
+BUNDLED_DIR = shipped_dir("geofences", "SOURCES.md")  # the top-level geofences/ of the repository
 KINDS = ("port", "anchorage", "zone")
 PORT_KINDS = ("port", "anchorage")
 EARTH_RADIUS_KM = 6371.0088

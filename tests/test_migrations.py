@@ -21,7 +21,8 @@ from ais_watch.store.db import migrate, open_database
 from ais_watch.store.partitions import create_partitions, day_of_partition
 from ais_watch.store.schema import metadata, positions
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "ais_watch" / "migrations"
+# The repository's top-level migrations/ (the wheel carries them as ais_watch/migrations/).
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def _script() -> ScriptDirectory:
@@ -30,7 +31,7 @@ def _script() -> ScriptDirectory:
     return ScriptDirectory.from_config(cfg)
 
 
-HEAD = _script().get_current_head()  # the newest file in ais_watch/migrations/versions
+HEAD = _script().get_current_head()  # the newest file in migrations/versions
 UNREACHABLE_PG = "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/test"  # port 1: nothing listens there
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -15,11 +14,12 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ais_watch import shipped_dir
 from ais_watch.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = shipped_dir("migrations", "env.py")  # the top-level migrations/ of the repository
 MIGRATION_LOCK_KEY = 0x41495357_0003  # pg_advisory_xact_lock key held while migrating
 
 
