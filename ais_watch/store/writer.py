@@ -54,7 +54,7 @@ class Batch:
         return bool(self.positions or self.vessels or self.identity or self.port_calls)
 
 
-def port_call_upsert(dialect_name: str) -> Any:
+def port_call_upsert(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
     """A port call is written when established and again at departure: the same row, by its key."""
     stmt = (postgresql.insert(port_calls) if dialect_name == "postgresql" else sqlite.insert(port_calls))
     return stmt.on_conflict_do_update(
@@ -230,9 +230,10 @@ class StoreWriter:
                     written += 1
                     continue
                 self.stats.reject("unstorable_row")
+                row: object = [*part.positions, *part.vessels.values(), *part.identity,
+                               *part.port_calls.values()][0]  # the part's one row, of whichever kind
                 log.error("dropped one row the database refuses (%s): %r", str(err).splitlines()[0][:200],
-                          (part.positions or list(part.vessels.values()) or part.identity
-                           or list(part.port_calls.values()))[0])
+                          row)
         self.stats.statics_stored += batch.statics
         return True
 
