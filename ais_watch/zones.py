@@ -90,7 +90,7 @@ def _label(path: Path) -> str:
         return str(path)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

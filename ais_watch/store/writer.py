@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats
 from ais_watch.sources.base import Backoff
+from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels
 
@@ -255,17 +256,15 @@ class StoreWriter:
     async def _upsert_vessels(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
-            raw = await conn.get_raw_connection()
-            await raw.driver_connection.executemany(  # type: ignore[union-attr]
-                self._vessel_upsert, vessel_rows(rows, dialect))
+            driver = await asyncpg_connection(conn)
+            await driver.executemany(self._vessel_upsert, vessel_rows(rows, dialect))
         else:
             await conn.exec_driver_sql(self._vessel_upsert, vessel_rows(rows, dialect))
 
     async def _insert_positions(self, conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
         """The bulk path each database does best: COPY on PostgreSQL, executemany on SQLite."""
         if self.engine.dialect.name == "postgresql":
-            raw = await conn.get_raw_connection()
-            await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-                "positions", records=rows, columns=POSITION_COLUMNS)
+            driver = await asyncpg_connection(conn)
+            await driver.copy_records_to_table("positions", records=rows, columns=POSITION_COLUMNS)
         else:
             await conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], sqlite_time(r[1]), *r[2:]) for r in rows])
