@@ -19,6 +19,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ais_watch migrations tests bench scripts setup.py
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q -ra
@@ -27,4 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -27,6 +27,7 @@ from typing import Any
 from pyais.exceptions import AISBaseException
 from pyais.messages import AISSentence, NMEASentenceFactory, TagBlock
 
+from ais_watch.config import Settings
 from ais_watch.model import (
     POSITION_TYPES,
     STATIC_TYPES,
@@ -56,6 +57,11 @@ _LEADING_ISO = re.compile(
     r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s*UTC)?)$")
 
 
+# What tells the parts of one multi-part message from another's: talker, channel, sequence id, tag-block
+# group id (None without one) and the number of parts.
+_PartsKey = tuple[str, str, int | None, int | None, int]
+
+
 @dataclass(slots=True)
 class _Partial:
     parts: dict[int, AISSentence] = field(default_factory=dict)
@@ -78,7 +84,7 @@ def _checksum_ok(sentence: bytes) -> bool:
         return False
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     """AIS six-bit text as pyais returns it, with '@' padding and spaces trimmed; '' becomes None."""
     if not isinstance(value, str):
         return None
@@ -140,7 +146,7 @@ def epoch_field_time(value: str | bytes | None) -> datetime | None:
     return from_epoch(number) if 0 < number < 4e9 else None
 
 
-def decoder_options(settings: Any) -> dict[str, Any]:
+def decoder_options(settings: Settings) -> dict[str, Any]:
     """NmeaDecoder's keyword arguments from the settings (decode.*), the one place they are read."""
     return {"fragment_ttl": settings["decode.fragment_ttl"],
             "max_pending": settings["decode.max_pending_fragments"],
@@ -165,7 +171,7 @@ class NmeaDecoder:
         self.max_fragment_lines = max_fragment_lines
         self._line_no = 0
         self.require_event_time = require_event_time
-        self._pending: OrderedDict[tuple[Any, ...], _Partial] = OrderedDict()
+        self._pending: OrderedDict[_PartsKey, _Partial] = OrderedDict()
         self._pending_tag: TagBlock | None = None  # a tag block on a line of its own
         self._pghp_time: datetime | None = None  # applies to the next AIS sentence only
         self._pghp_station: str | None = None
@@ -425,7 +431,8 @@ def _heading(value: Any) -> int | None:
 def reports_from_message(msg: Any, msg_type: int, when: datetime, source: str,
                          received_at: datetime, station: str | None, payload: bytes | None,
                          stats: IngestStats) -> list[Report]:
-    """A message pyais decoded -> normalised reports (read by attribute: asdict() costs a third of it)."""
+    """A message pyais decoded -> normalised reports (read by attribute: asdict() costs a third of it).
+    `msg` is any of pyais's position or static message classes, whose fields differ: it is read by name."""
     mmsi = int(msg.mmsi)
     valid_mmsi = mmsi_is_valid(mmsi)
     if not valid_mmsi:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import ReturningInsert
 
 from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertDraft
 from ais_watch.alerts.notifiers.base import Notifier
@@ -47,7 +48,7 @@ class AlertStats:
         self.deliveries[outcome] = self.deliveries.get(outcome, 0) + 1
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
+def _insert_ignoring_duplicates(dialect: str) -> ReturningInsert[*tuple[Any, ...]]:
     stmt = postgresql.insert(alerts) if dialect == "postgresql" else sqlite.insert(alerts)
     return stmt.on_conflict_do_nothing(index_elements=[alerts.c.dedup_key]).returning(alerts)
 
@@ -129,11 +130,11 @@ class AlertStore:
             "lat": draft.lat, "lon": draft.lon, "state": "open", "details": draft.details,
             "tags": list(draft.tags), "zones": list(draft.zones),
         }
-        row = (await conn.execute(self._insert, values)).mappings().first()
-        if row is None:
+        inserted = (await conn.execute(self._insert, values)).mappings().first()
+        if inserted is None:
             self.stats.duplicates += 1
             return None
-        row = dict(row)
+        row = dict(inserted)
         await self._announce(conn, row["id"])
         now = self._now()
         targets = [n for n in self.notifiers

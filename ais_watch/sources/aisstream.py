@@ -65,7 +65,7 @@ class _Malformed(Exception):
     """A message whose structure or field types are not what aisstream.io sends."""
 
 
-def parse_time_utc(value: Any) -> datetime | None:
+def parse_time_utc(value: object) -> datetime | None:
     """MetaData.time_utc -> aware UTC datetime (nanoseconds truncated to microseconds), or None."""
     if not isinstance(value, str):
         return None
@@ -194,7 +194,7 @@ def reports_from_aisstream(obj: dict[str, Any], received_at: datetime, source: s
     return reports
 
 
-def _convert(obj: Any, received_at: datetime,
+def _convert(obj: object, received_at: datetime,
              source: str) -> tuple[list[Report], list[str], list[str]] | None:
     """Everything is read and checked before any counter moves, so a malformed message counts once."""
     if not isinstance(obj, dict):

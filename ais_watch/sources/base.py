@@ -44,7 +44,7 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * (2 ** self.attempt))
+        ceiling = min(self.maximum, self.initial * (2.0 ** self.attempt))
         self.attempt += 1
         # Never below half the ceiling, so a refused connection cannot turn into a tight loop.
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
