@@ -25,6 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import CloseCode
 
+from ais_watch.backoff import Backoff
 from ais_watch.config import Settings
 from ais_watch.decode import _course, _heading, _speed
 from ais_watch.model import (
@@ -36,7 +37,7 @@ from ais_watch.model import (
     mmsi_is_valid,
     position_problem,
 )
-from ais_watch.sources.base import Backoff, Emit, SourceStatus
+from ais_watch.sources.base import Emit, SourceStatus
 
 log = logging.getLogger(__name__)
 
