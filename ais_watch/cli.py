@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from ais_watch import __version__, watchlist_commands
 from ais_watch.alerts import commands as alert_commands
 from ais_watch.alerts.model import iso
+from ais_watch.cli_output import write_items
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
@@ -25,7 +26,6 @@ from ais_watch.model import IngestStats, parse_iso_time
 from ais_watch.pipeline import ReplayClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.sources.replay import FORMATS, replay_paths
-from ais_watch.tables import write_items
 
 log = logging.getLogger("ais_watch")
 

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
+from ais_watch.cli_output import write_items
 from ais_watch.config import Settings
 from ais_watch.store.db import open_database
-from ais_watch.tables import write_items
 from ais_watch.watchlist import ImportReport, WatchlistError, canonical_key, list_entries, remove, upsert
 from ais_watch.watchlist_import import FORMATS, read_watchlist
 
