@@ -45,7 +45,8 @@ from ais_watch.pipeline import DemoClock
 from ais_watch.scheduler import run_ticks
 from ais_watch.simulate import DEMO_SHIP, demo_voyage
 from ais_watch.sources.replay import replay_paths
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
 
 log = logging.getLogger("ais_watch")
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"

@@ -19,7 +19,8 @@ from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from ais_watch.pipeline import Pipeline, PipelineOptions, ReplayClock
 from ais_watch.store.db import open_database
 from ais_watch.store.writer import StoreWriter
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
 
 LIMIT = 60  # seconds any one test may take
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -37,10 +37,10 @@ from ais_watch.model import parse_iso_time
 from ais_watch.pipeline import DemoClock
 from ais_watch.store.queries import gaps, identity_changes, port_call_rows, resolve_vessel, track, vessel
 from ais_watch.store.schema import deliveries, positions, vessels
-from ais_watch.watchlist import list_entries, load_index, remove, upsert
-from ais_watch.watchlist_commands import entry_json
-from ais_watch.watchlist_import import FORMATS as IMPORT_FORMATS
-from ais_watch.watchlist_import import read_watchlist
+from ais_watch.watchlist.entries import entry_json
+from ais_watch.watchlist.importers import FORMATS as IMPORT_FORMATS
+from ais_watch.watchlist.importers import read_watchlist
+from ais_watch.watchlist.store import list_entries, load_index, remove, upsert
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

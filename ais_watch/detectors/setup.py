@@ -13,7 +13,7 @@ from ais_watch.detectors.geofence import GeofenceStage, ZoneEnricher
 from ais_watch.detectors.port_calls import PortCallRules
 from ais_watch.detectors.watch import DarkStage, WatchlistEnricher
 from ais_watch.pipeline import Stage
-from ais_watch.watchlist import load_index, seed_default
+from ais_watch.watchlist.store import load_index, seed_default
 from ais_watch.zones import ZoneRegistry
 
 
