@@ -35,10 +35,13 @@ from ais_watch.model import (
     PositionReport,
     Report,
     StaticReport,
+    course_degrees,
     from_epoch,
+    heading_degrees,
     imo_is_valid,
     mmsi_is_valid,
     position_problem,
+    speed_knots,
 )
 
 # Fewest bits a message must have for every field we read (ITU-R M.1371-5 field positions); a little
@@ -413,21 +416,6 @@ class NmeaDecoder:
             return []
 
 
-def _speed(value: Any, msg_type: int) -> float | None:
-    if value is None:
-        return None
-    limit = 62.0 if msg_type == 27 else 102.2  # 63 / 102.3 mean not available
-    return float(value) if 0 <= value <= limit else None
-
-
-def _course(value: Any) -> float | None:
-    return float(value) if value is not None and 0 <= value < 360 else None
-
-
-def _heading(value: Any) -> int | None:
-    return int(value) if value is not None and 0 <= value < 360 else None
-
-
 def reports_from_message(msg: Any, msg_type: int, when: datetime, source: str,
                          received_at: datetime, station: str | None, payload: bytes | None,
                          stats: IngestStats) -> list[Report]:
@@ -448,8 +436,9 @@ def reports_from_message(msg: Any, msg_type: int, when: datetime, source: str,
             status = getattr(msg, "status", None)
             accuracy = msg.accuracy
             reports.append(PositionReport(
-                mmsi, when, float(lat), float(lon), _speed(msg.speed, msg_type), _course(msg.course),
-                _heading(getattr(msg, "heading", None)), int(status) if status is not None else None,
+                mmsi, when, float(lat), float(lon), speed_knots(msg.speed, msg_type),
+                course_degrees(msg.course), heading_degrees(getattr(msg, "heading", None)),
+                int(status) if status is not None else None,
                 msg_type, source, received_at, station, bool(accuracy) if accuracy is not None else None,
                 valid_mmsi, payload))
     if msg_type in STATIC_TYPES or msg_type == 19:

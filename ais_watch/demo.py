@@ -46,7 +46,7 @@ from ais_watch.runtime import DemoMode, Runtime
 from ais_watch.scheduler import run_ticks
 from ais_watch.simulate import DEMO_SHIP, demo_voyage
 from ais_watch.sources.replay import replay_paths
-from ais_watch.watchlist import WatchEntry
+from ais_watch.watchlist.entries import WatchEntry
 
 log = logging.getLogger("ais_watch")
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"

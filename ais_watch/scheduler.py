@@ -15,7 +15,7 @@ from ais_watch.config import Settings
 from ais_watch.runtime import Runtime
 from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import watchlist
-from ais_watch.watchlist import load_index
+from ais_watch.watchlist.store import load_index
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.pipeline.stage import Stage
 from ais_watch.pipeline.vessel_state import VesselState
 from ais_watch.store.writer import StoreWriter
-from ais_watch.watchlist import load_index, seed_default
+from ais_watch.watchlist.store import load_index, seed_default
 from ais_watch.zones import ZoneRegistry
 
 

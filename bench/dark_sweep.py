@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ais_watch.detectors.dark import DarkStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.pipeline.feed_health import FeedHealth
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
 from ais_watch.zones import ZoneRegistry
 
 NOW = datetime(2024, 1, 10, tzinfo=UTC)

@@ -25,7 +25,8 @@ from ais_watch.steps import build_pipeline
 from ais_watch.store.db import open_database
 from ais_watch.store.schema import alerts as alerts_table
 from ais_watch.store.writer import StoreWriter
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
 
 LIMIT = 60  # seconds any one test may take
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

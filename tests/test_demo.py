@@ -47,7 +47,7 @@ from ais_watch.runtime import running_pipeline
 from ais_watch.simulate import DEMO_SHIP, demo_voyage
 from ais_watch.store.db import open_database
 from ais_watch.store.schema import alerts, port_calls, positions, watchlist
-from ais_watch.watchlist import WatchlistIndex
+from ais_watch.watchlist.index import WatchlistIndex
 from tests.conftest import REPO
 from tests.test_alert_restart import Serve
 from tests.test_dashboard_browser import api, create_token

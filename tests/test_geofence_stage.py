@@ -25,7 +25,8 @@ from ais_watch.store.db import open_database
 from ais_watch.store.queries import port_call_rows
 from ais_watch.store.schema import alerts as alerts_table
 from ais_watch.store.writer import StoreWriter
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
 from ais_watch.zones import ZoneRegistry
 
 LIMIT = 60

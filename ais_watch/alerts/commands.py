@@ -11,11 +11,11 @@ from typing import TextIO
 
 from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
+from ais_watch.cli_output import write_items
 from ais_watch.config import Settings
 from ais_watch.errors import AisWatchError
 from ais_watch.store.db import open_database
 from ais_watch.store.queries import resolve_vessel
-from ais_watch.tables import write_items
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],

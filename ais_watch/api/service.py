@@ -11,7 +11,8 @@ from aiohttp import web
 
 from ais_watch.api.keys import ENGINE, RUNTIME
 from ais_watch.runtime import Runtime
-from ais_watch.watchlist import WatchlistIndex, load_index
+from ais_watch.watchlist.index import WatchlistIndex
+from ais_watch.watchlist.store import load_index
 
 
 def _runtime(request: web.Request) -> Runtime | None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from ais_watch.model import Report, StaticReport
 from ais_watch.pipeline.stage import Context, StageBase, VesselRow
-from ais_watch.watchlist import Match, WatchEntry, WatchlistIndex
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import Match, WatchlistIndex
 
 _UNKNOWN: Any = object()
 

@@ -13,10 +13,11 @@ import logging
 from collections import OrderedDict
 from datetime import UTC, datetime
 
+from ais_watch.backoff import Backoff
 from ais_watch.config import Settings, parse_host_port
 from ais_watch.decode import NmeaDecoder, decoder_options
 from ais_watch.model import IngestStats
-from ais_watch.sources.base import Backoff, Emit, SourceStatus
+from ais_watch.sources.base import Emit, SourceStatus
 
 log = logging.getLogger(__name__)
 

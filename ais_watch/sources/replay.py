@@ -23,9 +23,12 @@ from ais_watch.model import (
     PositionReport,
     Report,
     StaticReport,
+    course_degrees,
+    heading_degrees,
     imo_is_valid,
     mmsi_is_valid,
     position_problem,
+    speed_knots,
 )
 from ais_watch.sources.base import Emit
 from ais_watch.sources.decode_worker import DecodeWorker
@@ -277,9 +280,7 @@ def _csv_row(row: list[str], col: dict[str, int], source: str, now: datetime,
                   else _DMA_STATUS.get(status_text.lower()) if status_text else None)
         reports.append(PositionReport(
             mmsi=mmsi, time=when, lat=lat, lon=lon,
-            sog=sog if sog is not None and 0 <= sog <= 102.2 else None,
-            cog=cog if cog is not None and 0 <= cog < 360 else None,
-            heading=int(heading) if heading is not None and 0 <= heading < 360 else None,
+            sog=speed_knots(sog, msg_type), cog=course_degrees(cog), heading=heading_degrees(heading),
             nav_status=status, msg_type=msg_type, source=source, received_at=now, mmsi_valid=valid_mmsi))
     static = _csv_static(get, mmsi, when, source, now, valid_mmsi, stats)
     if static is not None:

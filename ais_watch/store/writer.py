@@ -18,9 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ais_watch.backoff import Backoff
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats
-from ais_watch.sources.base import Backoff
 from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels

@@ -33,7 +33,7 @@ from ais_watch.store.queries import (
     vessel,
     vessel_count,
 )
-from ais_watch.watchlist import list_entries
+from ais_watch.watchlist.store import list_entries
 
 GAP_AT_LEAST = timedelta(hours=1)  # a silence in a vessel's track worth showing in its panel
 TRACK_FIELDS = ("time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source")

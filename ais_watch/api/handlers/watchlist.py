@@ -13,10 +13,10 @@ from ais_watch.api import service
 from ais_watch.api.keys import ENGINE
 from ais_watch.api.params import BadRequest, json_response
 from ais_watch.errors import AisWatchError
-from ais_watch.watchlist import list_entries, remove, upsert
-from ais_watch.watchlist_commands import entry_json
-from ais_watch.watchlist_import import FORMATS as IMPORT_FORMATS
-from ais_watch.watchlist_import import read_watchlist
+from ais_watch.watchlist.entries import entry_json
+from ais_watch.watchlist.importers import FORMATS as IMPORT_FORMATS
+from ais_watch.watchlist.importers import read_watchlist
+from ais_watch.watchlist.store import list_entries, remove, upsert
 
 
 async def list_watchlist(request: web.Request) -> web.Response:
