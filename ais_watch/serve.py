@@ -46,9 +46,9 @@ async def start_http(runtime: Runtime, settings: Settings, live: LiveHub | None 
         await runner.cleanup()
         raise AisWatchError(f"setting 'http.port': cannot listen on {settings['http.host']}:"
                             f"{settings['http.port']}: {err.strerror or err}") from err
-    for sock in site._server.sockets if site._server else ():  # aiohttp has no public getter for the port
+    for address in runner.addresses:  # with http.port 0, the port the system chose
         log.info("API on http://%s:%s/ (the dashboard is at /; every data route needs a token: "
-                 "`ais-watch token create`)", *sock.getsockname()[:2])
+                 "`ais-watch token create`)", *address[:2])
     return runner
 
 

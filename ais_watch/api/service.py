@@ -16,8 +16,7 @@ from ais_watch.watchlist.store import load_index
 
 
 def _runtime(request: web.Request) -> Runtime | None:
-    runtime: Runtime | None = request.app[RUNTIME]
-    return runtime
+    return request.app[RUNTIME]
 
 
 def now(request: web.Request) -> datetime:

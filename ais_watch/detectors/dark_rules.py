@@ -31,12 +31,20 @@ IMPOSSIBLE_SPEED_KN = 40.0  # no cargo ship makes this: the positions or the ide
 
 
 class PortLike(Protocol):
-    id: str
-    name: str
-    country: str
-    aliases: Sequence[str]
-    ref_lat: float
-    ref_lon: float
+    """What the rules read of a port (a `Zone`), read-only."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def aliases(self) -> Sequence[str]: ...
+    @property
+    def ref_lat(self) -> float: ...
+    @property
+    def ref_lon(self) -> float: ...
 
 
 @dataclass(slots=True)
@@ -235,9 +243,10 @@ def rank_candidates(
     """
     assert state.last_lat is not None and state.last_lon is not None
     speed = max(rules.max_speed_kn, state.top_speed_seen * 1.15)
-    direct = distance_nm(state.last_lat, state.last_lon, lat, lon) * DETOUR_FACTOR if lat is not None else 0.0
+    direct = (distance_nm(state.last_lat, state.last_lon, lat, lon) * DETOUR_FACTOR
+              if lat is not None and lon is not None else 0.0)
     destination = f" {_words(state.destination)} "
-    ranked = []
+    ranked: list[dict[str, Any]] = []
     for port in ports:
         there = distance_nm(state.last_lat, state.last_lon, port.ref_lat, port.ref_lon) * DETOUR_FACTOR
         back = (

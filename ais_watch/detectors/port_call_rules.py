@@ -89,11 +89,13 @@ def on_position(
             events.append(PortEvent("departure", visit, when))
         del visits[port_id]
     for port_id, zone in here.items():
-        visit = visits.get(port_id)
-        if visit is None:
+        found = visits.get(port_id)
+        if found is None:
             visit = visits[port_id] = Visit(
                 port_id, zone.name, zone.country, zone.kind, arrival=when, last_inside=when, lat=lat, lon=lon
             )
+        else:
+            visit = found
         if stopped:
             if visit.stopped_since is None:
                 visit.stopped_since = when

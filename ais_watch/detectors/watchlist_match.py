@@ -11,8 +11,6 @@ from ais_watch.pipeline.stage import Context, StageBase, VesselRow
 from ais_watch.watchlist.entries import WatchEntry
 from ais_watch.watchlist.index import Match, WatchlistIndex
 
-_UNKNOWN: Any = object()
-
 
 class WatchlistEnricher(StageBase):
     """ctx.watch = the vessel's watchlist match, recomputed only when its static data changes."""
@@ -40,10 +38,10 @@ class WatchlistEnricher(StageBase):
 
     def match(self, vessel: VesselRow) -> Match | None:
         mmsi = vessel["mmsi"]
-        found = self._matches.get(mmsi, _UNKNOWN)
-        if found is _UNKNOWN:
-            found = self.index.match(mmsi, bool(vessel["mmsi_valid"]), vessel["imo"], vessel["name"])
-            self._matches[mmsi] = found
+        if mmsi in self._matches:
+            return self._matches[mmsi]
+        found = self._matches[mmsi] = self.index.match(mmsi, bool(vessel["mmsi_valid"]), vessel["imo"],
+                                                       vessel["name"])
         return found
 
     def handle(self, report: Report, ctx: Context) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select, text
+from sqlalchemy import ColumnElement, Row, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.errors import AisWatchError
@@ -113,7 +113,7 @@ async def find_vessels(engine: AsyncEngine, name_part: str, mmsi: int | None, im
     when `name_part` is empty."""
     query = select(vessels).order_by(vessels.c.last_seen.desc().nulls_last()).limit(limit)
     if name_part:
-        clauses = [vessels.c.name.ilike(f"%{name_part}%")]
+        clauses: list[ColumnElement[bool]] = [vessels.c.name.ilike(f"%{name_part}%")]
         if mmsi is not None:
             clauses.append(vessels.c.mmsi == mmsi)
         if imo is not None:
@@ -125,7 +125,7 @@ async def find_vessels(engine: AsyncEngine, name_part: str, mmsi: int | None, im
 
 async def vessel_count(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
-        return await conn.scalar(select(func.count()).select_from(vessels))
+        return (await conn.execute(select(func.count()).select_from(vessels))).scalar_one()
 
 
 async def heard_since(engine: AsyncEngine, since: datetime, limit: int) -> list[dict[str, Any]]:
@@ -152,7 +152,8 @@ async def heard_since(engine: AsyncEngine, since: datetime, limit: int) -> list[
 
 
 async def positions_in_box(engine: AsyncEngine, since: datetime, until: datetime,
-                           bounds: tuple[float, float, float, float], limit: int) -> list[Row[Any]]:
+                           bounds: tuple[float, float, float, float], limit: int
+                           ) -> Sequence[Row[Any, Any, Any, Any]]:
     """(mmsi, time, lat, lon) of every stored position inside `bounds` (west, south, east, north, as
     shapely gives them) during [since, until], oldest first."""
     west, south, east, north = bounds
@@ -161,7 +162,7 @@ async def positions_in_box(engine: AsyncEngine, since: datetime, until: datetime
                     positions.c.lat.between(south, north), positions.c.lon.between(west, east))
              .order_by(positions.c.time))
     async with engine.connect() as conn:
-        return list((await conn.execute(query.limit(limit))).all())
+        return (await conn.execute(query.limit(limit))).all()
 
 
 async def oldest_pending_delivery(engine: AsyncEngine) -> datetime | None:
@@ -169,5 +170,6 @@ async def oldest_pending_delivery(engine: AsyncEngine) -> datetime | None:
     raises when it does not answer: the readiness probe reports that."""
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-        return await conn.scalar(select(func.min(deliveries.c.created_at))
-                                 .where(deliveries.c.state == "pending"))
+        oldest: datetime | None = await conn.scalar(select(func.min(deliveries.c.created_at))
+                                                    .where(deliveries.c.state == "pending"))
+        return oldest

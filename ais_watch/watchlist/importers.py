@@ -299,10 +299,11 @@ def _opensanctions_entries(line: int, report: ImportReport, *, name: str | None,
     if not valid_imos and entry_key(None, mmsi, name) is None:
         report.skip("no IMO, MMSI or name", f"line {line}: vessel {entity_id} has no IMO, MMSI or name")
         return []
+    each_imo: list[int | None] = [*valid_imos] or [None]  # one entry per IMO, or one without
     return [(line, WatchEntry(name=name or None, imo=imo, mmsi=mmsi, flag=flag.upper() if flag else None,
                               reason=reason, source=f"OpenSanctions {entity_id}"[:200], aliases=aliases,
                               tags=("opensanctions", *topics)))
-            for imo in (valid_imos or [None])]
+            for imo in each_imo]
 
 
 def _read_ftm(path: Path) -> Result:
@@ -313,6 +314,7 @@ def _read_ftm(path: Path) -> Result:
         for line, text in enumerate(fh, 1):
             if not text.strip():
                 continue
+            problem: str | None
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as err:

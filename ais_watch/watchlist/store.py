@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -103,7 +103,8 @@ async def _upsert(conn: AsyncConnection, entries: Iterable[WatchEntry]) -> tuple
             updates.append({**bound, "b_id": row["id"], "b_updated_at": now})
     if updates:
         # Bind names differ from the column names: SQLAlchemy reserves those for its own parameters.
-        columns = {name: bindparam(f"b_{name}") for name in (*_COLUMNS, "updated_at")}
+        columns: dict[str, BindParameter[Any]] = {name: bindparam(f"b_{name}")
+                                                  for name in (*_COLUMNS, "updated_at")}
         await conn.execute(update(watchlist).where(watchlist.c.id == bindparam("b_id")).values(columns),
                            updates)
     if inserts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -25,5 +26,6 @@ async def dashboard_index(request: web.Request) -> web.FileResponse:
 async def dashboard_config(request: web.Request) -> web.Response:
     """`now` is the service's time, which the dashboard's own times follow; `demo` says whether the demo
     runs (`ais-watch serve` with no live feed) and how fast its clock goes, else it is null."""
-    return json_response({**request.app[CONFIG], "kinds": list(KINDS), "now": service.now(request),
+    config: dict[str, Any] = request.app[CONFIG]
+    return json_response({**config, "kinds": list(KINDS), "now": service.now(request),
                           "demo": service.demo(request)})
