@@ -88,10 +88,13 @@ class DemoClock:
         return (when - self.now()).total_seconds() / self.speed
 
 
+def live_feed_configured(settings: Settings) -> bool:
+    return bool(settings["aisstream.api_key"] or settings["nmea.tcp"] or settings["nmea.udp"])
+
+
 def demo_clock(settings: Settings) -> DemoClock | None:
     """The demo's clock when `serve` runs the demo (no live feed configured, demo.replay on), else None."""
-    live = settings["aisstream.api_key"] or settings["nmea.tcp"] or settings["nmea.udp"]
-    if live or not settings["demo.replay"]:
+    if live_feed_configured(settings) or not settings["demo.replay"]:
         return None
     return DemoClock(settings["demo.speed"])
 

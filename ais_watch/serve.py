@@ -14,7 +14,7 @@ from ais_watch.alerts.events import AlertEventListener
 from ais_watch.api.live import LiveHub
 from ais_watch.clock import WallClock
 from ais_watch.config import Settings
-from ais_watch.demo import demo_clock, demo_mode, demo_settings, run_demo
+from ais_watch.demo import demo_clock, demo_mode, demo_settings, live_feed_configured, run_demo
 from ais_watch.errors import AisWatchError
 from ais_watch.leader import Leadership
 from ais_watch.model import IngestStats
@@ -100,6 +100,9 @@ async def cmd_serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     hub = LiveHub()
     demo = demo_clock(settings)  # None unless the demo runs (no live feed configured, demo.replay on)
+    if demo is None and not live_feed_configured(settings):  # refused before anything starts
+        raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
+                            "and demo.replay is off")
     if demo is not None:
         settings = demo_settings(settings)
         log.info("demo: database %s", redacted(settings["db"]))
@@ -119,10 +122,7 @@ async def cmd_serve(settings: Settings) -> int:
         leadership = campaign_for_leader(runtime, scheduler, settings)
         http = await start_http(runtime, settings, hub, sources)
         tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
-        if not sources:
-            if demo is None:
-                raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
-                                    "and demo.replay is off")
+        if demo is not None:
             tasks.append(asyncio.create_task(run_demo(settings, runtime, demo), name="demo"))
         tasks.append(asyncio.create_task(
             log_stats_periodically(runtime.stats, runtime.pipeline, settings["stats.interval"]),
