@@ -135,6 +135,34 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1),
     Setting("dark.min_dwell", "float", 2.0,
             "Hours a ship must have had in port for a dark port call to be possible.", minimum=0),
+    Setting("dark.cadence_factor", "float", 2.0,
+            "A watched ship is not dark before this many times its longest gap between reports over the "
+            "last day (a ship heard only on satellite passes); 0: its cadence is not used.", minimum=0),
+    Setting("dark.satellite_threshold", "float", 12.0,
+            "Hours of silence before a ship last heard in an area heard only by satellite has gone dark "
+            "(Global Fishing Watch's satellite default).", minimum=0.01),
+    Setting("dark.max_threshold", "float", 18.0,
+            "Hours: the most a ship's cadence or its area can raise its dark threshold, so a silence of a "
+            "day is always went_dark.", minimum=0.01),
+    Setting("reception.enabled", "bool", True,
+            "Judge receiving stations and areas: a station or area that stops being heard while its feed "
+            "goes on is a reception loss, not ships going dark; off, only whole feeds are judged."),
+    Setting("reception.window", "float", 600.0,
+            "Seconds over which a station's or area's message rate is measured.", minimum=1),
+    Setting("reception.min_silence", "float", 1800.0,
+            "Seconds a station or area with usual traffic must be silent (and at least three of its usual "
+            "gaps) while its feed goes on to be in outage.", minimum=1),
+    Setting("reception.min_usual", "float", 20.0,
+            "Messages per window below which a station or area is too quiet to judge.", minimum=1),
+    Setting("reception.min_vessels", "int", 3,
+            "Vessels that must fall silent together in an area (a feed naming no station) for a reception "
+            "loss.", minimum=1),
+    Setting("reception.cell_degrees", "float", 1.0,
+            "Size in degrees of the grid cells that are the areas of a feed naming no station.",
+            minimum=0.05, maximum=10),
+    Setting("reception.satellite_gap", "float", 1200.0,
+            "Seconds: an area where the median gap between one vessel's reports is longer is heard only by "
+            "satellite.", minimum=1),
     Setting("feed.outage_after", "float", 600.0,
             "Seconds without a message from a source before it is in outage (outage time is not "
             "silence).", minimum=1),

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import asin, atan2, cos, degrees, radians, sin, sqrt
+from typing import Protocol, TypeVar
 
 EARTH_RADIUS_NM = 3440.065
 
@@ -29,3 +31,45 @@ def angle_between(a: float, b: float) -> float:
     """Smallest difference between two bearings, 0-180 degrees."""
     diff = abs(a - b) % 360.0
     return 360.0 - diff if diff > 180.0 else diff
+
+
+COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def compass_point(bearing: float) -> str:
+    """The nearest of the eight compass points to a bearing (degrees true)."""
+    return COMPASS[round(bearing % 360 / 45) % 8]
+
+
+class NamedPoint(Protocol):
+    """A place to describe positions from (a port's reference point)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def ref_lat(self) -> float: ...
+    @property
+    def ref_lon(self) -> float: ...
+
+
+P = TypeVar("P", bound=NamedPoint)
+
+
+def describe_place(lat: float, lon: float, ports: Sequence[NamedPoint]) -> str | None:
+    """Where a position at sea is, for a person: "at sea, 35 nm SE of Rajin" from the nearest port
+    (distance and bearing from the port, great circle). A port name alone would mislead for a ship a
+    thousand miles from it. None without ports."""
+    found = nearest(ports, lat, lon)
+    if found is None:
+        return None
+    port, miles = found
+    if miles < 1:
+        return f"at sea, off {port.name}"
+    direction = compass_point(bearing_deg(port.ref_lat, port.ref_lon, lat, lon))
+    return f"at sea, {miles:,.0f} nm {direction} of {port.name}"
+
+
+def nearest(points: Sequence[P], lat: float, lon: float) -> tuple[P, float] | None:
+    """The point nearest to (lat, lon) and its great-circle distance in nautical miles."""
+    best = min(points, key=lambda p: distance_nm(p.ref_lat, p.ref_lon, lat, lon), default=None)
+    return None if best is None else (best, distance_nm(best.ref_lat, best.ref_lon, lat, lon))

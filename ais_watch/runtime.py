@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +20,7 @@ from ais_watch.clock import Clock
 from ais_watch.config import Settings
 from ais_watch.model import IngestStats
 from ais_watch.pipeline.feed_health import FeedHealthStep
+from ais_watch.pipeline.reception import Reception, ReceptionOptions
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.pipeline.stage import Stage
 from ais_watch.steps import Detectors, build_detectors, build_pipeline
@@ -52,6 +54,7 @@ class Runtime:
     clock: Clock
     feed_health: FeedHealthStep
     detectors: Detectors | None  # None with detectors.enabled off
+    reception: Reception | None  # None with reception.enabled off
     demo: DemoMode | None = None
     leadership: Leadership | None = None  # when serve elects a leader
 
@@ -97,15 +100,17 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                                   dedup_window=settings["dedup.window"],
                                   vessel_flush_interval=settings["store.vessel_flush_interval"],
                                   event_time_ticks=event_time_ticks, tick_interval=settings["ticks.interval"],
-                                  feed_outage_after=settings["feed.outage_after"])
+                                  feed_outage_after=settings["feed.outage_after"],
+                                  reception=reception_options(settings))
         built = (await build_detectors(engine, settings)
                  if detectors and settings["detectors.enabled"] else None)
         pipeline = build_pipeline(engine, writer, stats, clock, options, alerts=alert_store,
-                                  detectors=built.stages() if built is not None else (), extra=stages or ())
+                                  detectors=built.stages() if built is not None else (), extra=stages or (),
+                                  ports=built.zones.index.ports() if built is not None else ())
         await pipeline.start(periodic_flush=periodic_flush)
         try:
             yield Runtime(engine, pipeline, stats, alert_store, dispatcher, clock,
-                          pipeline.outages, built)
+                          pipeline.outages, built, pipeline.reception)
         finally:
             await pipeline.close()
     finally:
@@ -126,3 +131,14 @@ async def log_stats_periodically(stats: IngestStats, pipeline: Pipeline, interva
                  "%d duplicates, %d rejected, store queue %d", rate, stats.messages, stats.positions_stored,
                  len(pipeline.vessels), stats.duplicates, sum(stats.rejects.values()),
                  pipeline.writer.queue_depth)
+
+
+def reception_options(settings: Settings) -> ReceptionOptions | None:
+    if not settings["reception.enabled"]:
+        return None
+    return ReceptionOptions(window=timedelta(seconds=settings["reception.window"]),
+                            min_silence=timedelta(seconds=settings["reception.min_silence"]),
+                            min_usual=settings["reception.min_usual"],
+                            min_vessels=settings["reception.min_vessels"],
+                            cell_degrees=settings["reception.cell_degrees"],
+                            satellite_gap=timedelta(seconds=settings["reception.satellite_gap"]))

@@ -1,12 +1,15 @@
 """Every step a report takes, in order: the one place to read what the pipeline does.
 
-    dedup -> clock -> feed health -> [event-time ticks] -> vessel state
+    dedup -> clock -> feed health -> [reception] -> [event-time ticks] -> vessel state
           -> zones -> watchlist -> dark -> port calls -> zone alerts -> [live]
 
 - dedup: the same transmission heard twice (two receivers, two feeds) passes once.
 - clock: the report's event time moves the pipeline clock (a replay's watermark); counted as processed.
 - feed health: the report is heard on its source; a silent or collapsed source is a feed outage, and time
   a source was down is nobody's silence (the dark rules ask it). Ticks judge this instance's own feeds.
+- reception: the report is heard through its station, or in its area when the feed names no station; a
+  station or area that stops being heard while its feed goes on is a reception loss, and its downtime is
+  nobody's silence either. It also learns how each area is heard (terrestrial or satellite passes).
 - event-time ticks (replay only): the time-driven rules run every `ticks.interval` of event time, before
   the report that crossed it moves its vessel. Live, a scheduler job ticks on wall time instead.
 - vessel state: per-vessel order (a late fix is history, not where the ship is) and identity; the
@@ -34,14 +37,17 @@ from ais_watch.alerts.store import AlertStore
 from ais_watch.clock import Clock
 from ais_watch.config import Settings
 from ais_watch.detectors.dark import DarkStage
+from ais_watch.detectors.dark_rules import DarkRules
 from ais_watch.detectors.port_call_rules import PortCallRules
 from ais_watch.detectors.port_calls import PortCallStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.detectors.zones import ZoneAlerts, ZoneEnricher
+from ais_watch.geo import NamedPoint
 from ais_watch.model import IngestStats
 from ais_watch.pipeline.dedup import Deduplicate
 from ais_watch.pipeline.feed_health import FeedHealthStep
 from ais_watch.pipeline.ingest import EventClock, EventTimeTicks
+from ais_watch.pipeline.reception import Reception
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.pipeline.stage import Stage
 from ais_watch.pipeline.vessel_state import VesselState
@@ -52,18 +58,23 @@ from ais_watch.zones import ZoneRegistry
 
 def build_pipeline(engine: AsyncEngine, writer: StoreWriter, stats: IngestStats, clock: Clock,
                    options: PipelineOptions, *, alerts: AlertStore | None = None,
-                   detectors: Sequence[Stage] = (), extra: Sequence[Stage] = ()) -> Pipeline:
+                   detectors: Sequence[Stage] = (), extra: Sequence[Stage] = (),
+                   ports: Sequence[NamedPoint] = ()) -> Pipeline:
     """The pipeline with every step in order. `detectors` are the enrichers and detectors
-    (`Detectors.stages()`, or a test's own); `extra` runs last (serve's live hub)."""
+    (`Detectors.stages()`, or a test's own); `extra` runs last (serve's live hub). `ports` name the
+    places reception alerts describe."""
     event_clock = EventClock(clock, stats)
     feed_health = FeedHealthStep(timedelta(seconds=options.feed_outage_after),
                                  event_time=options.event_time_ticks)
+    reception = (Reception(options.reception, feed_health.health, event_time=options.event_time_ticks,
+                           ports=ports) if options.reception is not None else None)
     ticks = EventTimeTicks(options.tick_interval) if options.event_time_ticks else None
     vessel_state = VesselState(stats, options.vessel_flush_interval)
     steps: list[Stage] = [
         Deduplicate(options.dedup_window, stats),
         event_clock,
         feed_health,
+        *([reception] if reception is not None else []),
         *([ticks] if ticks is not None else []),
         vessel_state,
         *detectors,
@@ -71,7 +82,7 @@ def build_pipeline(engine: AsyncEngine, writer: StoreWriter, stats: IngestStats,
     ]
     pipeline = Pipeline(steps, engine=engine, writer=writer, stats=stats, clock=clock, options=options,
                         vessel_state=vessel_state, event_clock=event_clock, outages=feed_health,
-                        alerts=alerts)
+                        reception=reception, alerts=alerts)
     if ticks is not None:
         ticks.run = pipeline.tick
     return pipeline
@@ -104,8 +115,16 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
         watchlist=watchlist,
         dark=DarkStage(watchlist, zones.index.ports(), threshold=timedelta(hours=settings["dark.threshold"]),
                        max_speed_kn=settings["dark.max_speed_kn"],
-                       min_dwell=timedelta(hours=settings["dark.min_dwell"])),
+                       min_dwell=timedelta(hours=settings["dark.min_dwell"]),
+                       defaults=dark_rules(settings)),
         port_calls=PortCallStage(PortCallRules(min_dwell=timedelta(minutes=settings["port_calls.min_dwell"]),
                                                stop_speed=settings["port_calls.stop_speed"])),
         zone_alerts=ZoneAlerts(),
     )
+
+
+def dark_rules(settings: Settings) -> DarkRules:
+    """The dark rules' reception settings (each watchlist entry's rules start from these)."""
+    return DarkRules(cadence_factor=settings["dark.cadence_factor"],
+                     satellite_threshold=timedelta(hours=settings["dark.satellite_threshold"]),
+                     max_threshold=timedelta(hours=settings["dark.max_threshold"]))

@@ -10,7 +10,7 @@ from typing import Any
 
 # The kinds other tools rely on (docs/architecture.md): these names never change; more may be added.
 KINDS = ("port_call", "port_departure", "zone_entry", "zone_exit", "went_dark", "reappeared",
-         "possible_dark_port_call", "feed_outage", "feed_restored")
+         "possible_dark_port_call", "feed_outage", "feed_restored", "reception_loss", "reception_restored")
 STATES = ("open", "acknowledged", "resolved")
 
 
@@ -45,6 +45,8 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "possible_dark_port_call": Severity.CRITICAL,
     "feed_outage": Severity.MEDIUM,
     "feed_restored": Severity.INFO,
+    "reception_loss": Severity.MEDIUM,
+    "reception_restored": Severity.INFO,
 }
 
 

@@ -7,20 +7,27 @@ the MMSI), so a restart neither repeats a went_dark nor misses the reappearance 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
-from ais_watch.detectors.dark_rules import DarkRules, PortLike, Silence, on_position, on_tick
+from ais_watch.detectors.dark_rules import (
+    AreaReception,
+    DarkRules,
+    PortLike,
+    Silence,
+    on_position,
+    on_tick,
+)
 from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
 
 if TYPE_CHECKING:
     from ais_watch.watchlist.index import Match, WatchlistIndex
-
     from ais_watch.zones import Zone
 
 log = logging.getLogger(__name__)
@@ -39,12 +46,14 @@ class DarkStage(StageBase):
 
     def __init__(self, enricher: WatchlistEnricher, ports: Sequence[PortLike], *,
                  threshold: timedelta = timedelta(hours=6), max_speed_kn: float = 16.0,
-                 min_dwell: timedelta = timedelta(hours=2)) -> None:
+                 min_dwell: timedelta = timedelta(hours=2), defaults: DarkRules | None = None) -> None:
         self.enricher = enricher
         self.ports = list(ports)
         self.threshold = threshold
         self.max_speed_kn = max_speed_kn
         self.min_dwell = min_dwell
+        # The rest of the rules (cadence factor, satellite threshold, maximum): each entry's start from it.
+        self.defaults = defaults or DarkRules()
         self.silences: dict[str, Silence] = {}
         self._rules: dict[str, DarkRules] = {}
         self._key_of_mmsi: dict[int, str] = {}  # the silence each MMSI last fed
@@ -59,8 +68,8 @@ class DarkStage(StageBase):
     def rules_for(self, match: Match) -> DarkRules:
         entry = match.entry
         threshold = (timedelta(seconds=entry.dark_threshold) if entry.dark_threshold else self.threshold)
-        return DarkRules(
-            threshold=threshold, max_speed_kn=self.max_speed_kn, min_dwell=self.min_dwell,
+        return dataclasses.replace(
+            self.defaults, threshold=threshold, max_speed_kn=self.max_speed_kn, min_dwell=self.min_dwell,
             severity=None if match.strong else Severity.LOW, extra=watchlist_details(match))
 
     def _silence(self, match: Match, vessel: VesselRow) -> Silence:
@@ -119,14 +128,24 @@ class DarkStage(StageBase):
             return
         silent_mmsi = state.mmsi  # the reappearance clears what was saved under it (a new MMSI may speak)
         drafts = on_position(state, report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog,
-                             report.source, _port_name(ctx.zones), self._rules[state.key], self.ports)
+                             report.source, _port_name(ctx.zones), self._rules[state.key], self.ports,
+                             station=report.station)
         if drafts:
             self._raise(drafts, silent_mmsi, None, ctx.services)
 
     def tick(self, now: datetime, services: Services) -> None:
         self._follow_watchlist(services)
+        def area(state: Silence) -> AreaReception:
+            return services.area_reception(state.last_source, state.last_lat, state.last_lon)
+
         for key, state in self.silences.items():
-            drafts = on_tick(state, now, self._rules[key], services.outage_overlap, self.ports)
+            def overlap(source: str | None, start: datetime, end: datetime,
+                        state: Silence = state) -> timedelta:
+                # Its feed, and the station it was last heard through or the area it was last in.
+                return services.outage_overlap(source, start, end, station=state.last_station,
+                                               lat=state.last_lat, lon=state.last_lon)
+
+            drafts = on_tick(state, now, self._rules[key], overlap, self.ports, area)
             if drafts:
                 self._raise(drafts, state.mmsi, state.alerted_for, services)
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
-from ais_watch.geo import angle_between, bearing_deg, distance_nm
+from ais_watch.geo import angle_between, bearing_deg, describe_place, distance_nm
 
 # Sea routes are longer than great circles: coastal routes in the Sea of Japan (Vostochny-Rajin,
 # Vladivostok-Chongjin) run 1.1-1.3x the great-circle distance around capes and bays. 1.3 keeps a
@@ -28,6 +28,8 @@ from ais_watch.geo import angle_between, bearing_deg, distance_nm
 DETOUR_FACTOR = 1.3
 MAX_CANDIDATES = 10  # an analyst reads the first few; beyond ten the ranking says little
 IMPOSSIBLE_SPEED_KN = 40.0  # no cargo ship makes this: the positions or the identity are fake
+CADENCE_DAY = timedelta(days=1)  # a ship's cadence is what it did over the last day
+NOTABLE_GAP = timedelta(minutes=10)  # gaps shorter than this never raise a threshold of hours
 
 
 class PortLike(Protocol):
@@ -63,18 +65,68 @@ class Silence:
     top_speed_seen: float = 0.0
     in_port: str | None = None  # port id it was in when last heard, if any
     alerted_for: datetime | None = None  # last_time of the silence that raised went_dark
+    last_station: str | None = None  # the receiving station it was last heard through, if named
+    # Its cadence: the typical gap between its reports (a moving average), and its notable gaps (at least
+    # NOTABLE_GAP) over the last day, which a ship heard only on satellite passes has by the dozen.
+    typical_gap: float | None = None  # seconds
+    long_gaps: list[tuple[datetime, float]] = field(default_factory=list)  # (when it ended, seconds)
+
+    def longest_gap(self, now: datetime) -> timedelta | None:
+        """Its longest gap between reports that ended within the last day."""
+        recent = [gap for when, gap in self.long_gaps if now - when <= CADENCE_DAY]
+        return timedelta(seconds=max(recent)) if recent else None
+
+    def heard_after(self, gap: timedelta, when: datetime, rules: DarkRules) -> None:
+        """A report `gap` after the last one, outside any reported dark silence: its cadence."""
+        seconds = gap.total_seconds()
+        if seconds <= 0 or gap > max(rules.max_threshold, rules.threshold):
+            return  # a silence that long is no cadence: it would hide the next one
+        self.typical_gap = seconds if self.typical_gap is None else 0.9 * self.typical_gap + 0.1 * seconds
+        if gap >= NOTABLE_GAP:
+            self.long_gaps = [(w, g) for w, g in self.long_gaps if when - w <= CADENCE_DAY]
+            self.long_gaps.append((when, seconds))
 
 
 @dataclass(frozen=True, slots=True)
 class DarkRules:
-    threshold: timedelta = timedelta(hours=6)
+    threshold: timedelta = timedelta(hours=6)  # where reception is good
     max_speed_kn: float = 16.0  # plausible top speed of the ships watched (old Ro-Ros, general cargo)
     min_dwell: timedelta = timedelta(hours=2)
     severity: Severity | None = None  # None: the kind's default; LOW for a name-only match
     extra: dict[str, Any] = field(default_factory=dict)  # watchlist context copied into details
+    cadence_factor: float = 2.0  # not dark before this many times its longest gap over the last day
+    satellite_threshold: timedelta = timedelta(hours=12)  # last heard in an area heard only by satellite
+    max_threshold: timedelta = timedelta(hours=18)  # the most cadence or area may raise the threshold
 
 
 Overlap = Callable[[str | None, datetime, datetime], timedelta]
+AreaReception = tuple[str, timedelta | None]  # "terrestrial" / "satellite" / "unknown", median report gap
+Reception = Callable[[Silence], AreaReception]
+
+
+def threshold_for(state: Silence, now: datetime, rules: DarkRules,
+                  area: AreaReception) -> tuple[timedelta, dict[str, Any]]:
+    """The silence after which this ship has gone dark, and how it was chosen: the threshold where
+    reception is good, raised (never past `max_threshold`) by its own cadence (a ship heard only on
+    satellite passes, with gaps of hours) and by the reception of the area it was last in."""
+    cap = max(rules.max_threshold, rules.threshold)
+    chosen, by = rules.threshold, "setting"
+    longest = state.longest_gap(now)
+    cadence = (min(longest * rules.cadence_factor, cap)
+               if longest is not None and rules.cadence_factor else None)
+    if cadence is not None and cadence > chosen:
+        chosen, by = cadence, "cadence"
+    kind, median = area
+    if kind == "satellite" and min(rules.satellite_threshold, cap) > chosen:
+        chosen, by = min(rules.satellite_threshold, cap), "satellite area"
+    return chosen, {
+        "chosen_by": by,
+        "setting_seconds": rules.threshold.total_seconds(),
+        "longest_gap_last_day_seconds": longest.total_seconds() if longest is not None else None,
+        "cadence_seconds": cadence.total_seconds() if cadence is not None else None,
+        "area_reception": kind,
+        "area_median_gap_seconds": median.total_seconds() if median is not None else None,
+    }
 
 
 def silent_for(state: Silence, now: datetime, overlap: Overlap) -> timedelta:
@@ -84,23 +136,37 @@ def silent_for(state: Silence, now: datetime, overlap: Overlap) -> timedelta:
 
 
 def on_tick(
-    state: Silence, now: datetime, rules: DarkRules, overlap: Overlap, ports: Sequence[PortLike]
+    state: Silence, now: datetime, rules: DarkRules, overlap: Overlap, ports: Sequence[PortLike],
+    reception: Reception | None = None,
 ) -> list[AlertDraft]:
-    """went_dark once the silence (outage time not counted) passes the threshold."""
-    if state.last_time is None or state.alerted_for == state.last_time or state.last_lat is None:
+    """went_dark once the silence (time its feed, station or area was down not counted) passes the
+    threshold its reception leads us to expect (`threshold_for`; `reception` tells how the area it was
+    last in is heard)."""
+    if (state.last_time is None or state.alerted_for == state.last_time or state.last_lat is None
+            or state.last_lon is None):
         return []
-    if silent_for(state, now, overlap) <= rules.threshold:
+    silent = silent_for(state, now, overlap)
+    if silent <= rules.threshold:
+        return []  # the cheap test first: no threshold is below the plain one
+    area = reception(state) if reception is not None else ("unknown", None)
+    threshold, basis = threshold_for(state, now, rules, area)
+    if silent <= threshold:
         return []
     state.alerted_for = state.last_time
     down = overlap(state.last_source, state.last_time, now)
     nearest = _nearest_port(state, ports)
     likely = rank_candidates(state, None, None, None, rules, ports)[:3]
+    typical = state.typical_gap or (area[1].total_seconds() if area[1] is not None else None)
     details = {
         **rules.extra,
         "last_seen": iso(state.last_time),
         "silent_seconds": (now - state.last_time).total_seconds(),
         "feed_outage_seconds": down.total_seconds(),
-        "threshold_seconds": rules.threshold.total_seconds(),
+        "threshold_seconds": threshold.total_seconds(),
+        "threshold_basis": basis,
+        "typical_gap_seconds": round(typical, 1) if typical else None,
+        "expected_reports": int(silent.total_seconds() // typical) if typical else None,
+        "last_station": state.last_station,
         "last_sog": state.last_sog,
         "last_cog": state.last_cog,
         "destination": state.destination,
@@ -116,7 +182,7 @@ def on_tick(
             mmsi=state.mmsi,
             imo=state.imo,
             vessel_name=state.name,
-            place=state.in_port or (nearest or {}).get("name"),
+            place=state.in_port or describe_place(state.last_lat, state.last_lon, ports),
             lat=state.last_lat,
             lon=state.last_lon,
             severity=rules.severity,
@@ -137,14 +203,19 @@ def on_position(
     in_port: str | None,
     rules: DarkRules,
     ports: Sequence[PortLike],
+    station: str | None = None,
 ) -> list[AlertDraft]:
-    """A position of the watched ship: reappeared (and a possible dark port call) after a dark silence."""
+    """A position of the watched ship: reappeared (and a possible dark port call) after a dark silence;
+    otherwise the gap since its last report is its cadence."""
     if state.last_time is not None and when <= state.last_time:
         return []  # older than what we know: history, not news
     drafts: list[AlertDraft] = []
     if state.alerted_for is not None and state.alerted_for == state.last_time and state.last_lat is not None:
         drafts.extend(_reappeared(state, mmsi, when, lat, lon, cog, rules, ports, in_port))
+    elif state.last_time is not None:
+        state.heard_after(when - state.last_time, when, rules)
     state.mmsi = mmsi
+    state.last_station = station
     state.last_time, state.last_lat, state.last_lon = when, lat, lon
     state.last_sog, state.last_cog, state.last_source, state.in_port = sog, cog, source, in_port
     if sog is not None:

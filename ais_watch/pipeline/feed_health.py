@@ -18,10 +18,8 @@ from datetime import datetime, timedelta
 from ais_watch.alerts.model import AlertDraft, iso
 from ais_watch.model import Report
 from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices
+from ais_watch.pipeline.traffic import KEEP_OUTAGES, Interval, TrafficWindow, overlap
 
-KEEP_OUTAGES = 64  # per source: enough to cover any silence threshold, bounded memory
-COLLAPSE = 0.05  # a window with under 5% of the usual count is a collapse (a receiver half-dead)
-RECOVER = 0.5  # and the feed is back once a window reaches half of it
 MIN_USUAL = 50  # messages per window below which a feed is too quiet to judge its rate
 
 
@@ -30,11 +28,9 @@ class FeedState:
     source: str
     last_message: datetime | None = None
     down_since: datetime | None = None  # the last message before the current outage, while it lasts
-    outages: list[tuple[datetime, datetime | None]] = field(default_factory=list)  # (from, to or open)
+    outages: list[Interval] = field(default_factory=list)
     collapsed: bool = False  # the current outage is a rate collapse (a trickle still arrives)
-    window_start: datetime | None = None
-    window_count: int = 0
-    usual: float | None = None  # messages per window, a moving average over healthy windows
+    window: TrafficWindow | None = None  # messages per window of the outage threshold
 
 
 class FeedHealth:
@@ -57,12 +53,10 @@ class FeedHealth:
             self.feeds[source] = FeedState(source, last_message=when)
             return []
         drafts: list[AlertDraft] = []
-        if state.window_start is None:
-            state.window_start = when
-        if when - state.window_start >= self.threshold:
-            drafts.extend(self._close_window(state, when))
-        else:
-            state.window_count += 1
+        if state.window is None:
+            state.window = TrafficWindow(self.threshold)
+        if state.window.add(when):
+            drafts.extend(self._close_window(state, state.window, when))
         last = state.last_message
         if state.collapsed:
             pass  # restored by the window count, not by one message
@@ -79,24 +73,22 @@ class FeedHealth:
             state.last_message = when
         return drafts
 
-    def _close_window(self, state: FeedState, when: datetime) -> list[AlertDraft]:
+    def _close_window(self, state: FeedState, window: TrafficWindow, when: datetime) -> list[AlertDraft]:
         """The window ending now: compare its count with the usual one (event time, so replays agree)."""
-        assert state.window_start is not None
-        count, usual, drafts = state.window_count, state.usual, []
+        assert window.start is not None
+        drafts = []
         if state.collapsed:
-            if usual is not None and count >= usual * RECOVER:
+            if window.recovered():
                 drafts.append(self._restored(state, when))
                 state.collapsed = False
-        elif (
-            state.down_since is None and usual is not None and usual >= MIN_USUAL and count < usual * COLLAPSE
-        ):
-            state.down_since = state.window_start
+        elif state.down_since is None and window.collapsed(MIN_USUAL):
+            assert window.usual is not None
+            state.down_since = window.start
             state.collapsed = True
-            state.outages.append((state.window_start, None))
-            drafts.append(self._outage(state, when, reason="rate collapsed", count=count, usual=usual))
-        if not state.collapsed and when - state.window_start < 2 * self.threshold:
-            state.usual = count if usual is None else 0.8 * usual + 0.2 * count
-        state.window_start, state.window_count = when, 1
+            state.outages.append((window.start, None))
+            drafts.append(self._outage(state, when, reason="rate collapsed", count=window.count,
+                                       usual=window.usual))
+        window.close(when, healthy=not state.collapsed)
         return drafts
 
     def tick(self, now: datetime) -> list[AlertDraft]:
@@ -113,25 +105,15 @@ class FeedHealth:
         state = self.feeds.get(source)
         return state is not None and state.down_since is not None
 
+    def outage_intervals(self, source: str | None) -> list[Interval]:
+        """When the source was not heard, and when the service itself was down (every source's outage)."""
+        state = self.feeds.get(source) if source is not None else None
+        return [*(state.outages if state is not None else ()), *self.service_gaps]
+
     def outage_overlap(self, source: str | None, start: datetime, end: datetime) -> timedelta:
         """How much of [start, end] the source spent in outage (an open outage runs to `end`), counting
         the service's own downtime as every source's outage; overlapping intervals count once."""
-        if end <= start:
-            return timedelta(0)
-        state = self.feeds.get(source) if source is not None else None
-        intervals = [(lo, hi or end) for lo, hi in state.outages] if state is not None else []
-        intervals += self.service_gaps
-        clipped = sorted(
-            (max(start, lo), min(end, hi)) for lo, hi in intervals if min(end, hi) > max(start, lo)
-        )
-        total = timedelta(0)
-        covered_to = start
-        for lo, hi in clipped:
-            lo = max(lo, covered_to)
-            if hi > lo:
-                total += hi - lo
-                covered_to = hi
-        return total
+        return overlap(self.outage_intervals(source), start, end)
 
     # ----------------------------------------------------------------------------------- drafts
     def _outage(

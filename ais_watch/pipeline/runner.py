@@ -25,7 +25,9 @@ from ais_watch.clock import Clock, WallClock
 from ais_watch.model import IngestStats, Report
 from ais_watch.pipeline.feed_health import FeedHealthStep
 from ais_watch.pipeline.ingest import EventClock
+from ais_watch.pipeline.reception import Reception, ReceptionOptions
 from ais_watch.pipeline.stage import Context, Stage, VesselRow
+from ais_watch.pipeline.traffic import overlap
 from ais_watch.pipeline.vessel_state import VesselState
 from ais_watch.store import detector_state
 from ais_watch.store.detector_state import open_port_calls
@@ -46,6 +48,7 @@ class PipelineOptions:
     feed_outage_after: float = 600.0
     # Vessel rows (latest state) are rewritten at most this often (see VesselState).
     vessel_flush_interval: float = 5.0
+    reception: ReceptionOptions | None = None  # None: stations and areas are not judged
 
 
 class Pipeline:
@@ -54,7 +57,8 @@ class Pipeline:
 
     def __init__(self, steps: Sequence[Stage], *, engine: AsyncEngine, writer: StoreWriter,
                  stats: IngestStats, clock: Clock, options: PipelineOptions, vessel_state: VesselState,
-                 event_clock: EventClock, outages: FeedHealthStep, alerts: AlertStore | None = None) -> None:
+                 event_clock: EventClock, outages: FeedHealthStep, reception: Reception | None = None,
+                 alerts: AlertStore | None = None) -> None:
         self.steps = list(steps)
         self.engine = engine
         self.writer = writer
@@ -65,6 +69,7 @@ class Pipeline:
         self.vessel_state = vessel_state
         self.event_clock = event_clock
         self.outages = outages
+        self.reception = reception
         self.services = _Services(self)
         self.stage_errors: dict[str, int] = {}
         self._drafts: list[AlertDraft] = []  # raised by stages, stored after the report is processed
@@ -228,8 +233,19 @@ class _Services:
     def save_state(self, detector: str, key: str, state: dict[str, Any] | None) -> None:
         self._pipeline._state[(detector, key)] = state
 
-    def outage_overlap(self, source: str | None, start: datetime, end: datetime) -> timedelta:
-        return self._pipeline.outages.outage_overlap(source, start, end)
+    def outage_overlap(self, source: str | None, start: datetime, end: datetime, *,
+                       station: str | None = None, lat: float | None = None, lon: float | None = None
+                       ) -> timedelta:
+        pipeline = self._pipeline
+        intervals = pipeline.outages.health.outage_intervals(source)
+        if pipeline.reception is not None:
+            intervals += pipeline.reception.outage_intervals(source, station, lat, lon)
+        return overlap(intervals, start, end)
+
+    def area_reception(self, source: str | None, lat: float | None, lon: float | None
+                       ) -> tuple[str, timedelta | None]:
+        reception = self._pipeline.reception
+        return reception.area_reception(source, lat, lon) if reception is not None else ("unknown", None)
 
     def vessel(self, mmsi: int) -> VesselRow | None:
         return self._pipeline.vessels.get(mmsi)

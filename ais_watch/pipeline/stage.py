@@ -37,8 +37,16 @@ class Services(Protocol):
         """A detector's state to keep across restarts (None deletes it), stored in the same transaction
         as the alerts raised with it, so a restart never sees an alert without its state or the reverse."""
 
-    def outage_overlap(self, source: str | None, start: datetime, end: datetime) -> timedelta:
-        """How much of [start, end] the source (or the service itself) was not being heard."""
+    def outage_overlap(self, source: str | None, start: datetime, end: datetime, *,
+                       station: str | None = None, lat: float | None = None, lon: float | None = None
+                       ) -> timedelta:
+        """How much of [start, end] a vessel last heard on `source` (through `station`, or at lat/lon)
+        could not have been heard: its feed, its station or its area was down, or the service was."""
+
+    def area_reception(self, source: str | None, lat: float | None, lon: float | None
+                       ) -> tuple[str, timedelta | None]:
+        """How vessels in this area are heard ("terrestrial", "satellite", "unknown") and the median gap
+        between one vessel's reports there."""
 
     def vessel(self, mmsi: int) -> VesselRow | None:
         """The vessel's latest state, if it was ever heard."""

@@ -42,6 +42,8 @@ KIND_LABELS = {
     "possible_dark_port_call": "Possible dark port call",
     "feed_outage": "Feed outage",
     "feed_restored": "Feed restored",
+    "reception_loss": "Reception loss",
+    "reception_restored": "Reception restored",
 }
 _PREPOSITION = {"port_departure": "from", "zone_exit": "from"}
 
