@@ -47,31 +47,34 @@ def tag_block(when: datetime, station: str = STATION) -> str:
     return f"\\{body}*{reduce(xor, body.encode(), 0):02X}\\"
 
 
-def _lines(fields: DATA_DICT, when: datetime) -> list[str]:
+def _lines(fields: DATA_DICT, when: datetime, station: str = STATION) -> list[str]:
     sentences = encode_dict(fields, talker_id="AI", sentence_type="VDM", radio_channel="A", seq_id=1)
-    return [tag_block(when) + sentence for sentence in sentences]
+    return [tag_block(when, station) + sentence for sentence in sentences]
 
 
-def static_lines(ship: Ship, when: datetime, destination: str | None = None) -> list[str]:
+def static_lines(ship: Ship, when: datetime, destination: str | None = None, station: str = STATION
+                 ) -> list[str]:
     return _lines({"type": 5, "mmsi": ship.mmsi, "imo": ship.imo or 0, "shipname": ship.name,
                    "callsign": ship.call_sign, "ship_type": ship.ship_type, "to_bow": 80, "to_stern": 20,
                    "to_port": 8, "to_starboard": 8, "draught": 6.5,
-                   "destination": destination if destination is not None else ship.destination}, when)
+                   "destination": destination if destination is not None else ship.destination}, when,
+                  station)
 
 
 def position_lines(ship: Ship, when: datetime, lat: float, lon: float, sog: float, cog: float,
-                   status: int) -> list[str]:
+                   status: int, station: str = STATION) -> list[str]:
     return _lines({"type": 1, "mmsi": ship.mmsi, "status": status, "speed": round(sog, 1), "lon": lon,
                    "lat": lat, "course": round(cog, 1) % 360, "heading": round(cog) % 360,
-                   "second": when.second, "accuracy": 1}, when)
+                   "second": when.second, "accuracy": 1}, when, station)
 
 
 def voyage(ship: Ship, start: datetime, lat: float, lon: float, legs: Iterable[Leg], *,
            interval: timedelta = timedelta(minutes=2), moored_interval: timedelta = timedelta(minutes=10),
            static_every: timedelta = timedelta(hours=1),
-           final_fix: bool = True) -> Iterator[tuple[datetime, str]]:
-    """(time, NMEA line) pairs of one ship's voyage, in time order. `final_fix`: a last, stopped position
-    where the voyage ends (off for a voyage that carries on, as the demo's loop does)."""
+           final_fix: bool = True, station: str = STATION) -> Iterator[tuple[datetime, str]]:
+    """(time, NMEA line) pairs of one ship's voyage, in time order, heard through `station`. `final_fix`:
+    a last, stopped position where the voyage ends (off for a voyage that carries on, as the demo's loop
+    does)."""
     when = start
     next_static = start
     destination = ship.destination
@@ -88,22 +91,23 @@ def voyage(ship: Ship, start: datetime, lat: float, lon: float, legs: Iterable[L
             if leg.dark:
                 continue
             if t >= next_static:
-                yield from ((t, line) for line in static_lines(ship, t, destination))
+                yield from ((t, line) for line in static_lines(ship, t, destination, station))
                 next_static = t + static_every
             f = i / steps
             yield from ((t, line) for line in position_lines(
-                ship, t, lat + (leg.lat - lat) * f, lon + (leg.lon - lon) * f, leg.speed_kn, course, 0))
+                ship, t, lat + (leg.lat - lat) * f, lon + (leg.lon - lon) * f, leg.speed_kn, course, 0,
+                station))
         when += duration
         lat, lon = leg.lat, leg.lon
         stay_end = when + leg.stay
         t = when
         while t < stay_end:
             if not leg.dark:
-                yield from ((t, line) for line in position_lines(ship, t, lat, lon, 0.0, course, 5))
+                yield from ((t, line) for line in position_lines(ship, t, lat, lon, 0.0, course, 5, station))
             t += moored_interval
         when = stay_end
     if final_fix:
-        yield from ((when, line) for line in position_lines(ship, when, lat, lon, 0.0, 0.0, 5))
+        yield from ((when, line) for line in position_lines(ship, when, lat, lon, 0.0, 0.0, 5, station))
 
 
 def merged(*streams: Iterable[tuple[datetime, str]]) -> list[str]:
