@@ -160,6 +160,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reception.cell_degrees", "float", 1.0,
             "Size in degrees of the grid cells that are the areas of a feed naming no station.",
             minimum=0.05, maximum=10),
+    Setting("reception.learn", "float", 7200.0,
+            "Seconds a station or area is heard before it is judged (its normal, such as a satellite's "
+            "passes, is learnt first; a station that died meanwhile is found then).", minimum=0),
     Setting("reception.satellite_gap", "float", 1200.0,
             "Seconds: an area where the median gap between one vessel's reports is longer is heard only by "
             "satellite.", minimum=1),

@@ -141,4 +141,5 @@ def reception_options(settings: Settings) -> ReceptionOptions | None:
                             min_usual=settings["reception.min_usual"],
                             min_vessels=settings["reception.min_vessels"],
                             cell_degrees=settings["reception.cell_degrees"],
-                            satellite_gap=timedelta(seconds=settings["reception.satellite_gap"]))
+                            satellite_gap=timedelta(seconds=settings["reception.satellite_gap"]),
+                            learn=timedelta(seconds=settings["reception.learn"]))

@@ -28,7 +28,8 @@ FEED = "aisnet"
 VLADIVOSTOK = (43.10, 131.89)  # the harbour its station covers
 NAKHODKA = (42.80, 132.88)  # another station's harbour, heard all along
 OPTIONS = ReceptionOptions(window=timedelta(minutes=10), min_silence=timedelta(minutes=30), min_usual=20,
-                           min_vessels=3, cell_degrees=1.0, satellite_gap=timedelta(minutes=20))
+                           min_vessels=3, cell_degrees=1.0, satellite_gap=timedelta(minutes=20),
+                           learn=timedelta(hours=2))
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,26 @@ def test_a_station_whose_traffic_collapses_to_a_trickle_is_in_outage() -> None:
     h.run(busy + trickle + harbour("nakh-1", NAKHODKA, 0, 240, first_mmsi=273200000))
     kinds = [a.details["reason"] for a in h.out.alerts if a.kind == "reception_loss"]
     assert kinds and kinds[0] in ("rate collapsed", "no messages"), h.out.kinds()
+
+
+def satellite_passes(start: float, end: float) -> list[PositionReport]:
+    """A satellite 'station' heard in passes: 12 minutes of busy traffic every 100 minutes."""
+    out = []
+    for pass_start in _steps(start, end, 100):
+        out += [report(273500000 + (k % 40), pass_start + k * 0.25, (0.0, 90.0), "316999999")
+                for k in range(48)]
+    return out
+
+
+def test_a_satellite_heard_in_passes_is_not_in_outage_between_them_but_is_when_it_stops() -> None:
+    h = Harness()
+    h.run(satellite_passes(0, 1000) + harbour("nakh-1", NAKHODKA, 0, 1000, first_mmsi=273200000))
+    assert [a for a in h.out.alerts if a.kind.startswith("reception")] == [], "passes are its normal"
+    h2 = Harness()  # the same, then nothing from it for 500 minutes while the feed goes on
+    h2.run(satellite_passes(0, 1000) + harbour("nakh-1", NAKHODKA, 0, 1500, first_mmsi=273200000))
+    (loss,) = [a for a in h2.out.alerts if a.kind == "reception_loss"]
+    assert loss.details["station"] == "316999999" and loss.details["reason"] == "no messages"
+    assert loss.occurred_at - datetime.fromisoformat(loss.details["since"]) >= timedelta(minutes=150)
 
 
 # --------------------------------------------------------------------------------------------- areas

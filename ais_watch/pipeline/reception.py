@@ -41,6 +41,8 @@ GAP_BUCKETS = 10
 SAMPLE_LIMIT = 2000  # gap samples per area before the histogram is halved: it follows a changing area
 MIN_SAMPLES = 20  # gap samples before an area's reception is judged
 VESSELS_LISTED = 20  # vessels named in a reception_loss alert (the count is always whole)
+NOTABLE_SILENCE = timedelta(minutes=1)  # shorter silences of a station or area are not remembered
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class ReceptionOptions:
     min_vessels: int = 3
     cell_degrees: float = 1.0
     satellite_gap: timedelta = timedelta(minutes=20)
+    learn: timedelta = timedelta(hours=2)  # how long a station or area is heard before it is judged
 
 
 @dataclass(eq=False, slots=True)
@@ -62,6 +65,7 @@ class Coverage:
     source: str
     label: str  # the station's id, or the area's south-west corner
     window: TrafficWindow
+    first_message: datetime | None = None
     last_message: datetime | None = None
     down_since: datetime | None = None  # its last message before the current outage
     collapsed: bool = False  # the current outage is a rate collapse (a trickle still arrives)
@@ -70,6 +74,18 @@ class Coverage:
     bounds: list[float] | None = None  # south, west, north, east of the positions heard through it
     vessels: dict[int, datetime] = field(default_factory=dict)  # whose latest report came through it
     gaps: list[int] = field(default_factory=lambda: [0] * GAP_BUCKETS)  # areas: one vessel's report gaps
+    # Its own silences (at least a minute) over the last day, outside outages: a satellite's footprint
+    # is heard in passes, with an hour or more between them, which is its normal, not an outage.
+    long_silences: list[tuple[datetime, float]] = field(default_factory=list)  # (when it ended, seconds)
+
+    def silence_ended(self, when: datetime, silence: timedelta) -> None:
+        if silence >= NOTABLE_SILENCE:
+            self.long_silences = [(w, s) for w, s in self.long_silences if when - w <= DAY]
+            self.long_silences.append((when, silence.total_seconds()))
+
+    def longest_silence(self, now: datetime) -> timedelta | None:
+        recent = [s for w, s in self.long_silences if now - w <= DAY]
+        return timedelta(seconds=max(recent)) if recent else None
 
     @property
     def is_down(self) -> bool:
@@ -180,10 +196,15 @@ class Reception(StageBase):
         if coverage.window.add(when):
             self._close_window(coverage, when, services)
         coverage.quiet = False
+        last = coverage.last_message
         if coverage.down_since is not None and not coverage.collapsed and when > coverage.down_since:
             services.raise_alert(self._restored(coverage, when))
-        if coverage.last_message is None or when > coverage.last_message:
+        elif last is not None and when > last and coverage.down_since is None:
+            coverage.silence_ended(when, when - last)
+        if last is None or when > last:
             coverage.last_message = when
+        if coverage.first_message is None or when < coverage.first_message:
+            coverage.first_message = when
 
     def _close_window(self, coverage: Coverage, when: datetime, services: Services) -> None:
         window = coverage.window
@@ -192,6 +213,8 @@ class Reception(StageBase):
                 coverage.collapsed = False
                 services.raise_alert(self._restored(coverage, when))
         elif (coverage.down_since is None and window.collapsed(self.options.min_usual)
+              and coverage.first_message is not None and when - coverage.first_message >= self.options.learn
+              and self._heard_without_pauses(coverage, when)
               and self._feed_carried_on(coverage, window.start or when, when)):
             assert window.start is not None and window.usual is not None
             coverage.collapsed = True
@@ -200,20 +223,30 @@ class Reception(StageBase):
         window.close(when, healthy=not coverage.collapsed)
 
     # ------------------------------------------------------------------------------------ ticks
-    def silence_threshold(self, coverage: Coverage) -> timedelta | None:
-        """How long its silence must last to be an outage: a few of its usual gaps, at least
-        `min_silence`; None when its traffic is too thin to judge."""
+    def silence_threshold(self, coverage: Coverage, now: datetime) -> timedelta | None:
+        """How long its silence must last to be an outage: at least `min_silence`, a few of its usual
+        gaps, and twice its longest silence of the last day (a satellite's passes); None when its traffic
+        is too thin to judge."""
         usual = coverage.window.usual
         if usual is None or usual < self.options.min_usual:
             return None
-        return max(self.options.min_silence, 3 * self.options.window / usual)
+        longest = coverage.longest_silence(now) or timedelta(0)
+        return max(self.options.min_silence, 3 * self.options.window / usual, 2 * longest)
+
+    def _heard_without_pauses(self, coverage: Coverage, now: datetime) -> bool:
+        """Its traffic is continuous (no silence as long as a window over the last day): only then does a
+        thin window mean a collapse, and not the gap between two satellite passes."""
+        longest = coverage.longest_silence(now)
+        return longest is None or longest < self.options.window
 
     def tick(self, now: datetime, services: Services) -> None:
         for coverage in self.coverages.values():
-            last = coverage.last_message
-            if coverage.down_since is not None or coverage.quiet or last is None:
+            last, first = coverage.last_message, coverage.first_message
+            if coverage.down_since is not None or coverage.quiet or last is None or first is None:
                 continue
-            threshold = self.silence_threshold(coverage)
+            if now - first < self.options.learn:
+                continue  # its normal (a satellite's passes) is not known yet: judged once it is
+            threshold = self.silence_threshold(coverage, now)
             if threshold is None or now - last <= threshold:
                 continue
             if not self._feed_carried_on(coverage, last, now) or (
