@@ -1,54 +1,24 @@
-"""Shared fixtures. `db_url` runs a test on SQLite and on the PostgreSQL named by AIS_WATCH_TEST_PG.
+"""Shared fixtures.
 
-Locally a missing PostgreSQL skips those cases with the reason; under CI=true it fails them, because a
-green run that silently skipped PostgreSQL would claim what it never checked.
+`db_url` runs a test on SQLite and on the PostgreSQL named by AIS_WATCH_TEST_PG; locally a missing
+PostgreSQL skips those cases with the reason, under CI=true it fails them (tests/helpers/needs.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.config import SETTINGS
-
-PG_URL = os.environ.get("AIS_WATCH_TEST_PG", "")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-REPO = Path(__file__).resolve().parent.parent
-DEMO_DATA = REPO / "ais_watch" / "data" / "demo"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.helpers.db import engine_on
+from tests.helpers.needs import pg_url_or_skip
+from tests.helpers.receiver import Receiver, receiver_server
 
 
-def _require(what: str, why: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI=true but {what}: {why}")
-    pytest.skip(f"{what}: {why}")
-
-
-async def _reset_pg_schema(url: str) -> None:
-    import asyncpg
-
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncio.wait_for(asyncpg.connect(dsn), timeout=5)
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-
-
-def pg_url_or_skip() -> str:
-    """The test PostgreSQL URL with an empty schema, or skip (fail under CI) with the reason."""
-    if not PG_URL:
-        _require("no PostgreSQL", "set AIS_WATCH_TEST_PG=postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        asyncio.run(_reset_pg_schema(PG_URL))
-    except Exception as err:  # connection refused, auth, timeout: all mean "not available"
-        _require("PostgreSQL unreachable", f"{PG_URL}: {err!r}")
-    return PG_URL
-
-
+# ---------------------------------------------------------------------------------- every test
 @pytest.fixture(autouse=True)
 def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from AIS_WATCH_* variables: a developer's own must not change what any test sees."""
@@ -57,8 +27,30 @@ def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(setting.env_var, raising=False)
 
 
+# ------------------------------------------------------------------------------------ databases
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return pg_url_or_skip()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """PostgreSQL only, for what SQLite does not have (partitions, advisory locks, LISTEN/NOTIFY)."""
+    return pg_url_or_skip()
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on db_url, migrated to head."""
+    async with engine_on(db_url) as eng:
+        yield eng
+
+
+# ------------------------------------------------------------------------------------ receivers
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A scripted loopback webhook / Slack receiver (tests/helpers/receiver.py)."""
+    async with receiver_server() as rec:
+        yield rec

@@ -18,29 +18,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from ais_watch.config import DEFAULT_BOUNDING_BOXES, load_settings
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from ais_watch.sources.aisstream import AisstreamSource, parse_time_utc, reports_from_aisstream
+from tests.helpers.aisstream import position_report, ship_static_data
+from tests.helpers.waiting import wait_for
 
 RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock at receipt, deliberately far from event times
 
 
 # ------------------------------------------------------------------------- realistic sample messages
-def position_report(mmsi: int = 273355410, *, time_utc: str = "2023-05-10 11:46:52.509865357 +0000 UTC",
-                    lat: float = 43.10215, lon: float = 131.87993, sog: float = 11.3, cog: float = 204.6,
-                    heading: int = 203, name: str = "VOSTOK 7", **extra: Any) -> dict[str, Any]:
-    body = {
-        "Cog": cog, "CommunicationState": 59916, "Latitude": lat, "Longitude": lon, "MessageID": 1,
-        "NavigationalStatus": 0, "PositionAccuracy": True, "Raim": False, "RateOfTurn": -2,
-        "RepeatIndicator": 0, "Sog": sog, "Spare": 0, "SpecialManoeuvreIndicator": 0, "Timestamp": 52,
-        "TrueHeading": heading, "UserID": mmsi, "Valid": True,
-    }
-    body.update(extra)
-    return {
-        "Message": {"PositionReport": body},
-        "MessageType": "PositionReport",
-        "MetaData": {"MMSI": mmsi, "MMSI_String": mmsi, "ShipName": name.ljust(20),
-                     "latitude": lat, "longitude": lon, "time_utc": time_utc},
-    }
-
-
 def class_b_report() -> dict[str, Any]:
     return {
         "Message": {"StandardClassBPositionReport": {
@@ -81,22 +65,6 @@ def long_range_report(sog: float = 12, cog: float = 97) -> dict[str, Any]:
         "MetaData": {"MMSI": 445999001, "MMSI_String": 445999001, "ShipName": "",
                      "latitude": 38.9, "longitude": 125.21667,
                      "time_utc": "2024-02-01T03:04:07.250Z"},
-    }
-
-
-def ship_static_data(name: str = "SEA STAR@@@@@@@@@@@@", imo: int = 9179842,
-                     mmsi: int = 352001234) -> dict[str, Any]:
-    return {
-        "Message": {"ShipStaticData": {
-            "AisVersion": 2, "CallSign": "3FXY5  ", "Destination": "NAMPO@@@@@@@@@@@@@@@",
-            "Dimension": {"A": 150, "B": 40, "C": 16, "D": 16}, "Dte": False,
-            "Eta": {"Day": 12, "Hour": 6, "Minute": 0, "Month": 5}, "FixType": 1, "ImoNumber": imo,
-            "MaximumStaticDraught": 9.8, "MessageID": 5, "Name": name, "RepeatIndicator": 0,
-            "Spare": False, "Type": 70, "UserID": mmsi, "Valid": True}},
-        "MessageType": "ShipStaticData",
-        "MetaData": {"MMSI": mmsi, "MMSI_String": mmsi, "ShipName": name,
-                     "latitude": 38.72, "longitude": 125.38,
-                     "time_utc": "2023-05-10 11:47:01.000123999 +0000 UTC"},
     }
 
 
@@ -411,12 +379,6 @@ async def running(source: AisstreamSource):
             await task
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
 def collector() -> tuple[list[Report], Callable[[Report], Awaitable[None]]]:
     received: list[Report] = []
 
@@ -445,7 +407,7 @@ async def test_subscribes_and_emits_reports() -> None:
         source = AisstreamSource(settings_for(fake.port, aisstream__api_key="key-123"), emit, stats)
         assert not source.connected
         async with running(source):
-            await wait_until(lambda: len(received) == 4)
+            await wait_for(lambda: len(received) == 4, 3.0, "4 reports")
             assert source.connected
             assert source.status.connects == 1
             assert source.status.last_message_at is not None
@@ -471,7 +433,7 @@ async def test_subscription_carries_filters_as_strings() -> None:
                                 aisstream__message_types=["PositionReport", "ShipStaticData"])
         source = AisstreamSource(settings, collector()[1], IngestStats())
         async with running(source):
-            await wait_until(lambda: len(fake.subscriptions) == 1)
+            await wait_for(lambda: len(fake.subscriptions) == 1, 3.0, "the subscription")
         assert fake.subscriptions[0] == {
             "APIKey": "k", "BoundingBoxes": boxes, "FiltersShipMMSI": ["445999001", "273355410"],
             "FilterMessageTypes": ["PositionReport", "ShipStaticData"]}
@@ -490,7 +452,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
         stats = IngestStats()
         source = AisstreamSource(settings_for(fake.port), emit, stats)
         async with running(source):
-            await wait_until(lambda: len(received) == 1)
+            await wait_for(lambda: len(received) == 1, 3.0, "1 report")
             await asyncio.sleep(0.05)
             assert source.connected
         assert received[0].mmsi == 273355410
@@ -511,7 +473,7 @@ async def test_reconnects_after_server_closes() -> None:
         received, emit = collector()
         source = AisstreamSource(settings_for(fake.port), emit, IngestStats())
         async with running(source):
-            await wait_until(lambda: len(received) == 2)
+            await wait_for(lambda: len(received) == 2, 3.0, "2 reports")
             assert source.status.connects == 2
             assert source.status.disconnects == 1
             assert source.status.last_error is not None
@@ -539,9 +501,9 @@ async def test_refused_subscription_logged_and_backed_off(caplog: pytest.LogCapt
                                 reconnect__max_delay=5.0)
         source = AisstreamSource(settings, emit, IngestStats())
         async with running(source):
-            await wait_until(lambda: len(fake.subscriptions) >= 2, timeout=5)
+            await wait_for(lambda: len(fake.subscriptions) >= 2, 5, "a second subscription")
             assert "Api Key Is Not Valid" in (source.status.last_error or "")
-            await wait_until(lambda: len(received) == 1, timeout=5)
+            await wait_for(lambda: len(received) == 1, 5, "1 report")
         gap1 = fake.subscribed_at[1] - fake.subscribed_at[0]
         gap2 = fake.subscribed_at[2] - fake.subscribed_at[1]
         assert gap1 >= initial - 0.01
@@ -556,8 +518,8 @@ async def test_idle_connection_dropped_and_reopened() -> None:
     async with asyncio.timeout(10), fake_aisstream(serve_forever) as fake:
         source = AisstreamSource(settings_for(fake.port), collector()[1], IngestStats())
         async with running(source):
-            await wait_until(lambda: len(fake.subscriptions) == 2, timeout=4)
-            await wait_until(lambda: fake.closed[0].is_set())
+            await wait_for(lambda: len(fake.subscriptions) == 2, 4, "a second subscription")
+            await wait_for(lambda: fake.closed[0].is_set(), 3.0, "the first connection to close")
             assert source.status.disconnects >= 1
             assert "no message" in (source.status.last_error or "")
         gap = fake.subscribed_at[1] - fake.subscribed_at[0]
@@ -576,7 +538,7 @@ async def test_steady_traffic_is_not_idle() -> None:
         received, emit = collector()
         source = AisstreamSource(settings_for(fake.port), emit, IngestStats())
         async with running(source):
-            await wait_until(lambda: len(received) == 8, timeout=5)
+            await wait_for(lambda: len(received) == 8, 5, "8 reports")
             assert source.status.connects == 1
             assert source.status.disconnects == 0
         assert len(fake.subscriptions) == 1
@@ -588,7 +550,7 @@ async def test_unreachable_server_keeps_retrying() -> None:
     async with asyncio.timeout(10):
         source = AisstreamSource(settings_for(port), collector()[1], IngestStats())
         async with running(source) as task:
-            await wait_until(lambda: source.status.last_error is not None)
+            await wait_for(lambda: source.status.last_error is not None, 3.0, "an error in the status")
             await asyncio.sleep(0.3)
             assert not task.done()
             assert not source.connected

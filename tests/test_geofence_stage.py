@@ -9,17 +9,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ais_watch.alerts.model import alert_json, iso
-from ais_watch.alerts.store import AlertStore
+from ais_watch.alerts.model import iso
 from ais_watch.detectors.geofence import GeofenceStage, ZoneEnricher
 from ais_watch.detectors.watch import WatchlistEnricher
-from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
-from ais_watch.pipeline import Pipeline, PipelineOptions, ReplayClock
-from ais_watch.store.db import open_database
+from ais_watch.model import PositionReport, Report, StaticReport
+from ais_watch.pipeline import Pipeline, PipelineOptions
 from ais_watch.store.queries import port_call_rows
-from ais_watch.store.writer import StoreWriter
 from ais_watch.watchlist import WatchEntry, WatchlistIndex
 from ais_watch.zones import ZoneRegistry
+from tests.helpers.alerts import alerts_in
+from tests.helpers.db import engine_on
+from tests.helpers.pipeline import running_stages
+from tests.helpers.reports import make_position, make_static
 
 LIMIT = 60
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
@@ -105,16 +106,12 @@ def test_drifting_across_the_boundary_never_flaps() -> None:
 # ------------------------------------------------------------------------------------- the stage
 def pos(mmsi: int, minute: float, lat: float, lon: float, sog: float = 0.0,
         status: int = 0) -> PositionReport:
-    when = at(minute)
-    return PositionReport(mmsi=mmsi, time=when, lat=lat, lon=lon, sog=sog, cog=270.0, heading=None,
-                          nav_status=status, msg_type=1, source=SOURCE, received_at=when, mmsi_valid=True)
+    return make_position(mmsi, at(minute), lat, lon, sog=sog, cog=270.0, heading=None, nav_status=status,
+                         source=SOURCE)
 
 
 def static(mmsi: int, minute: float, name: str, imo: int | None) -> StaticReport:
-    when = at(minute)
-    return StaticReport(mmsi=mmsi, time=when, msg_type=5, source=SOURCE, received_at=when, name=name,
-                        imo=imo, imo_valid=True if imo is not None else None, destination="RAJIN",
-                        mmsi_valid=True)
+    return make_static(mmsi, at(minute), name, imo, source=SOURCE, destination="RAJIN")
 
 
 def line(mmsi: int, start: float, end: float, a: tuple[float, float], b: tuple[float, float],
@@ -148,24 +145,12 @@ def call_at_rajin(mmsi: int, start: float = 0.0, moored_hours: float = 2.0) -> l
 
 @asynccontextmanager
 async def running(db_url: str) -> AsyncIterator[tuple[Pipeline, ZoneEnricher, GeofenceStage]]:
-    engine = await open_database(db_url)
-    try:
-        stats = IngestStats()
-        writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
-        zones = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
-        watch = WatchlistEnricher(WatchlistIndex(ENTRIES))
-        geofence = GeofenceStage()
-        options = PipelineOptions(event_time_ticks=True, tick_interval=60, feed_outage_after=30 * 86400)
-        pipeline = Pipeline(engine, writer, stats, ReplayClock(), options, stages=[zones, watch, geofence],
-                            alerts=AlertStore(engine))
-        await pipeline.start(periodic_flush=False)
-        try:
-            yield pipeline, zones, geofence
-        finally:
-            await pipeline.close()
-        assert pipeline.stage_errors == {}
-    finally:
-        await engine.dispose()
+    zones = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
+    watch = WatchlistEnricher(WatchlistIndex(ENTRIES))
+    geofence = GeofenceStage()
+    options = PipelineOptions(event_time_ticks=True, tick_interval=60, feed_outage_after=30 * 86400)
+    async with running_stages(db_url, [zones, watch, geofence], options) as pipeline:
+        yield pipeline, zones, geofence
 
 
 async def run(db_url: str, reports: Iterable[Report]) -> GeofenceStage:
@@ -177,12 +162,8 @@ async def run(db_url: str, reports: Iterable[Report]) -> GeofenceStage:
 
 async def stored(db_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(alerts, port_calls rows) in the store."""
-    engine = await open_database(db_url)
-    try:
-        alerts = [alert_json(row) for row in await AlertStore(engine).query()]
-        return alerts, await port_call_rows(engine)
-    finally:
-        await engine.dispose()
+    async with engine_on(db_url) as engine:
+        return await alerts_in(engine), await port_call_rows(engine)
 
 
 def kinds(alerts: list[dict[str, Any]], mmsi: int = ANGARA) -> list[str]:

@@ -20,8 +20,9 @@ from ais_watch.errors import StoreError
 from ais_watch.store.db import migrate, open_database
 from ais_watch.store.partitions import create_partitions, day_of_partition
 from ais_watch.store.schema import metadata, positions
+from tests.helpers.paths import REPO
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "ais_watch" / "migrations"
+MIGRATIONS = REPO / "ais_watch" / "migrations"
 
 
 def _script() -> ScriptDirectory:

@@ -9,48 +9,29 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
-import pyais
 import pytest
 
 from ais_watch.config import load_settings
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport, from_epoch
 from ais_watch.sources.nmea_net import NmeaTcpSource, NmeaUdpSource, sources_from_settings
+from tests.helpers.nmea import encode, sentence, tag_block
 
 TYPE1 = b"!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A"  # MMSI 371798000
 TYPE5_1 = b"!AIVDM,2,1,1,A,55?MbV02;H;s<HtKR20EHE:0@T4@Dn2222222216L961O5Gf0NSQEp6ClRp8,0*1C"
 TYPE5_2 = b"!AIVDM,2,2,1,A,88888888880,2*25"  # MMSI 351759000, EVER DIADEM
 
 
-def _xor(text: str) -> str:
-    value = 0
-    for char in text.encode("ascii"):
-        value ^= char
-    return f"{value:02X}"
-
-
-def nmea(body: str) -> bytes:
-    """'AIVDM,...' -> '!AIVDM,...*hh' with the right checksum."""
-    return f"!{body}*{_xor(body)}".encode()
-
-
-def tag_block(body: str) -> bytes:
-    """'s:...,c:...' -> '\\s:...,c:...*hh\\' (checksum over the characters between '\\' and '*')."""
-    return f"\\{body}*{_xor(body)}\\".encode()
-
-
-TAGGED = tag_block("s:2573345,c:1200000000") + nmea("AIVDM,1,1,,B,15RTgt0PAso;90TKcjM8h6g208CQ,0")
+TAGGED = tag_block("s:2573345,c:1200000000") + sentence("AIVDM,1,1,,B,15RTgt0PAso;90TKcjM8h6g208CQ,0")
 
 
 def position(mmsi: int, lat: float = 35.5, lon: float = 129.4) -> bytes:
     """A type 1 position encoded by pyais."""
-    data = {"type": 1, "mmsi": mmsi, "lat": lat, "lon": lon, "speed": 10.0, "course": 90.0, "heading": 90}
-    (line,) = pyais.encode_dict(data, talker_id="AI", sentence_type="VDM")
-    return line.encode()
+    (line,) = encode(type=1, mmsi=mmsi, lat=lat, lon=lon, speed=10.0, course=90.0, heading=90)
+    return line
 
 
 def static(mmsi: int, name: str, seq_id: int) -> list[bytes]:
-    data = {"type": 5, "mmsi": mmsi, "shipname": name, "callsign": "TEST1", "imo": 9134270}
-    return [s.encode() for s in pyais.encode_dict(data, talker_id="AI", sentence_type="VDM", seq_id=seq_id)]
+    return encode(seq_id=seq_id, type=5, mmsi=mmsi, shipname=name, callsign="TEST1", imo=9134270)
 
 
 def settings(idle: float = 30.0):
@@ -223,7 +204,7 @@ async def test_tcp_bad_lines_are_counted_by_reason_and_good_lines_around_them_ar
         b"hello, this is not NMEA",
         TYPE1[:-2] + b"4B",  # wrong checksum
         position(211000002),
-        nmea("AIVDM,2,2,7,A,88888888880,2"),  # second half of a message whose first half never came
+        sentence("AIVDM,2,2,7,A,88888888880,2"),  # second half of a message whose first half never came
         b"!AIVDM,1,1,,A,15RTgt0P\xc3\xa9so;90TKcjM8h6g208CQ,0*4A",  # non-ASCII inside a sentence
         b"\xff\xfe\xfd\xfc",
         position(211000003),

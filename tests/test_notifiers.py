@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -30,6 +28,8 @@ from ais_watch.alerts.notifiers.base import RESPONSE_SNIPPET
 from ais_watch.alerts.notifiers.http import parse_retry_after
 from ais_watch.alerts.notifiers.slack import FIELD_MAX, FIELDS_MAX, HEADER_MAX, format_duration, slack_message
 from ais_watch.config import ConfigError, load_settings
+from tests.helpers.receiver import Receiver, receiver_server
+from tests.helpers.serve import free_port
 
 MAP_URL = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}"
 SECRET = "s3cret-webhook-key"
@@ -58,80 +58,45 @@ def make_alert(**overrides: Any) -> dict[str, Any]:
 
 
 # --- the loopback receiver ------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    base: str
-    requests: list[Received] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return f"{self.base}{path}"
-
-    def last(self) -> Received:
-        assert self.requests, "the receiver got no request"
-        return self.requests[-1]
+async def answer_by_path(path: str) -> web.StreamResponse:
+    """Each path is one way a receiver answers."""
+    match path:
+        case "/ok":
+            return web.Response(text="ok")
+        case "/500":
+            return web.Response(status=500, text="rollup_error")
+        case "/429":
+            return web.Response(status=429, text="rate limited", headers={"Retry-After": "7"})
+        case "/503-date":
+            when = datetime.now(UTC) + timedelta(seconds=120)
+            return web.Response(status=503, text="maintenance",
+                                headers={"Retry-After": format_datetime(when, usegmt=True)})
+        case "/503-long":
+            return web.Response(status=503, headers={"Retry-After": "86400"})
+        case "/404":
+            return web.Response(status=404, text="no_service")
+        case "/400":
+            return web.Response(status=400, text="invalid_payload")
+        case "/302":
+            return web.Response(status=302, headers={"Location": "/ok"})
+        case "/big":
+            return web.Response(status=500, text="x" * 50_000)
+        case "/slow":
+            await asyncio.sleep(2)
+            return web.Response(text="too late")
+    return web.Response(status=404)
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver(base="")
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        rec.requests.append(Received(request.path, dict(request.headers), body))
-        match request.path:
-            case "/ok":
-                return web.Response(text="ok")
-            case "/500":
-                return web.Response(status=500, text="rollup_error")
-            case "/429":
-                return web.Response(status=429, text="rate limited", headers={"Retry-After": "7"})
-            case "/503-date":
-                when = datetime.now(UTC) + timedelta(seconds=120)
-                return web.Response(status=503, text="maintenance",
-                                    headers={"Retry-After": format_datetime(when, usegmt=True)})
-            case "/503-long":
-                return web.Response(status=503, headers={"Retry-After": "86400"})
-            case "/404":
-                return web.Response(status=404, text="no_service")
-            case "/400":
-                return web.Response(status=400, text="invalid_payload")
-            case "/302":
-                return web.Response(status=302, headers={"Location": "/ok"})
-            case "/big":
-                return web.Response(status=500, text="x" * 50_000)
-            case "/slow":
-                await asyncio.sleep(2)
-                return web.Response(text="too late")
-        return web.Response(status=404)
-
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    rec.base = f"http://127.0.0.1:{port}"
-    try:
+    """Here the receiver answers by path (conftest's answers from a script)."""
+    async with receiver_server(rec=Receiver(answer=answer_by_path)) as rec:
         yield rec
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def all_strings(value: Any) -> Iterator[str]:

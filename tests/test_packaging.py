@@ -11,7 +11,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import REPO
 
 
 def test_every_data_file_of_the_package_is_in_the_wheel(tmp_path: Path) -> None:

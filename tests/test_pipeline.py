@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from ais_watch.pipeline import Deduplicator, Pipeline, PipelineOptions, ReplayClock, WallClock
 from ais_watch.store import queries
-from ais_watch.store.db import open_database
 from ais_watch.store.schema import identity_history, positions
 from ais_watch.store.writer import StoreWriter
+from tests.helpers.db import engine_on
+from tests.helpers.reports import make_position, make_static
 
 T0 = datetime(2024, 5, 10, 11, 0, 0, tzinfo=UTC)
 RU_SHIP = 273355410  # MID 273: Russian Federation
@@ -29,18 +30,13 @@ def at(seconds: float) -> datetime:
 
 def pos(seconds: float, mmsi: int = RU_SHIP, *, lat: float = 43.1, lon: float = 131.9,
         payload: bytes | None = None, msg_type: int = 1, source: str = "test") -> PositionReport:
-    return PositionReport(mmsi=mmsi, time=at(seconds), lat=lat, lon=lon, sog=10.5, cog=90.0, heading=91,
-                          nav_status=0, msg_type=msg_type, source=source, received_at=at(seconds),
-                          payload=payload)
+    return make_position(mmsi, at(seconds), lat, lon, sog=10.5, heading=91, msg_type=msg_type, source=source,
+                         payload=payload)
 
 
 def static(seconds: float, mmsi: int = RU_SHIP, *, msg_type: int = 5, part: str | None = None,
            **fields: Any) -> StaticReport:
-    report = StaticReport(mmsi=mmsi, time=at(seconds), msg_type=msg_type, source="test",
-                          received_at=at(seconds), part=part, **fields)
-    if report.imo is not None and report.imo_valid is None:
-        report.imo_valid = True
-    return report
+    return make_static(mmsi, at(seconds), msg_type=msg_type, part=part, **fields)
 
 
 # ------------------------------------------------------------------------------------- dedup, pure
@@ -130,8 +126,7 @@ def test_wall_clock_ignores_event_times() -> None:
 # ---------------------------------------------------------------------------- with a real store
 async def run(db_url: str, reports: Iterable[Report], **options: Any) -> Pipeline:
     """Reports through a started pipeline on the database, then close() (everything written)."""
-    engine = await open_database(db_url)
-    try:
+    async with engine_on(db_url) as engine:
         stats = IngestStats()
         writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
         pipeline = Pipeline(engine, writer, stats, ReplayClock(), PipelineOptions(**options))
@@ -139,22 +134,17 @@ async def run(db_url: str, reports: Iterable[Report], **options: Any) -> Pipelin
         for report in reports:
             await pipeline.submit(report)
         await pipeline.close()
-    finally:
-        await engine.dispose()
     return pipeline
 
 
 async def stored(db_url: str, mmsi: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
     """(vessels row, identity history, positions count) of one vessel, read back from the database."""
-    engine = await open_database(db_url, migrate_schema=False)
-    try:
+    async with engine_on(db_url, migrate_schema=False) as engine:
         row = await queries.vessel(engine, mmsi)
         history = await queries.identity_changes(engine, mmsi)
         async with engine.connect() as conn:
             count = (await conn.execute(
                 select(func.count()).select_from(positions).where(positions.c.mmsi == mmsi))).scalar_one()
-    finally:
-        await engine.dispose()
     return row, history, count
 
 
@@ -306,10 +296,6 @@ async def test_a_restarted_pipeline_continues_from_the_stored_vessels(db_url: st
 async def test_identity_rows_are_in_the_table_not_just_in_memory(db_url: str) -> None:
     async with asyncio.timeout(30):
         await run(db_url, [static(0, name="A", call_sign="UBCD", draught=9.8, destination="NAMPO")])
-        engine = await open_database(db_url, migrate_schema=False)
-        try:
-            async with engine.connect() as conn:
-                fields = sorted(r[0] for r in await conn.execute(select(identity_history.c.field)))
-        finally:
-            await engine.dispose()
+        async with engine_on(db_url, migrate_schema=False) as engine, engine.connect() as conn:
+            fields = sorted(r[0] for r in await conn.execute(select(identity_history.c.field)))
     assert fields == ["call_sign", "destination", "draught", "name"]

@@ -21,8 +21,7 @@ from ais_watch.store.queries import track
 from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import positions
 from ais_watch.store.writer import POSITION_COLUMNS, Batch, StoreWriter
-from tests.conftest import pg_url_or_skip
-from tests.test_store_writer import engine_on
+from tests.helpers.db import engine_on
 
 DAY1 = datetime(2024, 3, 1, tzinfo=UTC)
 SHIPS = (273355410, 445123000)
@@ -118,11 +117,6 @@ async def test_retention_settings_are_off_when_zero() -> None:
 
 
 # ------------------------------------------------------------------------------ PostgreSQL partitions
-@pytest.fixture
-def pg_url() -> str:
-    return pg_url_or_skip()
-
-
 async def test_writer_makes_the_partitions_of_the_days_it_meets(pg_url: str) -> None:
     async with asyncio.timeout(60), engine_on(pg_url) as engine:
         old = datetime(2013, 1, 15, 23, 59, 59, tzinfo=UTC)  # a replay of 2013 traffic: no partition yet

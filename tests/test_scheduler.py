@@ -11,7 +11,7 @@ from ais_watch.pipeline import WallClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.scheduler import run_soon, start_scheduler
 from ais_watch.watchlist import WatchEntry, upsert
-from tests.test_dispatcher import wait_for
+from tests.helpers.waiting import wait_for
 
 NEW_SHIP = 273000123
 

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.config import load_settings
 from ais_watch.errors import AisWatchError
 from ais_watch.model import imo_is_valid
-from ais_watch.store.db import open_database
 from ais_watch.watchlist import (
     DEFAULT_WATCHLIST,
     WatchEntry,
@@ -35,8 +35,7 @@ from ais_watch.watchlist_import import (
     read_opensanctions,
     read_watchlist,
 )
-
-from .conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 OFAC = FIXTURES / "watchlist" / "ofac_sdn_sample_2024-05-03.csv"
 OFAC_VESSELS = {"LADY RANIA", "SPARTA II", "AMBAL", "MARIA E", "PIZHMA", "SPARTA", "SPARTA III", "SPARTA IV",
@@ -265,77 +264,65 @@ def test_opensanctions_maritime_csv(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------- store
-async def test_reimport_updates_never_duplicates(db_url: str, tmp_path: Path) -> None:
-    engine = await open_database(db_url)
-    try:
-        default, _ = read_csv(DEFAULT_WATCHLIST)
-        assert await upsert(engine, default) == (13, 0)
-        assert await upsert(engine, default) == (0, 13)
-        before = {row["key"]: row for row in await list_entries(engine)}
-        assert len(before) == 13
+async def test_reimport_updates_never_duplicates(engine: AsyncEngine) -> None:
+    default, _ = read_csv(DEFAULT_WATCHLIST)
+    assert await upsert(engine, default) == (13, 0)
+    assert await upsert(engine, default) == (0, 13)
+    before = {row["key"]: row for row in await list_entries(engine)}
+    assert len(before) == 13
 
-        ofac, _ = read_ofac_sdn(OFAC)
-        assert await upsert(engine, ofac) == (3, 13)  # LADY RANIA, ADLER, ASCALON are new
-        rows = {row["key"]: row for row in await list_entries(engine)}
-        assert len(rows) == 16
-        angara = rows["imo:9179842"]
-        assert angara["tags"] == ["dprk-russia-munitions", "ofac", "russia-eo14024"]  # tags accumulate
-        assert angara["source"] == "OFAC SDN 37059"
-        assert angara["created_at"] == before["imo:9179842"]["created_at"]
-        assert rows["imo:9617923"]["aliases"] == ["MARIA"]
-        assert await upsert(engine, ofac) == (0, 16)
-        assert len(await list_entries(engine)) == 16
-    finally:
-        await engine.dispose()
+    ofac, _ = read_ofac_sdn(OFAC)
+    assert await upsert(engine, ofac) == (3, 13)  # LADY RANIA, ADLER, ASCALON are new
+    rows = {row["key"]: row for row in await list_entries(engine)}
+    assert len(rows) == 16
+    angara = rows["imo:9179842"]
+    assert angara["tags"] == ["dprk-russia-munitions", "ofac", "russia-eo14024"]  # tags accumulate
+    assert angara["source"] == "OFAC SDN 37059"
+    assert angara["created_at"] == before["imo:9179842"]["created_at"]
+    assert rows["imo:9617923"]["aliases"] == ["MARIA"]
+    assert await upsert(engine, ofac) == (0, 16)
+    assert len(await list_entries(engine)) == 16
 
 
-async def test_an_entry_known_by_name_or_mmsi_is_upgraded_by_its_imo(db_url: str, tmp_path: Path) -> None:
-    engine = await open_database(db_url)
-    try:
-        early = [entry("Lady-Rania", source="tip-off", tags=("tip",)),
-                 entry("OLD NAME", mmsi=273000555), entry("MARIA", source="ambiguous")]
-        assert await upsert(engine, early) == (3, 0)
-        created = {row["key"]: row["created_at"] for row in await list_entries(engine)}
-        later = [entry("LADY RANIA", 9784893, 273382620, source="OFAC SDN 36400"),
-                 entry("NEW NAME", 9179842, 273000555, source="list"),
-                 # Two ships named MARIA in one import: which one the name entry meant is unknown.
-                 entry("MARIA", 8517839), entry("MARIA", 9617923)]
-        assert await upsert(engine, later) == (2, 2)
-        rows = {row["key"]: row for row in await list_entries(engine)}
-        assert set(rows) == {"imo:9784893", "imo:9179842", "name:MARIA", "imo:8517839", "imo:9617923"}
-        rania = rows["imo:9784893"]
-        assert rania["created_at"] == created["name:LADY RANIA"]
-        assert (rania["name"], rania["tags"], rania["aliases"]) == ("LADY RANIA", ["tip"], [])
-        renamed = rows["imo:9179842"]
-        assert (renamed["name"], renamed["aliases"], renamed["mmsi"]) == ("NEW NAME", ["OLD NAME"], 273000555)
-        # Known by IMO, listed again by its MMSI alone: the same entry, not a second one.
-        assert await upsert(engine, [entry("LADY RANIA", mmsi=273382620, source="by MMSI")]) == (0, 1)
-        rows = {row["key"]: row for row in await list_entries(engine)}
-        assert len(rows) == 5 and rows["imo:9784893"]["source"] == "by MMSI"
+async def test_an_entry_known_by_name_or_mmsi_is_upgraded_by_its_imo(engine: AsyncEngine) -> None:
+    early = [entry("Lady-Rania", source="tip-off", tags=("tip",)),
+             entry("OLD NAME", mmsi=273000555), entry("MARIA", source="ambiguous")]
+    assert await upsert(engine, early) == (3, 0)
+    created = {row["key"]: row["created_at"] for row in await list_entries(engine)}
+    later = [entry("LADY RANIA", 9784893, 273382620, source="OFAC SDN 36400"),
+             entry("NEW NAME", 9179842, 273000555, source="list"),
+             # Two ships named MARIA in one import: which one the name entry meant is unknown.
+             entry("MARIA", 8517839), entry("MARIA", 9617923)]
+    assert await upsert(engine, later) == (2, 2)
+    rows = {row["key"]: row for row in await list_entries(engine)}
+    assert set(rows) == {"imo:9784893", "imo:9179842", "name:MARIA", "imo:8517839", "imo:9617923"}
+    rania = rows["imo:9784893"]
+    assert rania["created_at"] == created["name:LADY RANIA"]
+    assert (rania["name"], rania["tags"], rania["aliases"]) == ("LADY RANIA", ["tip"], [])
+    renamed = rows["imo:9179842"]
+    assert (renamed["name"], renamed["aliases"], renamed["mmsi"]) == ("NEW NAME", ["OLD NAME"], 273000555)
+    # Known by IMO, listed again by its MMSI alone: the same entry, not a second one.
+    assert await upsert(engine, [entry("LADY RANIA", mmsi=273382620, source="by MMSI")]) == (0, 1)
+    rows = {row["key"]: row for row in await list_entries(engine)}
+    assert len(rows) == 5 and rows["imo:9784893"]["source"] == "by MMSI"
 
-        assert await remove(engine, "IMO:9179842") is True
-        assert await remove(engine, "imo:9179842") is False
-        assert await remove(engine, "name:maria") is True
-        assert len(await list_entries(engine)) == 3
-    finally:
-        await engine.dispose()
+    assert await remove(engine, "IMO:9179842") is True
+    assert await remove(engine, "imo:9179842") is False
+    assert await remove(engine, "name:maria") is True
+    assert len(await list_entries(engine)) == 3
 
 
-async def test_seed_default_seeds_once(db_url: str) -> None:
-    engine = await open_database(db_url)
-    try:
-        assert await seed_default(engine) == 13
-        assert await seed_default(engine) == 0
-        assert len(await list_entries(engine)) == 13
-        index = await load_index(engine)
-        assert len(index) == 13 and index.match(273000001, True, 9179842, None) is not None
-        for row in await list_entries(engine):
-            assert await remove(engine, row["key"])
-        await upsert(engine, [entry("MY OWN", mmsi=273000666)])
-        assert await seed_default(engine) == 0  # the user's own list is never added to
-        assert [row["key"] for row in await list_entries(engine)] == ["mmsi:273000666"]
-    finally:
-        await engine.dispose()
+async def test_seed_default_seeds_once(engine: AsyncEngine) -> None:
+    assert await seed_default(engine) == 13
+    assert await seed_default(engine) == 0
+    assert len(await list_entries(engine)) == 13
+    index = await load_index(engine)
+    assert len(index) == 13 and index.match(273000001, True, 9179842, None) is not None
+    for row in await list_entries(engine):
+        assert await remove(engine, row["key"])
+    await upsert(engine, [entry("MY OWN", mmsi=273000666)])
+    assert await seed_default(engine) == 0  # the user's own list is never added to
+    assert [row["key"] for row in await list_entries(engine)] == ["mmsi:273000666"]
 
 
 # ------------------------------------------------------------------------------------ matching
