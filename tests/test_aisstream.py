@@ -93,6 +93,7 @@ def convert(obj: Any) -> tuple[list[Report], IngestStats]:
 
 
 # -------------------------------------------------------------------------------------- conversion
+@pytest.mark.unit
 def test_position_report() -> None:
     reports, stats = convert(position_report())
     assert len(reports) == 1
@@ -106,11 +107,13 @@ def test_position_report() -> None:
     assert (stats.messages, stats.decoded, stats.rejects, stats.flags) == (1, 1, {}, {})
 
 
+@pytest.mark.unit
 def test_position_report_message_id_3_kept() -> None:
     reports, _ = convert(position_report(MessageID=3, NavigationalStatus=5))
     assert (reports[0].msg_type, reports[0].nav_status) == (3, 5)
 
 
+@pytest.mark.unit
 def test_standard_class_b() -> None:
     reports, stats = convert(class_b_report())
     (r,) = reports
@@ -123,6 +126,7 @@ def test_standard_class_b() -> None:
     assert stats.decoded == 1
 
 
+@pytest.mark.unit
 def test_extended_class_b_gives_position_and_static() -> None:
     reports, stats = convert(extended_class_b_report())
     assert [type(r) for r in reports] == [PositionReport, StaticReport]
@@ -137,6 +141,7 @@ def test_extended_class_b_gives_position_and_static() -> None:
     assert (stats.messages, stats.decoded) == (1, 1)
 
 
+@pytest.mark.unit
 def test_long_range() -> None:
     (r,), _ = convert(long_range_report())
     assert isinstance(r, PositionReport)
@@ -147,6 +152,7 @@ def test_long_range() -> None:
     assert (na.sog, na.cog) == (None, None)
 
 
+@pytest.mark.unit
 def test_ship_static_data() -> None:
     (r,), stats = convert(ship_static_data())
     assert isinstance(r, StaticReport)
@@ -158,6 +164,7 @@ def test_ship_static_data() -> None:
     assert stats.flags == {}
 
 
+@pytest.mark.unit
 def test_ship_static_data_bad_imo_flagged() -> None:
     (r,), stats = convert(ship_static_data(imo=9179843))
     assert (r.imo, r.imo_valid) == (9179843, False)
@@ -168,6 +175,7 @@ def test_ship_static_data_bad_imo_flagged() -> None:
 
 
 @pytest.mark.parametrize("part_number", [False, 0])
+@pytest.mark.unit
 def test_static_data_report_part_a(part_number: bool | int) -> None:
     (r,), _ = convert(static_data_report(part_number))
     assert isinstance(r, StaticReport)
@@ -177,6 +185,7 @@ def test_static_data_report_part_a(part_number: bool | int) -> None:
 
 
 @pytest.mark.parametrize("part_number", [True, 1])
+@pytest.mark.unit
 def test_static_data_report_part_b(part_number: bool | int) -> None:
     (r,), _ = convert(static_data_report(part_number))
     assert isinstance(r, StaticReport)
@@ -185,6 +194,7 @@ def test_static_data_report_part_b(part_number: bool | int) -> None:
     assert r.time == datetime(2024, 2, 1, 3, 4, 8, 500000, tzinfo=UTC)
 
 
+@pytest.mark.unit
 def test_not_available_speed_course_heading() -> None:
     (r,), stats = convert(position_report(sog=102.3, cog=360, heading=511))
     assert (r.sog, r.cog, r.heading) == (None, None, None)
@@ -199,6 +209,7 @@ def test_not_available_speed_course_heading() -> None:
     (95.5, 131.8, "impossible_position"),
     (43.1, -200.0, "impossible_position"),
 ])
+@pytest.mark.unit
 def test_positions_rejected(lat: float, lon: float, reason: str) -> None:
     reports, stats = convert(position_report(lat=lat, lon=lon))
     assert reports == []
@@ -206,17 +217,20 @@ def test_positions_rejected(lat: float, lon: float, reason: str) -> None:
     assert (stats.messages, stats.decoded) == (1, 0)
 
 
+@pytest.mark.unit
 def test_invalid_mmsi_kept_but_flagged() -> None:
     (r,), stats = convert(position_report(mmsi=111111111))
     assert (r.mmsi, r.mmsi_valid) == (111111111, False)
     assert stats.flags == {"invalid_mmsi": 1}
 
 
+@pytest.mark.unit
 def test_hostile_name_kept_literally() -> None:
     (r,), _ = convert(ship_static_data(name='<!channel> & "x"   '))
     assert r.name == '<!channel> & "x"'
 
 
+@pytest.mark.unit
 def test_blank_name_is_none() -> None:
     (r,), _ = convert(ship_static_data(name="@@@@@@@@@@@@@@@@@@@@"))
     assert r.name is None
@@ -238,11 +252,13 @@ def test_blank_name_is_none() -> None:
     (1683719212, None),
     (None, None),
 ])
+@pytest.mark.unit
 def test_parse_time_utc(text: Any, expected: datetime | None) -> None:
     assert parse_time_utc(text) == expected
 
 
 @pytest.mark.parametrize("time_utc", ["not a time", None])
+@pytest.mark.unit
 def test_missing_or_bad_event_time_falls_back_to_receipt(time_utc: str | None) -> None:
     obj = position_report()
     if time_utc is None:
@@ -295,6 +311,7 @@ def _with(obj: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
     _with(static_data_report(True), "B", "Message", "StaticDataReport", "PartNumber"),
     _without(static_data_report(False), "Message", "StaticDataReport", "ReportA"),
 ])
+@pytest.mark.unit
 def test_malformed_objects_counted_never_raise(obj: Any) -> None:
     reports, stats = convert(obj)
     assert reports == []
@@ -303,11 +320,13 @@ def test_malformed_objects_counted_never_raise(obj: Any) -> None:
     assert (stats.messages, stats.decoded) == (1, 0)
 
 
+@pytest.mark.unit
 def test_mmsi_from_metadata_when_user_id_missing() -> None:
     (r,), _ = convert(_without(position_report(mmsi=273355410), "Message", "PositionReport", "UserID"))
     assert r.mmsi == 273355410
 
 
+@pytest.mark.unit
 def test_unknown_message_type_counted() -> None:
     obj = {"Message": {"BaseStationReport": {"UserID": 4401234, "Latitude": 35.1, "Longitude": 129.0}},
            "MessageType": "BaseStationReport",
@@ -392,6 +411,7 @@ async def serve_forever(ws: ServerConnection, index: int) -> None:
     await ws.wait_closed()
 
 
+@pytest.mark.integration
 async def test_subscribes_and_emits_reports() -> None:
     hostile = '<!channel> & "x"'
 
@@ -425,6 +445,7 @@ async def test_subscribes_and_emits_reports() -> None:
         assert not source.connected
 
 
+@pytest.mark.integration
 async def test_subscription_carries_filters_as_strings() -> None:
     async with asyncio.timeout(10), fake_aisstream(serve_forever) as fake:
         boxes = [[[38.0, 124.0], [40.5, 126.0]]]
@@ -439,6 +460,7 @@ async def test_subscription_carries_filters_as_strings() -> None:
             "FilterMessageTypes": ["PositionReport", "ShipStaticData"]}
 
 
+@pytest.mark.integration
 async def test_malformed_messages_counted_and_stream_continues() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         await ws.send("{not json")
@@ -461,6 +483,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
         assert len(fake.subscriptions) == 1  # no reconnect because of bad messages
 
 
+@pytest.mark.integration
 async def test_reconnects_after_server_closes() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         if index == 0:
@@ -482,6 +505,7 @@ async def test_reconnects_after_server_closes() -> None:
         assert fake.subscriptions[1] == fake.subscriptions[0]
 
 
+@pytest.mark.integration
 async def test_refused_subscription_logged_and_backed_off(caplog: pytest.LogCaptureFixture) -> None:
     key = "secret-key-4f3a9c"
     initial = 0.3
@@ -514,6 +538,7 @@ async def test_refused_subscription_logged_and_backed_off(caplog: pytest.LogCapt
     assert all(key not in r.getMessage() for r in caplog.records)  # ...but never logged
 
 
+@pytest.mark.integration
 async def test_idle_connection_dropped_and_reopened() -> None:
     async with asyncio.timeout(10), fake_aisstream(serve_forever) as fake:
         source = AisstreamSource(settings_for(fake.port), collector()[1], IngestStats())
@@ -527,6 +552,7 @@ async def test_idle_connection_dropped_and_reopened() -> None:
         assert fake.close_codes[0] == 1000  # the client closed it, not the server
 
 
+@pytest.mark.integration
 async def test_steady_traffic_is_not_idle() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         for _ in range(8):  # a message every 0.25 s for 2 s: always inside the 1 s idle timeout
@@ -544,6 +570,7 @@ async def test_steady_traffic_is_not_idle() -> None:
         assert len(fake.subscriptions) == 1
 
 
+@pytest.mark.integration
 async def test_unreachable_server_keeps_retrying() -> None:
     async with fake_aisstream(serve_forever) as fake:
         port = fake.port  # a port that was free a moment ago and is now closed

@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.model import AlertDraft
@@ -29,6 +30,8 @@ from tests.helpers.delivery import check_exactly_once, webhook_env
 from tests.helpers.paths import REPO
 from tests.helpers.receiver import Receiver, receiver_server
 from tests.helpers.serve import STOP_WITHIN, Serve, free_port, nmea_feed
+
+pytestmark = pytest.mark.integration
 
 LIMIT = 90  # seconds any one test may take
 

@@ -27,6 +27,8 @@ from ais_watch.store.schema import alerts, deliveries
 from tests.helpers.alerts import delivery_rows
 from tests.helpers.db import count, engine_on
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2023, 9, 12, 14, 5, 31, 250000, tzinfo=UTC)
 RAISED_AT = datetime(2023, 9, 12, 14, 6, 2, tzinfo=UTC)
 HOSTILE = "<!channel> & <@U1> \"q\" 'x'; DROP TABLE alerts;-- \\ ø 北 \U0001f6a2"

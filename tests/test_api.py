@@ -36,6 +36,8 @@ from ais_watch.zones import ZoneRegistry
 from tests.helpers.reports import make_position, make_static
 from tests.helpers.serve import Serve, child_env, cli_token
 
+pytestmark = pytest.mark.integration
+
 LIMIT = 30  # seconds any one in-process test may take
 START = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 NORD, HOSTILE, BALTIC, UNKNOWN = 273350140, 244660000, 636012345, 211000001

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ais_watch.api.app import create_app
@@ -18,6 +19,8 @@ from ais_watch.runtime import running_pipeline
 from ais_watch.zones import ZoneRegistry
 from tests.helpers.db import engine_on
 from tests.helpers.reports import make_position
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 2, 1, tzinfo=UTC)
 RAJIN = (42.2405, 130.3058)  # inside the kp-rajin polygon

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ais_watch.alerts.model import AlertDraft
@@ -21,6 +22,8 @@ from ais_watch.pipeline import Context
 from ais_watch.zones import ZoneRegistry
 from tests.helpers.db import engine_on
 from tests.helpers.reports import make_position
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

@@ -14,6 +14,8 @@ import pytest
 from tests.helpers.paths import REPO
 from tests.helpers.serve import child_env
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.timeout(90)
 def test_soak_runs_briefly_and_loses_nothing(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from ais_watch.pipeline import PipelineOptions
 from ais_watch.store.writer import StoreWriter
 from tests.helpers.paths import REPO
 
+pytestmark = pytest.mark.unit
+
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 
 

@@ -15,6 +15,8 @@ from ais_watch.cli import main
 from ais_watch.simulate import Leg, Ship, merged, voyage
 from tests.helpers.alerts import stored_alerts
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2023, 9, 1, tzinfo=UTC)
 ANGARA = Ship(mmsi=273111111, name="ANGARA", imo=9179842, call_sign="UBXX", destination="")
 FERRY = Ship(mmsi=273222222, name="SEA FERRY", destination="VLADIVOSTOK")

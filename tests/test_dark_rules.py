@@ -23,6 +23,8 @@ from ais_watch.detectors.feed_health import FeedHealth
 from ais_watch.geo import distance_nm
 from tests.helpers.ports import RAJIN, VOSTOCHNY, Port
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
 MMSI = 273111111
 OTHER_MMSI = 273999999

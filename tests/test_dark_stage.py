@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from ais_watch.alerts.model import iso
 from ais_watch.detectors.watch import DarkStage, WatchlistEnricher
 from ais_watch.model import PositionReport, Report, StaticReport
@@ -20,6 +22,8 @@ from tests.helpers.alerts import stored_alerts
 from tests.helpers.pipeline import running_stages
 from tests.helpers.ports import RAJIN, VOSTOCHNY
 from tests.helpers.reports import make_position, make_static
+
+pytestmark = pytest.mark.integration
 
 LIMIT = 60  # seconds any one test may take
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -46,7 +46,7 @@ BERTH = (42.2333, 130.30)  # Rajin's reference point
 HOSTILE_AT = (42.60, 131.10)  # well away from ANGARA, so its marker is not covered
 NOTE = "tasked imagery <b>now</b>"
 
-pytestmark = pytest.mark.timeout(LIMIT + 30)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(LIMIT + 30)]
 
 
 def _playwright_or_skip() -> Any:

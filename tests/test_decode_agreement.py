@@ -35,6 +35,8 @@ from ais_watch.decode import NmeaDecoder
 from ais_watch.model import POSITION_TYPES, IngestStats, PositionReport, Report, StaticReport
 from tests.helpers.paths import FIXTURES
 
+pytestmark = pytest.mark.unit
+
 DECODER_FIXTURES = FIXTURES / "decoder"
 RECEIVED_AT = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock for lines with no time of their own
 TRACKED = POSITION_TYPES | {5, 24}

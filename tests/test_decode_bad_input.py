@@ -17,6 +17,8 @@ from ais_watch.decode import NmeaDecoder
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from tests.helpers.nmea import encode, sentence, tag_block
 
+pytestmark = pytest.mark.unit
+
 RECEIVED_AT = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock: what a line with no time of its own gets
 
 # Two real type 1 sentences (gpsd test/sample.aivdm): the good neighbours of every bad line.

@@ -62,6 +62,7 @@ class FakeWall:
 
 
 # ------------------------------------------------------------------------------------------ the clock
+@pytest.mark.unit
 def test_demo_clock_runs_speed_times_the_wall_clock() -> None:
     wall = FakeWall(T0)
     clock = DemoClock(60, wall=wall)
@@ -92,6 +93,7 @@ def test_demo_clock_runs_speed_times_the_wall_clock() -> None:
         DemoClock(0)
 
 
+@pytest.mark.unit
 def test_the_demo_runs_only_with_no_live_feed_and_demo_replay_on() -> None:
     assert load_settings(environ={})["demo.speed"] == 60.0
     clock = demo_clock(load_settings(environ={}))
@@ -156,6 +158,7 @@ def first(rows: list[Any], kind: str, place: Callable[[str | None], bool] = lamb
     return found[0]
 
 
+@pytest.mark.integration
 async def test_the_simulated_voyage_calls_at_rajin_goes_dark_and_calls_at_a_russian_port(
         db_url: str, recordings: list[Recording]) -> None:
     reports, end = demo_traffic(recordings, T0, every=600)
@@ -187,6 +190,7 @@ async def test_the_simulated_voyage_calls_at_rajin_goes_dark_and_calls_at_a_russ
     assert [(s, st) for s, st, _ in stored] == [(SOURCE, "SIMULATED")]
 
 
+@pytest.mark.integration
 async def test_without_its_in_memory_entry_the_simulated_ship_raises_nothing(
         tmp_path: Path, recordings: list[Recording]) -> None:
     db_url = f"sqlite:///{tmp_path / 'plain.db'}"
@@ -199,6 +203,7 @@ async def test_without_its_in_memory_entry_the_simulated_ship_raises_nothing(
     assert {"Rajin", "Vostochny"} <= calls
 
 
+@pytest.mark.unit
 def test_the_demo_entry_is_added_to_an_index_and_kept_through_a_reload() -> None:
     class Enricher:
         def __init__(self) -> None:
@@ -220,6 +225,7 @@ def test_the_demo_entry_is_added_to_an_index_and_kept_through_a_reload() -> None
 
 
 # --------------------------------------------------------------------------------- the demo for real
+@pytest.mark.integration
 async def test_recorded_loops_never_send_a_vessel_back_in_time(recordings: list[Recording]) -> None:
     """Each loop re-anchors at the demo clock's time, never before the previous loop's end."""
     dma = next(r for r in recordings if r.name.startswith("dma"))
@@ -241,6 +247,7 @@ async def test_recorded_loops_never_send_a_vessel_back_in_time(recordings: list[
     assert max(r.time for r in sent) <= clock.now()
 
 
+@pytest.mark.integration
 async def test_the_demo_runs_the_ship_on_the_demo_clock_and_writes_no_watchlist_row(db_url: str) -> None:
     settings = load_settings(environ={"AIS_WATCH_DB": db_url, "AIS_WATCH_DEMO_SPEED": "3600"})
     clock = demo_clock(settings)
@@ -305,6 +312,7 @@ async def test_the_demo_runs_the_ship_on_the_demo_clock_and_writes_no_watchlist_
     assert sent and min(r.time for r in sent) > latest
 
 
+@pytest.mark.integration
 async def test_a_demo_after_a_live_run_counts_the_time_between_as_nobodys_silence(tmp_path: Path) -> None:
     """A watched ship last heard live two days ago has not been dark for two days when the demo starts:
     nothing was watching. As a live restart does, the demo records that time as the service's downtime."""
@@ -336,6 +344,7 @@ def demo_env(db_url: str, speed: str) -> dict[str, str]:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.integration
 async def test_serve_with_nothing_configured_shows_the_simulated_ship(db_url: str, tmp_path: Path) -> None:
     env = demo_env(db_url, "600")
     async with (Serve(env, tmp_path / "serve.log") as serve, asyncio.timeout(90),
@@ -378,6 +387,7 @@ async def test_serve_with_nothing_configured_shows_the_simulated_ship(db_url: st
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.integration
 async def test_nothing_configured_the_demo_keeps_to_its_own_database_and_says_how_to_sign_in(
         tmp_path: Path) -> None:
     """`make run` on a fresh checkout: no database set, so the demo's (demo-timed) data goes to
@@ -401,6 +411,7 @@ async def test_nothing_configured_the_demo_keeps_to_its_own_database_and_says_ho
         assert (tmp_path / "ais-watch-demo.db").exists() and not (tmp_path / "ais-watch.db").exists()
 
 
+@pytest.mark.unit
 def test_the_demo_uses_its_own_database_only_when_none_is_configured() -> None:
     from ais_watch.demo import DEMO_DB, demo_settings
 
@@ -409,6 +420,7 @@ def test_the_demo_uses_its_own_database_only_when_none_is_configured() -> None:
     assert demo_settings(configured)["db"] == "sqlite:///./mine.db"
 
 
+@pytest.mark.unit
 def test_the_demo_data_is_where_the_demo_looks() -> None:
     assert DEMO_DIR == REPO / "ais_watch" / "data" / "demo"
     assert sorted(p.name for p in DEMO_DIR.glob("*.nmea*")) == [

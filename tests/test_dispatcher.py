@@ -35,6 +35,8 @@ from tests.helpers.alerts import attempt_rows, delivery_rows
 from tests.helpers.receiver import Receiver
 from tests.helpers.waiting import wait_for
 
+pytestmark = pytest.mark.integration
+
 SECRET = "s3cret-webhook-key"
 MAP_URL = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}"
 HOSTILE = "<!channel> & <@U1>"

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from ais_watch.alerts.model import iso
 from ais_watch.detectors.geofence import GeofenceStage, ZoneEnricher
 from ais_watch.detectors.watch import WatchlistEnricher
@@ -64,6 +66,7 @@ def ids(zones: Iterable[Any]) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------ hysteresis (pure)
+@pytest.mark.unit
 def test_points_used_here_are_where_they_claim() -> None:
     assert RAJIN is not None and RAJIN.id == "kp-rajin" and TERRITORIAL is not None
     assert ids(INDEX.zones_at(*BERTH)) == {"kp-rajin", "kp-territorial-sea"}
@@ -74,6 +77,7 @@ def test_points_used_here_are_where_they_claim() -> None:
     assert INDEX.zones_at(*TS_OUT) == () and INDEX.distance_km(TERRITORIAL, *TS_OUT) > 5
 
 
+@pytest.mark.unit
 def test_inside_stays_in_within_the_exit_margin_and_leaves_beyond_it() -> None:
     enricher = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
     assert "kp-rajin" in ids(enricher.zones_for(ANGARA, *BERTH))
@@ -86,6 +90,7 @@ def test_inside_stays_in_within_the_exit_margin_and_leaves_beyond_it() -> None:
     assert "kp-rajin" in ids(enricher.zones_for(ANGARA, EAST_LAT, 130.316))
 
 
+@pytest.mark.unit
 def test_the_exit_margin_is_the_setting() -> None:
     wide = ZoneEnricher(REGISTRY, exit_margin_km=2.0)
     wide.zones_for(ANGARA, EAST_LAT, 130.316)
@@ -95,6 +100,7 @@ def test_the_exit_margin_is_the_setting() -> None:
     assert never_in.zones_for(OTHER, *east_of_rajin(0.3)) == (), "near is not in"
 
 
+@pytest.mark.unit
 def test_drifting_across_the_boundary_never_flaps() -> None:
     enricher = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
     outside = east_of_rajin(0.3)
@@ -170,6 +176,7 @@ def kinds(alerts: list[dict[str, Any]], mmsi: int = ANGARA) -> list[str]:
     return [a["kind"] for a in alerts if a["mmsi"] == mmsi]
 
 
+@pytest.mark.integration
 async def test_a_watchlisted_call_is_recorded_and_alerted(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports = call_at_rajin(ANGARA)
@@ -192,6 +199,7 @@ async def test_a_watchlisted_call_is_recorded_and_alerted(db_url: str) -> None:
         assert departure["details"]["duration_seconds"] == row["duration_seconds"]
 
 
+@pytest.mark.integration
 async def test_drifting_on_the_boundary_for_an_hour_is_one_visit(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         inside, outside = (EAST_LAT, 130.316), east_of_rajin(0.3)
@@ -208,6 +216,7 @@ async def test_drifting_on_the_boundary_for_an_hour_is_one_visit(db_url: str) ->
         assert kinds(alerts) == ["port_call", "port_departure"], alerts
 
 
+@pytest.mark.integration
 async def test_a_single_stray_fix_in_a_zone_is_no_entry(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]
@@ -219,6 +228,7 @@ async def test_a_single_stray_fix_in_a_zone_is_no_entry(db_url: str) -> None:
         assert alerts == [] and calls == []
 
 
+@pytest.mark.integration
 async def test_two_fixes_in_a_zone_are_an_entry_and_leaving_is_an_exit(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]
@@ -240,6 +250,7 @@ async def test_two_fixes_in_a_zone_are_an_entry_and_leaving_is_an_exit(db_url: s
         assert calls == []
 
 
+@pytest.mark.integration
 async def test_a_vessel_not_on_the_watchlist_has_its_call_recorded_and_no_alert(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         await run(db_url, call_at_rajin(OTHER))
@@ -250,6 +261,7 @@ async def test_a_vessel_not_on_the_watchlist_has_its_call_recorded_and_no_alert(
         assert row["evidence"] == "entry+stop+exit" and row["vessel_name"] == "OTHER SHIP"
 
 
+@pytest.mark.integration
 async def test_a_call_carries_on_across_a_restart(db_url: str) -> None:
     """Run 1: in, moored 2 h (call established, no departure). Run 2 on the same store: still moored, then
     leaves: the same row gets its departure, and the departure is alerted."""
@@ -276,6 +288,7 @@ async def test_a_call_carries_on_across_a_restart(db_url: str) -> None:
         assert stage.visits == {}
 
 
+@pytest.mark.integration
 async def test_a_restart_inside_a_zone_is_no_new_entry(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]
@@ -290,6 +303,7 @@ async def test_a_restart_inside_a_zone_is_no_new_entry(db_url: str) -> None:
         assert leaving["details"]["duration_seconds"] == (at(70) - at(4)).total_seconds()
 
 
+@pytest.mark.integration
 async def test_an_old_fix_heard_late_is_no_departure(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]

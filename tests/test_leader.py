@@ -31,6 +31,8 @@ from tests.helpers.receiver import receiver_server
 from tests.helpers.serve import Serve, nmea_feed
 from tests.helpers.waiting import wait_for
 
+pytestmark = pytest.mark.integration
+
 TAKEOVER_WITHIN = 10.0  # seconds from the leader's death to a new leader (leader.interval 0.5 s here)
 
 

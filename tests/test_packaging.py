@@ -11,9 +11,12 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.paths import REPO
 
 
+@pytest.mark.integration
 def test_every_data_file_of_the_package_is_in_the_wheel(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
                     str(tmp_path), str(REPO)], check=True, capture_output=True, timeout=240)
@@ -27,6 +30,7 @@ def test_every_data_file_of_the_package_is_in_the_wheel(tmp_path: Path) -> None:
     assert not missing, f"not in the wheel (add them to package-data): {missing}"
 
 
+@pytest.mark.unit
 def test_the_dockerfile_installs_and_runs_the_package_like_the_makefile() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     makefile = (REPO / "Makefile").read_text()

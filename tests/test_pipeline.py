@@ -40,6 +40,7 @@ def static(seconds: float, mmsi: int = RU_SHIP, *, msg_type: int = 5, part: str 
 
 
 # ------------------------------------------------------------------------------------- dedup, pure
+@pytest.mark.unit
 def test_same_payload_within_the_window_is_one_transmission() -> None:
     dedup = Deduplicator(window=60)
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
@@ -53,6 +54,7 @@ def test_same_payload_within_the_window_is_one_transmission() -> None:
     assert not dedup.is_duplicate(pos(31, mmsi=RU_SHIP + 1, payload=PAYLOAD))
 
 
+@pytest.mark.unit
 def test_same_payload_after_the_window_is_a_new_transmission() -> None:
     dedup = Deduplicator(window=60)
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
@@ -61,6 +63,7 @@ def test_same_payload_after_the_window_is_a_new_transmission() -> None:
     assert not dedup.is_duplicate(pos(200, payload=PAYLOAD))
 
 
+@pytest.mark.unit
 def test_json_reports_are_compared_by_time_and_position() -> None:
     dedup = Deduplicator(window=60)
     assert not dedup.is_duplicate(pos(0))
@@ -77,12 +80,14 @@ def test_json_reports_are_compared_by_time_and_position() -> None:
     assert dedup.is_duplicate(static(5, msg_type=24, part="B", call_sign="UBCD"))
 
 
+@pytest.mark.unit
 def test_window_zero_turns_dedup_off() -> None:
     dedup = Deduplicator(window=0)
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
 
 
+@pytest.mark.unit
 def test_dedup_memory_is_bounded_by_the_window() -> None:
     dedup = Deduplicator(window=60)
     peak = 0
@@ -94,6 +99,7 @@ def test_dedup_memory_is_bounded_by_the_window() -> None:
     assert len(dedup) <= 62
 
 
+@pytest.mark.unit
 def test_dedup_memory_is_capped_by_max_entries() -> None:
     dedup = Deduplicator(window=3600, max_entries=100)
     for i in range(2000):  # all within the window, time always advancing
@@ -102,6 +108,7 @@ def test_dedup_memory_is_capped_by_max_entries() -> None:
 
 
 # -------------------------------------------------------------------------------------- clocks
+@pytest.mark.unit
 def test_replay_clock_follows_the_watermark_and_never_runs_backwards() -> None:
     clock = ReplayClock()
     with pytest.raises(RuntimeError):
@@ -114,6 +121,7 @@ def test_replay_clock_follows_the_watermark_and_never_runs_backwards() -> None:
     assert ReplayClock(start=at(0)).now() == at(0)
 
 
+@pytest.mark.unit
 def test_wall_clock_ignores_event_times() -> None:
     ticks = iter([at(1000), at(1001)])
     clock = WallClock(lambda: next(ticks))
@@ -152,6 +160,7 @@ def changes(history: list[dict[str, Any]]) -> list[tuple[str, str | None, str | 
     return [(h["field"], h["old_value"], h["new_value"], h["time"]) for h in history]
 
 
+@pytest.mark.integration
 async def test_duplicates_are_stored_once(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -163,6 +172,7 @@ async def test_duplicates_are_stored_once(db_url: str) -> None:
     assert pipeline.stats.positions_stored == 2
 
 
+@pytest.mark.integration
 async def test_an_older_position_is_history_but_does_not_move_the_vessel_back(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -178,6 +188,7 @@ async def test_an_older_position_is_history_but_does_not_move_the_vessel_back(db
     assert row["last_sog"] == 10.5 and row["last_heading"] == 91 and row["last_source"] == "test"
 
 
+@pytest.mark.integration
 async def test_first_seen_is_the_oldest_stored_fix(db_url: str) -> None:
     async with asyncio.timeout(30):
         await run(db_url, [pos(100), pos(200), pos(50)])
@@ -187,6 +198,7 @@ async def test_first_seen_is_the_oldest_stored_fix(db_url: str) -> None:
     assert row["first_seen"] == at(50)
 
 
+@pytest.mark.integration
 async def test_identity_history_records_the_first_name_and_each_change(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -207,6 +219,7 @@ async def test_identity_history_records_the_first_name_and_each_change(db_url: s
     assert pipeline.stats.statics_stored == 3
 
 
+@pytest.mark.integration
 async def test_an_older_static_report_does_not_undo_a_newer_one(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -222,6 +235,7 @@ async def test_an_older_static_report_does_not_undo_a_newer_one(db_url: str) -> 
     assert pipeline.stats.out_of_order == 1
 
 
+@pytest.mark.integration
 async def test_an_invalid_imo_is_not_taken_as_identity(db_url: str) -> None:
     async with asyncio.timeout(30):
         await run(db_url, [static(0, name="X", imo=9179843, imo_valid=False)])  # bad check digit
@@ -230,6 +244,7 @@ async def test_an_invalid_imo_is_not_taken_as_identity(db_url: str) -> None:
     assert [h["field"] for h in history] == ["name"]
 
 
+@pytest.mark.integration
 async def test_type_24_parts_merge_into_one_vessel(db_url: str) -> None:
     mmsi = 440123450
     async with asyncio.timeout(30):
@@ -250,6 +265,7 @@ async def test_type_24_parts_merge_into_one_vessel(db_url: str) -> None:
                                                                      ("name", "MIRAE 2")]
 
 
+@pytest.mark.integration
 async def test_type_24_part_b_heard_late_still_merges(db_url: str) -> None:
     mmsi = 440123450
     async with asyncio.timeout(30):
@@ -262,6 +278,7 @@ async def test_type_24_part_b_heard_late_still_merges(db_url: str) -> None:
     assert (row["name"], row["call_sign"], row["ship_type"]) == ("MIRAE 2", "DSQR7", 30)
 
 
+@pytest.mark.integration
 async def test_flag_comes_from_the_mid(db_url: str) -> None:
     sart = 970123456  # AIS-SART: no MID, no flag
     async with asyncio.timeout(30):
@@ -272,6 +289,7 @@ async def test_flag_comes_from_the_mid(db_url: str) -> None:
                                                           219000734: "DK"}
 
 
+@pytest.mark.integration
 async def test_a_restarted_pipeline_continues_from_the_stored_vessels(db_url: str) -> None:
     async with asyncio.timeout(60):
         first = await run(db_url, [pos(100, lat=43.1), pos(200, lat=43.2), static(150, name="VOSTOK 7")])
@@ -293,6 +311,7 @@ async def test_a_restarted_pipeline_continues_from_the_stored_vessels(db_url: st
                                 ("name", "VOSTOK 7", "SEA STAR", at(300))]
 
 
+@pytest.mark.integration
 async def test_identity_rows_are_in_the_table_not_just_in_memory(db_url: str) -> None:
     async with asyncio.timeout(30):
         await run(db_url, [static(0, name="A", call_sign="UBCD", draught=9.8, destination="NAMPO")])

@@ -6,7 +6,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ais_watch.detectors.port_calls import AT_ANCHOR, MOORED, PortCallRules, PortEvent, Visit, on_position
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
 RULES = PortCallRules()  # 30 min dwell, 0.5 kn

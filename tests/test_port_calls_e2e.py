@@ -16,6 +16,8 @@ from ais_watch.zones import ZoneRegistry
 from tests.helpers.alerts import stored_alerts
 from tests.helpers.cli import cli, jsonl
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2024, 2, 10, 3, 0, tzinfo=UTC)
 ANGARA = Ship(mmsi=273111111, name="ANGARA", imo=9179842, call_sign="UBXX", destination="RAJIN")
 PASSER = Ship(mmsi=440123456, name="PASSING BY", imo=9000003, destination="VLADIVOSTOK")

@@ -89,6 +89,7 @@ def utc_time(value: str) -> datetime:
 
 
 # ----------------------------------------------------------------------- the bundled recording
+@pytest.mark.integration
 def test_replay_the_demo_recording_then_track(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     truth = demo_truth()
     code, out, err = cli(capsys, "--db", db_url, "replay", str(DEMO), "--no-progress")
@@ -190,6 +191,7 @@ def test_replay_the_demo_recording_then_track(db_url: str, capsys: pytest.Captur
     (["replay", str(DEMO), "--speed", "0"], "--speed"),
     (["replay", str(DEMO), "--speed", "-2"], "--speed"),
 ])
+@pytest.mark.integration
 def test_bad_arguments_exit_2_with_a_message(argv: list[str], says: str, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "--db", f"sqlite:///{tmp_path / 'x.db'}", *argv)
@@ -199,6 +201,7 @@ def test_bad_arguments_exit_2_with_a_message(argv: list[str], says: str, tmp_pat
     assert out == ""
 
 
+@pytest.mark.integration
 def test_imo_1234567_has_a_valid_check_digit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """1*7+2*6+3*5+4*4+5*3+6*2 = 77, last digit 7: a well-formed IMO that is simply not in the store."""
     assert imo_check_digit_ok(1234567)
@@ -206,6 +209,7 @@ def test_imo_1234567_has_a_valid_check_digit(tmp_path: Path, capsys: pytest.Capt
     assert (code, out) == (0, ""), err
 
 
+@pytest.mark.unit
 def test_unparseable_option_values_are_usage_errors(tmp_path: Path) -> None:
     for argv in (["replay", str(DEMO), "--speed", "fast"], ["track", "273355410", "--since", "yesterday"],
                  ["track", "273355410", "--format", "kml"]):
@@ -222,6 +226,7 @@ def test_unparseable_option_values_are_usage_errors(tmp_path: Path) -> None:
     ('[dedup]\nwindow = "60s"\n', "dedup.window"),
     ("[demo]\nreplay = 1\n", "demo.replay"),
 ])
+@pytest.mark.unit
 def test_a_broken_config_file_exits_2_naming_the_setting(content: str, says: str, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ais-watch.toml"
@@ -234,6 +239,7 @@ def test_a_broken_config_file_exits_2_naming_the_setting(content: str, says: str
     assert not (tmp_path / "x.db").exists(), "nothing may run with a broken config"
 
 
+@pytest.mark.unit
 def test_config_file_from_the_environment_is_checked_too(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIS_WATCH_CONFIG", str(tmp_path / "missing.toml"))
@@ -245,6 +251,7 @@ def test_config_file_from_the_environment_is_checked_too(tmp_path: Path, capsys:
 HOSTILE = "<script>&\"'"
 
 
+@pytest.mark.integration
 def test_replay_aisstream_json_lines(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "capture.jsonl"
     lines = [
@@ -279,6 +286,7 @@ DMA_HEADER = ("# Timestamp,Type of mobile,MMSI,Latitude,Longitude,Navigational s
               "Destination,ETA,Data source type,A,B,C,D")
 
 
+@pytest.mark.integration
 def test_replay_dma_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "aisdk-2023-11-12.csv"
     path.write_text("\n".join([
@@ -314,6 +322,7 @@ def test_replay_dma_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert query(db_url, "SELECT msg_type FROM positions WHERE mmsi = 211234560") == [(18,)]
 
 
+@pytest.mark.integration
 def test_dma_unknown_placeholders_are_not_identity(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
@@ -338,6 +347,7 @@ NOAA_HEADER = ("MMSI,BaseDateTime,LAT,LON,SOG,COG,Heading,VesselName,IMO,CallSig
                "Width,Draft,Cargo,TransceiverClass")
 
 
+@pytest.mark.integration
 def test_replay_noaa_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "AIS_2023_01_01.csv"
     path.write_text("\n".join([
@@ -367,6 +377,7 @@ def test_replay_noaa_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(out.splitlines()) == 3
 
 
+@pytest.mark.integration
 def test_track_by_imo_follows_every_mmsi_that_sent_it(db_url: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A ship re-flagged to a new MMSI keeps its IMO; an MMSI that sent the IMO before also counts."""
@@ -395,6 +406,7 @@ def test_track_by_imo_follows_every_mmsi_that_sent_it(db_url: str, tmp_path: Pat
 
 
 # -------------------------------------------------------------------------------------- pacing
+@pytest.mark.integration
 def test_speed_paces_the_replay_on_event_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with gzip.open(DEMO) as fh:
         singles = [line.strip() for line in fh if line.startswith(b"!BSVDM,1,1,")][:5]
@@ -417,6 +429,7 @@ def test_speed_paces_the_replay_on_event_time(tmp_path: Path, capsys: pytest.Cap
 
 
 # ------------------------------------------------------------------------------- file names
+@pytest.mark.integration
 def test_a_long_replay_file_name_is_stored(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            request: pytest.FixtureRequest) -> None:
     with gzip.open(DEMO) as fh:

@@ -35,6 +35,8 @@ from tests.helpers.db import rows_of
 from tests.helpers.nmea import encode, tagged
 from tests.helpers.receiver import Receiver, receiver_server
 
+pytestmark = pytest.mark.integration
+
 SECRET = "replay-secret"
 TARGET, OTHER = 273350140, 244660000
 START = datetime(2023, 9, 12, 14, 0, tzinfo=UTC)

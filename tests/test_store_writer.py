@@ -21,6 +21,8 @@ from ais_watch.store.writer import Batch, StoreWriter
 from tests.helpers.db import count, engine_on
 from tests.helpers.reports import make_position, make_static
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2024, 5, 10, 11, 0, 0, tzinfo=UTC)
 RU_SHIP = 273355410
 KP_SHIP = 445123000

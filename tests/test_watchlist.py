@@ -51,6 +51,7 @@ def entry(name: str | None = None, imo: int | None = None, mmsi: int | None = No
 
 
 # ------------------------------------------------------------------------------------ identifiers
+@pytest.mark.unit
 def test_imo_check_digit() -> None:
     assert imo_is_valid(9179842)  # ANGARA: 9*7+1*6+7*5+9*4+8*3+4*2 = 172 -> 2
     assert imo_is_valid(9784893) and imo_is_valid(8517839)
@@ -63,6 +64,7 @@ def test_imo_check_digit() -> None:
         parse_imo("91798")
 
 
+@pytest.mark.unit
 def test_key_precedence() -> None:
     assert entry("ANGARA", 9179842, 273123456).key == "imo:9179842"
     assert entry("ANGARA", 9179843, 273123456).key == "mmsi:273123456"  # wrong IMO check digit
@@ -72,6 +74,7 @@ def test_key_precedence() -> None:
         _ = entry(None, None, None).key
 
 
+@pytest.mark.unit
 def test_name_normalisation() -> None:
     assert normalise_name("MAIA-1") == normalise_name("Maia 1") == normalise_name("  maia   1.") == "MAIA 1"
     assert normalise_name("Captain  Yakubovich") == "CAPTAIN YAKUBOVICH"
@@ -107,6 +110,7 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
     return path
 
 
+@pytest.mark.unit
 def test_csv_import_reports_a_bad_imo_by_line_and_imports_the_rest(tmp_path: Path) -> None:
     entries, report = read_csv(write(tmp_path, "list.csv", CSV_TEXT))
     assert report.read == 10
@@ -128,6 +132,7 @@ def test_csv_import_reports_a_bad_imo_by_line_and_imports_the_rest(tmp_path: Pat
     assert by_key["imo:9358010"].reason == 'reported as "MAIA"'
 
 
+@pytest.mark.unit
 def test_csv_with_bom_and_crlf_and_the_bundled_default(tmp_path: Path) -> None:
     path = write(tmp_path, "excel.csv", "\ufeffName,IMO,MMSI,Flag,Reason,Source\r\nANGARA,9179842,,,,\r\n")
     entries, report = read_csv(path)
@@ -138,6 +143,7 @@ def test_csv_with_bom_and_crlf_and_the_bundled_default(tmp_path: Path) -> None:
     assert {e.name: e.aliases for e in entries}["MARIA E"] == ("MARIA",)
 
 
+@pytest.mark.unit
 def test_a_file_that_is_not_the_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WatchlistError, match="not a watchlist CSV"):
         read_csv(OFAC)
@@ -160,6 +166,7 @@ def test_a_file_that_is_not_the_format_is_refused(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- OFAC
+@pytest.mark.unit
 def test_ofac_sample_imports_exactly_the_vessels() -> None:
     entries, report = read_ofac_sdn(OFAC)
     assert report.read == 22 and report.skipped == {"not a vessel": 6} and report.problems == []
@@ -178,6 +185,7 @@ def test_ofac_sample_imports_exactly_the_vessels() -> None:
     assert detect_format(OFAC) == "ofac-sdn"
 
 
+@pytest.mark.unit
 def test_ofac_cp1252_eof_mark_and_bad_imo(tmp_path: Path) -> None:
     lines = OFAC.read_bytes().split(b"\r\n")[:2]
     extra = ('99999,"NU\u00d1EZ STAR","vessel","SDGT",-0- ,-0- ,"Tanker",-0- ,-0- ,"Panama",-0- ,'
@@ -217,6 +225,7 @@ FTM_LINES = [
 ]
 
 
+@pytest.mark.unit
 def test_opensanctions_ftm_json_lines(tmp_path: Path) -> None:
     text = "\n".join(json.dumps(line) for line in FTM_LINES) + "\n\nnot json\n"
     path = write(tmp_path, "entities.ftm.json", text)
@@ -248,6 +257,7 @@ MARITIME_CSV = (
 )
 
 
+@pytest.mark.unit
 def test_opensanctions_maritime_csv(tmp_path: Path) -> None:
     path = write(tmp_path, "maritime.csv", MARITIME_CSV)
     assert detect_format(path) == "opensanctions"
@@ -264,6 +274,7 @@ def test_opensanctions_maritime_csv(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------- store
+@pytest.mark.integration
 async def test_reimport_updates_never_duplicates(engine: AsyncEngine) -> None:
     default, _ = read_csv(DEFAULT_WATCHLIST)
     assert await upsert(engine, default) == (13, 0)
@@ -284,6 +295,7 @@ async def test_reimport_updates_never_duplicates(engine: AsyncEngine) -> None:
     assert len(await list_entries(engine)) == 16
 
 
+@pytest.mark.integration
 async def test_an_entry_known_by_name_or_mmsi_is_upgraded_by_its_imo(engine: AsyncEngine) -> None:
     early = [entry("Lady-Rania", source="tip-off", tags=("tip",)),
              entry("OLD NAME", mmsi=273000555), entry("MARIA", source="ambiguous")]
@@ -312,6 +324,7 @@ async def test_an_entry_known_by_name_or_mmsi_is_upgraded_by_its_imo(engine: Asy
     assert len(await list_entries(engine)) == 3
 
 
+@pytest.mark.integration
 async def test_seed_default_seeds_once(engine: AsyncEngine) -> None:
     assert await seed_default(engine) == 13
     assert await seed_default(engine) == 0
@@ -331,6 +344,7 @@ def index() -> WatchlistIndex:
     return WatchlistIndex([*ofac, entry("ONLY MMSI", mmsi=273000777)])
 
 
+@pytest.mark.unit
 def test_imo_match_survives_a_new_mmsi_and_name() -> None:
     found = index().match(636099999, True, 9179842, "TOTALLY DIFFERENT")
     assert found is not None and (found.entry.name, found.by, found.strong) == ("ANGARA", "imo", True)
@@ -339,6 +353,7 @@ def test_imo_match_survives_a_new_mmsi_and_name() -> None:
     assert index().match(636099999, True, 9179843, "ANGARA").by == "name"  # type: ignore[union-attr]
 
 
+@pytest.mark.unit
 def test_mmsi_match_and_invalid_mmsi() -> None:
     found = index().match(273382620, True, None, None)
     assert found is not None and (found.entry.name, found.by, found.strong) == ("LADY RANIA", "mmsi", True)
@@ -352,6 +367,7 @@ def test_mmsi_match_and_invalid_mmsi() -> None:
     assert found is not None and (found.by, found.strong) == ("mmsi", False)
 
 
+@pytest.mark.unit
 def test_a_name_only_match_is_weak_and_two_marias_are_two_candidates() -> None:
     idx = index()
     found = idx.match(273000001, True, None, "Maria")
@@ -376,6 +392,7 @@ async def command(db_url: str, *argv: str) -> str:
     return out.getvalue()
 
 
+@pytest.mark.integration
 async def test_commands(db_url: str, tmp_path: Path) -> None:
     text = await command(db_url, "import", str(OFAC))
     assert text.splitlines() == ["read 22, imported 16, updated 0, skipped 6", "  skipped 6: not a vessel"]

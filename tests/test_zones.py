@@ -28,6 +28,8 @@ from ais_watch.zones import (
     load_zones,
 )
 
+pytestmark = pytest.mark.unit
+
 PORTS_CSV = BUNDLED_DIR.parent / "ports_of_interest.csv"
 NM_KM = 1.852
 R_KM = 6371.0088
