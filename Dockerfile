@@ -2,8 +2,11 @@
 # Makefile runs, without the dev extras and not editable) into a virtualenv the runtime stage copies.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY ais_watch ./ais_watch
+# Top-level in the repository; setup.py maps them into the package (ais_watch/geofences, ais_watch/migrations).
+COPY geofences ./geofences
+COPY migrations ./migrations
 RUN python -m venv /opt/ais-watch \
     && /opt/ais-watch/bin/pip install --no-cache-dir --upgrade pip \
     && /opt/ais-watch/bin/pip install --no-cache-dir .

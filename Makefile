@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-fast lint bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -18,7 +18,8 @@ run: $(STAMP)
 	$(BIN)/ais-watch serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check ais_watch tests bench scripts
+	$(BIN)/ruff check ais_watch migrations tests bench scripts setup.py
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q -ra
@@ -31,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

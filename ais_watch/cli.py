@@ -1,4 +1,4 @@
-"""The `ais-watch` command. Contracts (commands, options, output fields) are in DESIGN.md."""
+"""The `ais-watch` command. Contracts (commands, options, output fields) are in docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -14,18 +14,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ais_watch import __version__, watchlist_commands
+from ais_watch import __version__
 from ais_watch.alerts import commands as alert_commands
 from ais_watch.alerts.model import iso
+from ais_watch.cli_output import write_items
+from ais_watch.clock import ReplayClock
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
 from ais_watch.logs import configure as configure_logging
 from ais_watch.model import IngestStats, parse_iso_time
-from ais_watch.pipeline import ReplayClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.sources.replay import FORMATS, replay_paths
-from ais_watch.tables import write_items
+from ais_watch.watchlist import commands as watchlist_commands
 
 log = logging.getLogger("ais_watch")
 
@@ -177,7 +178,7 @@ async def cmd_check(settings: Settings, out: TextIO) -> int:
     """Everything `serve` would trip over, checked up front; exit 2 naming the first problem."""
     from ais_watch.alerts.notifiers import notifiers_from_settings
     from ais_watch.store.db import open_database, redacted
-    from ais_watch.watchlist import list_entries
+    from ais_watch.watchlist.store import list_entries
     from ais_watch.zones import ZoneRegistry
 
     out.write("settings: ok\n")  # load_settings already refused anything wrong

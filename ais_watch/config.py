@@ -261,7 +261,7 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
 _EXPECTED = {"int": "an integer", "float": "a number", "bboxes": "[[[lat, lon], [lat, lon]], ...]"}
 
 
-def _check_bboxes(value: Any) -> None:
+def _check_bboxes(value: object) -> None:
     if not isinstance(value, list) or not value:
         raise ValueError("not a non-empty list")
     for box in value:

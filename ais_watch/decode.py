@@ -27,6 +27,7 @@ from typing import Any
 from pyais.exceptions import AISBaseException
 from pyais.messages import AISSentence, NMEASentenceFactory, TagBlock
 
+from ais_watch.config import Settings
 from ais_watch.model import (
     POSITION_TYPES,
     STATIC_TYPES,
@@ -34,10 +35,13 @@ from ais_watch.model import (
     PositionReport,
     Report,
     StaticReport,
+    course_degrees,
     from_epoch,
+    heading_degrees,
     imo_is_valid,
     mmsi_is_valid,
     position_problem,
+    speed_knots,
 )
 
 # Fewest bits a message must have for every field we read (ITU-R M.1371-5 field positions); a little
@@ -54,6 +58,11 @@ _MIN_BITS: dict[tuple[int, int | None], int] = {
 _ZDA = re.compile(rb"^\$..ZDA,(\d{2})(\d{2})(\d{2}(?:\.\d+)?),(\d{1,2}),(\d{1,2}),(\d{4}),")
 _LEADING_ISO = re.compile(
     r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s*UTC)?)$")
+
+
+# What tells the parts of one multi-part message from another's: talker, channel, sequence id, tag-block
+# group id (None without one) and the number of parts.
+_PartsKey = tuple[str, str, int | None, int | None, int]
 
 
 @dataclass(slots=True)
@@ -78,7 +87,7 @@ def _checksum_ok(sentence: bytes) -> bool:
         return False
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     """AIS six-bit text as pyais returns it, with '@' padding and spaces trimmed; '' becomes None."""
     if not isinstance(value, str):
         return None
@@ -140,7 +149,7 @@ def epoch_field_time(value: str | bytes | None) -> datetime | None:
     return from_epoch(number) if 0 < number < 4e9 else None
 
 
-def decoder_options(settings: Any) -> dict[str, Any]:
+def decoder_options(settings: Settings) -> dict[str, Any]:
     """NmeaDecoder's keyword arguments from the settings (decode.*), the one place they are read."""
     return {"fragment_ttl": settings["decode.fragment_ttl"],
             "max_pending": settings["decode.max_pending_fragments"],
@@ -165,7 +174,7 @@ class NmeaDecoder:
         self.max_fragment_lines = max_fragment_lines
         self._line_no = 0
         self.require_event_time = require_event_time
-        self._pending: OrderedDict[tuple[Any, ...], _Partial] = OrderedDict()
+        self._pending: OrderedDict[_PartsKey, _Partial] = OrderedDict()
         self._pending_tag: TagBlock | None = None  # a tag block on a line of its own
         self._pghp_time: datetime | None = None  # applies to the next AIS sentence only
         self._pghp_station: str | None = None
@@ -407,25 +416,11 @@ class NmeaDecoder:
             return []
 
 
-def _speed(value: Any, msg_type: int) -> float | None:
-    if value is None:
-        return None
-    limit = 62.0 if msg_type == 27 else 102.2  # 63 / 102.3 mean not available
-    return float(value) if 0 <= value <= limit else None
-
-
-def _course(value: Any) -> float | None:
-    return float(value) if value is not None and 0 <= value < 360 else None
-
-
-def _heading(value: Any) -> int | None:
-    return int(value) if value is not None and 0 <= value < 360 else None
-
-
 def reports_from_message(msg: Any, msg_type: int, when: datetime, source: str,
                          received_at: datetime, station: str | None, payload: bytes | None,
                          stats: IngestStats) -> list[Report]:
-    """A message pyais decoded -> normalised reports (read by attribute: asdict() costs a third of it)."""
+    """A message pyais decoded -> normalised reports (read by attribute: asdict() costs a third of it).
+    `msg` is any of pyais's position or static message classes, whose fields differ: it is read by name."""
     mmsi = int(msg.mmsi)
     valid_mmsi = mmsi_is_valid(mmsi)
     if not valid_mmsi:
@@ -441,8 +436,9 @@ def reports_from_message(msg: Any, msg_type: int, when: datetime, source: str,
             status = getattr(msg, "status", None)
             accuracy = msg.accuracy
             reports.append(PositionReport(
-                mmsi, when, float(lat), float(lon), _speed(msg.speed, msg_type), _course(msg.course),
-                _heading(getattr(msg, "heading", None)), int(status) if status is not None else None,
+                mmsi, when, float(lat), float(lon), speed_knots(msg.speed, msg_type),
+                course_degrees(msg.course), heading_degrees(getattr(msg, "heading", None)),
+                int(status) if status is not None else None,
                 msg_type, source, received_at, station, bool(accuracy) if accuracy is not None else None,
                 valid_mmsi, payload))
     if msg_type in STATIC_TYPES or msg_type == 19:

@@ -1,6 +1,6 @@
 """The demo `ais-watch serve` runs when no AIS feed is configured (and demo.replay is on).
 
-Time. The pipeline runs on a DemoClock (pipeline.py): demo time = start + (wall - start) x demo.speed.
+Time. The pipeline runs on a DemoClock (below): demo time = start + (wall - start) x demo.speed.
 Every demo message is timed on that clock and every rule reads it, so the rules are the real ones: a port
 call still needs 30 minutes stopped and a ship goes dark after 6 hours, which at 60x pass in 30 seconds and
 6 minutes. The time-driven rules run every ticks.interval of demo time (the demo ticks them itself: the
@@ -23,17 +23,18 @@ Why one source: time a source was silent is not counted as a ship's silence (an 
 dark). A source carrying only the simulated ship would fall silent with it, its dark leg would count as an
 outage and went_dark would never come. With the recorded traffic the feed stays up, as a real one would.
 
-The simulated ship is watchlisted in the running service only: added to the watchlist enricher's index
-(and kept there when the scheduler reloads the list), never to the watchlist table, so a later live run
-on the same database does not watch it.
+The simulated ship is watchlisted in the running service only (WatchlistEnricher.also_watch: kept when
+the scheduler reloads the list), never written to the watchlist table, so a later live run on the same
+database does not watch it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,11 @@ from ais_watch.config import Settings
 from ais_watch.decode import NmeaDecoder, decoder_options
 from ais_watch.errors import AisWatchError
 from ais_watch.model import IngestStats, Report
-from ais_watch.pipeline import DemoClock
+from ais_watch.runtime import DemoMode, Runtime
 from ais_watch.scheduler import run_ticks
 from ais_watch.simulate import DEMO_SHIP, demo_voyage
 from ais_watch.sources.replay import replay_paths
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
+from ais_watch.watchlist.entries import WatchEntry
 
 log = logging.getLogger("ais_watch")
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
@@ -57,10 +58,43 @@ DEMO_ENTRY = WatchEntry(
     tags=("demo",))
 
 
+class DemoClock:
+    """The demo's clock: the wall clock sped up, demo time = start + (wall - wall at start) x speed. Every
+    demo message is timed on it and every rule reads it, so a 30-minute port dwell and a 6-hour dark
+    threshold keep their real lengths in demo time and pass `speed` times faster."""
+
+    def __init__(self, speed: float, start: datetime | None = None,
+                 wall: Callable[[], datetime] | None = None) -> None:
+        if not speed > 0:
+            raise ValueError(f"demo clock speed must be positive, got {speed!r}")
+        self.speed = speed
+        self._wall = wall or (lambda: datetime.now(UTC))
+        self._wall_start = self._wall()
+        self.start = start or self._wall_start
+
+    def now(self) -> datetime:
+        return self.start + (self._wall() - self._wall_start) * self.speed
+
+    def observe(self, event_time: datetime) -> None:
+        pass
+
+    def advance_to(self, when: datetime) -> None:
+        """Jump ahead to `when` if it is later (a store a previous demo left ahead of the wall clock)."""
+        if when > self.now():
+            self.start, self._wall_start = when, self._wall()
+
+    def wall_seconds_until(self, when: datetime) -> float:
+        """Wall-clock seconds until demo time reaches `when` (negative once it has)."""
+        return (when - self.now()).total_seconds() / self.speed
+
+
+def live_feed_configured(settings: Settings) -> bool:
+    return bool(settings["aisstream.api_key"] or settings["nmea.tcp"] or settings["nmea.udp"])
+
+
 def demo_clock(settings: Settings) -> DemoClock | None:
     """The demo's clock when `serve` runs the demo (no live feed configured, demo.replay on), else None."""
-    live = settings["aisstream.api_key"] or settings["nmea.tcp"] or settings["nmea.udp"]
-    if live or not settings["demo.replay"]:
+    if live_feed_configured(settings) or not settings["demo.replay"]:
         return None
     return DemoClock(settings["demo.speed"])
 
@@ -76,7 +110,7 @@ def demo_settings(settings: Settings) -> Settings:
     return settings.with_overrides(db=DEMO_DB)
 
 
-async def sign_in_token(runtime: Any) -> str:
+async def sign_in_token(runtime: Runtime) -> str:
     """A fresh operator token for the demo's dashboard, so a newcomer signs in without another command."""
     from ais_watch.api.tokens import create_token
 
@@ -87,25 +121,18 @@ def banner(speed: float) -> str:
     return f"DEMO — recorded traffic replayed and one simulated ship; demo time runs {speed:g}x"
 
 
+def demo_mode(clock: DemoClock) -> DemoMode:
+    """What the API and the dashboard show while the demo runs."""
+    return DemoMode(speed=clock.speed, banner=banner(clock.speed))
+
+
 # ------------------------------------------------------------------------------------- watchlist
-def with_demo_ship(index: WatchlistIndex) -> WatchlistIndex:
-    """The index with the simulated ship's entry added."""
-    return WatchlistIndex([*(e for e in index.entries if e.key != DEMO_ENTRY.key), DEMO_ENTRY])
-
-
-class DemoWatchlist:
-    """Stands in for the watchlist enricher in runtime.parts while the demo runs: a reload of the list
-    from the table (the scheduler's job) keeps the simulated ship, which is never in the table."""
-
-    def __init__(self, enricher: Any) -> None:
-        self.enricher = enricher
-        self.replace_index(enricher.index)
-
-    def replace_index(self, index: WatchlistIndex) -> None:
-        self.enricher.replace_index(with_demo_ship(index))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.enricher, name)
+def watch_simulated_ship(runtime: Runtime) -> bool:
+    """Watch the simulated ship in this running service (never in the table); False without detectors."""
+    if runtime.detectors is None:
+        return False
+    runtime.detectors.watchlist.also_watch([DEMO_ENTRY])
+    return True
 
 
 # ------------------------------------------------------------------------------------ recordings
@@ -187,7 +214,7 @@ async def sail_simulated_ship(clock: DemoClock, emit: Any, stats: IngestStats, o
 
 
 # ---------------------------------------------------------------------------------------- the demo
-async def tick(runtime: Any, clock: DemoClock, interval: float) -> None:
+async def tick(runtime: Runtime, clock: DemoClock, interval: float) -> None:
     """The time-driven rules (went dark, feed outage) every `interval` seconds of demo time, as the
     scheduler's job runs them (only the leader's ticks run the fleet-wide rules)."""
     while True:
@@ -195,14 +222,12 @@ async def tick(runtime: Any, clock: DemoClock, interval: float) -> None:
         await run_ticks(runtime)
 
 
-async def run_demo(settings: Settings, runtime: Any, clock: DemoClock) -> None:
+async def run_demo(settings: Settings, runtime: Runtime, clock: DemoClock) -> None:
     """Everything the demo sends, and its ticks, until cancelled."""
     files = sorted(DEMO_DIR.glob("*.nmea*"))
     if not files:
         raise AisWatchError(f"no demo recordings in {DEMO_DIR}")
-    if runtime.parts.get("watchlist") is not None:
-        runtime.parts["watchlist"] = DemoWatchlist(runtime.parts["watchlist"])
-    else:
+    if not watch_simulated_ship(runtime):
         log.warning("demo: detectors are off (detectors.enabled): the simulated ship raises no alerts")
     latest = max((v["last_seen"] for v in runtime.pipeline.vessels.values() if v["last_seen"]), default=None)
     if latest is not None and latest >= clock.now():
@@ -212,9 +237,9 @@ async def run_demo(settings: Settings, runtime: Any, clock: DemoClock) -> None:
         log.info("demo: the store is ahead of the wall clock (an earlier demo); demo time resumes at %s",
                  clock.now().isoformat(timespec="seconds"))
     elif latest is not None:
-        # As live (Pipeline.start does it for the wall clock): from the last stored event until now
-        # nothing was watching, so that time is no watched ship's silence.
-        runtime.pipeline.feed_health.service_was_down(latest, clock.now())
+        # As live (the feed-health step does it for the wall clock): from the last stored event until
+        # now nothing was watching, so that time is no watched ship's silence.
+        runtime.feed_health.health.service_was_down(latest, clock.now())
     log.info("no AIS feed configured: running the demo (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP for a "
              "live feed)")
     log.info("demo: simulated voyage of %s (not a real ship) around Rajin, demo clock at %gx",

@@ -22,7 +22,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -35,6 +35,14 @@ _KEEPALIVES = ("SET tcp_keepalives_idle = 5", "SET tcp_keepalives_interval = 2",
                "SET tcp_keepalives_count = 3")
 
 Hook = Callable[[], Awaitable[None]]
+
+
+class LeaderStatus(TypedDict):
+    """What /readyz shows of leadership."""
+
+    instance: str  # host:pid
+    leader: bool
+    leader_since: str | None  # ISO 8601, while leading
 
 
 def instance_name() -> str:
@@ -54,7 +62,7 @@ class Leadership:
         self.name = instance_name()
         self._task: asyncio.Task[None] | None = None
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LeaderStatus:
         return {"instance": self.name, "leader": self.is_leader,
                 "leader_since": self.since.isoformat() if self.since else None}
 
@@ -101,7 +109,7 @@ class Leadership:
             if self.is_leader:
                 await asyncio.shield(self._unlock(conn))
 
-    async def _ask(self, conn: AsyncConnection, sql: str) -> Any:
+    async def _ask(self, conn: AsyncConnection, sql: str) -> object:
         # Bounded: a leader whose connection hangs must find out within seconds, not at TCP's pace.
         result = await asyncio.wait_for(conn.execute(text(sql), {"key": LEADER_LOCK_KEY}),
                                         timeout=max(2.0, 2 * self.interval))

@@ -154,6 +154,26 @@ def position_problem(lat: float | None, lon: float | None) -> str | None:
     return None
 
 
+# Speed, course and heading as every source reports them: AIS marks "not available" with a value past
+# the field's range (speed 102.3 kn, or 63 kn on a type 27; course 360; heading 511), read as None.
+def speed_knots(value: float | None, msg_type: int) -> float | None:
+    """Speed over ground in knots, or None when not available (type 27 tops out at 62 kn)."""
+    if value is None:
+        return None
+    limit = 62.0 if msg_type == 27 else 102.2  # 63 / 102.3 mean not available
+    return float(value) if 0 <= value <= limit else None
+
+
+def course_degrees(value: float | None) -> float | None:
+    """Course over ground in degrees true, or None when not available."""
+    return float(value) if value is not None and 0 <= value < 360 else None
+
+
+def heading_degrees(value: float | None) -> int | None:
+    """True heading in whole degrees, or None when not available."""
+    return int(value) if value is not None and 0 <= value < 360 else None
+
+
 def parse_iso_time(text: str) -> datetime:
     """ISO 8601 (a trailing Z allowed) as an aware UTC datetime; UTC when no offset is given."""
     parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

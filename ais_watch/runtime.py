@@ -8,32 +8,57 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.dispatcher import Dispatcher, RetryPolicy
 from ais_watch.alerts.notifiers import notifiers_from_settings
 from ais_watch.alerts.store import AlertStore
+from ais_watch.clock import Clock
 from ais_watch.config import Settings
-from ais_watch.detectors.setup import build_stages
 from ais_watch.model import IngestStats
-from ais_watch.pipeline import Clock, Pipeline, PipelineOptions, Stage
+from ais_watch.pipeline.feed_health import FeedHealthStep
+from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.pipeline.stage import Stage
+from ais_watch.steps import Detectors, build_detectors, build_pipeline
 from ais_watch.store.db import open_database
 from ais_watch.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from ais_watch.leader import Leadership
+    from ais_watch.watchlist.index import WatchlistIndex
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class DemoMode:
+    """Set while `serve` runs the demo: how fast its clock runs and the banner every view shows."""
+
+    speed: float
+    banner: str
+
+
 @dataclass(slots=True)
 class Runtime:
+    """A running pipeline and what the scheduler, the API and the demo read or refresh in it."""
+
     engine: AsyncEngine
     pipeline: Pipeline
     stats: IngestStats
     alerts: AlertStore
     dispatcher: Dispatcher | None
-    parts: dict[str, Any]  # detector parts scheduler jobs refresh (watchlist, zones)
-    leadership: Any = None  # ais_watch.leader.Leadership when serve elects a leader
+    clock: Clock
+    feed_health: FeedHealthStep
+    detectors: Detectors | None  # None with detectors.enabled off
+    demo: DemoMode | None = None
+    leadership: Leadership | None = None  # when serve elects a leader
+
+    @property
+    def watchlist_index(self) -> WatchlistIndex | None:
+        """The watchlist the detectors run on (kept fresh by the reload job and API changes)."""
+        return self.detectors.watchlist.index if self.detectors is not None else None
 
 
 @asynccontextmanager
@@ -73,15 +98,14 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                                   vessel_flush_interval=settings["store.vessel_flush_interval"],
                                   event_time_ticks=event_time_ticks, tick_interval=settings["ticks.interval"],
                                   feed_outage_after=settings["feed.outage_after"])
-        all_stages: list[Stage] = []
-        parts: dict[str, Any] = {}
-        if detectors and settings["detectors.enabled"]:
-            all_stages, parts = await build_stages(engine, settings)
-        all_stages += stages or []
-        pipeline = Pipeline(engine, writer, stats, clock, options, stages=all_stages, alerts=alert_store)
+        built = (await build_detectors(engine, settings)
+                 if detectors and settings["detectors.enabled"] else None)
+        pipeline = build_pipeline(engine, writer, stats, clock, options, alerts=alert_store,
+                                  detectors=built.stages() if built is not None else (), extra=stages or ())
         await pipeline.start(periodic_flush=periodic_flush)
         try:
-            yield Runtime(engine, pipeline, stats, alert_store, dispatcher, parts)
+            yield Runtime(engine, pipeline, stats, alert_store, dispatcher, clock,
+                          pipeline.outages, built)
         finally:
             await pipeline.close()
     finally:

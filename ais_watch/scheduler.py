@@ -15,7 +15,7 @@ from ais_watch.config import Settings
 from ais_watch.runtime import Runtime
 from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import watchlist
-from ais_watch.watchlist import load_index
+from ais_watch.watchlist.store import load_index
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ class WatchlistReloader:
         self._signature = signature
         if first:
             return False  # the index built at start-up is this one
-        self.runtime.parts["watchlist"].replace_index(await load_index(engine))
+        assert self.runtime.detectors is not None  # the job runs only with detectors
+        self.runtime.detectors.watchlist.replace_index(await load_index(engine))
         log.info("watchlist reloaded: %s entries", signature[0])
         return True
 
@@ -50,10 +51,12 @@ async def reload_watchlist(reloader: WatchlistReloader) -> bool:
 
 
 def reload_zones(runtime: Runtime) -> bool:
-    zones = runtime.parts["zones"]
+    detectors = runtime.detectors
+    assert detectors is not None  # the job runs only with detectors
+    zones = detectors.zones
     if not zones.reload_if_changed():
         return False
-    runtime.parts["dark"].ports = zones.index.ports()
+    detectors.dark.ports = list(zones.index.ports())
     log.info("geofences reloaded: %d zones", len(zones.index))
     return True
 
@@ -83,7 +86,7 @@ def start_scheduler(runtime: Runtime, settings: Settings) -> AsyncIOScheduler:
                       args=[runtime, RetentionPolicy.from_settings(settings)],
                       seconds=settings["retention.interval"], id="maintenance", max_instances=1,
                       coalesce=True)
-    if runtime.parts:
+    if runtime.detectors is not None:
         scheduler.add_job(reload_watchlist, "interval", args=[WatchlistReloader(runtime)], seconds=60,
                           id="watchlist-reload", max_instances=1, coalesce=True)
         scheduler.add_job(reload_zones, "interval", args=[runtime], seconds=30, id="zones-reload",

@@ -12,27 +12,29 @@ from typing import Any
 
 from ais_watch.alerts.events import AlertEventListener
 from ais_watch.api.live import LiveHub
+from ais_watch.clock import WallClock
 from ais_watch.config import Settings
-from ais_watch.demo import demo_clock, demo_settings, run_demo
+from ais_watch.demo import demo_clock, demo_mode, demo_settings, live_feed_configured, run_demo
 from ais_watch.errors import AisWatchError
 from ais_watch.leader import Leadership
 from ais_watch.model import IngestStats
-from ais_watch.pipeline import WallClock
 from ais_watch.runtime import Runtime, log_stats_periodically, running_pipeline
 from ais_watch.scheduler import run_soon, start_scheduler
 from ais_watch.store.db import redacted
+from ais_watch.zones import ZoneRegistry
 
 log = logging.getLogger("ais_watch")
 
 
-async def start_http(runtime: Any, settings: Settings, live: Any = None,
+async def start_http(runtime: Runtime, settings: Settings, live: LiveHub | None = None,
                      sources: list[Any] | None = None) -> Any:
     """The API on http.host:http.port (port 0: any free port, logged)."""
     from aiohttp import web
 
     from ais_watch.api.app import create_app
 
-    app = create_app(runtime.engine, runtime.parts.get("zones") or _bundled_zones(), runtime, live,
+    zones = runtime.detectors.zones if runtime.detectors is not None else ZoneRegistry([])
+    app = create_app(runtime.engine, zones, runtime, live,
                      {"tile_url": settings["dashboard.tile_url"],
                       "tile_attribution": settings["dashboard.tile_attribution"]}, sources)
     runner = web.AppRunner(app, access_log=None)
@@ -44,16 +46,10 @@ async def start_http(runtime: Any, settings: Settings, live: Any = None,
         await runner.cleanup()
         raise AisWatchError(f"setting 'http.port': cannot listen on {settings['http.host']}:"
                             f"{settings['http.port']}: {err.strerror or err}") from err
-    for sock in site._server.sockets if site._server else ():  # aiohttp has no public getter for the port
+    for address in runner.addresses:  # with http.port 0, the port the system chose
         log.info("API on http://%s:%s/ (the dashboard is at /; every data route needs a token: "
-                 "`ais-watch token create`)", *sock.getsockname()[:2])
+                 "`ais-watch token create`)", *address[:2])
     return runner
-
-
-def _bundled_zones() -> Any:
-    from ais_watch.zones import ZoneRegistry
-
-    return ZoneRegistry([])
 
 
 def live_sources(settings: Settings, emit: Any, stats: IngestStats) -> list[Any]:
@@ -104,11 +100,15 @@ async def cmd_serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     hub = LiveHub()
     demo = demo_clock(settings)  # None unless the demo runs (no live feed configured, demo.replay on)
+    if demo is None and not live_feed_configured(settings):  # refused before anything starts
+        raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
+                            "and demo.replay is off")
     if demo is not None:
         settings = demo_settings(settings)
         log.info("demo: database %s", redacted(settings["db"]))
     clock = demo or WallClock()
     async with running_pipeline(settings, clock, stages=[hub], start_dispatcher=False) as runtime:
+        runtime.demo = demo_mode(demo) if demo is not None else None
         runtime.alerts.subscribe(hub.alert_changed)
         events = AlertEventListener(runtime.alerts)  # another instance's alerts, for this one's listeners
         events.start()
@@ -117,15 +117,12 @@ async def cmd_serve(settings: Settings) -> int:
         sources = live_sources(settings, emit, runtime.stats)
         started = datetime.now(UTC)
         for source in sources:  # a source that never delivers is an outage too
-            runtime.pipeline.feed_health.observe(source.name, started)
+            runtime.feed_health.health.observe(source.name, started)
         scheduler = start_scheduler(runtime, settings)
         leadership = campaign_for_leader(runtime, scheduler, settings)
         http = await start_http(runtime, settings, hub, sources)
         tasks = [asyncio.create_task(s.run(), name=s.name) for s in sources]
-        if not sources:
-            if demo is None:
-                raise AisWatchError("no AIS source configured (set AISSTREAM_API_KEY or AIS_WATCH_NMEA_TCP) "
-                                    "and demo.replay is off")
+        if demo is not None:
             tasks.append(asyncio.create_task(run_demo(settings, runtime, demo), name="demo"))
         tasks.append(asyncio.create_task(
             log_stats_periodically(runtime.stats, runtime.pipeline, settings["stats.interval"]),

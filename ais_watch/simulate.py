@@ -15,6 +15,7 @@ from functools import reduce
 from operator import xor
 
 from pyais import encode_dict
+from pyais.encode import DATA_DICT
 
 from ais_watch.geo import bearing_deg, distance_nm
 
@@ -46,7 +47,7 @@ def tag_block(when: datetime, station: str = STATION) -> str:
     return f"\\{body}*{reduce(xor, body.encode(), 0):02X}\\"
 
 
-def _lines(fields: dict[str, object], when: datetime) -> list[str]:
+def _lines(fields: DATA_DICT, when: datetime) -> list[str]:
     sentences = encode_dict(fields, talker_id="AI", sentence_type="VDM", radio_channel="A", seq_id=1)
     return [tag_block(when) + sentence for sentence in sentences]
 

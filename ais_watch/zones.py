@@ -1,8 +1,9 @@
 """Geofences: port, anchorage and zone polygons from GeoJSON files, and fast "which zones is this ship in".
 
-Zones come from GeoJSON FeatureCollections: the ones bundled in ``ais_watch/data/geofences/`` (see the
-SOURCES.md there: approximate polygons, not surveyed) plus any ``*.geojson`` in user directories. Every
-feature is a Polygon or MultiPolygon with these properties:
+Zones come from GeoJSON FeatureCollections: the ones bundled in the repository's top-level ``geofences/``
+(the wheel carries them as ``ais_watch/geofences/``; see the SOURCES.md there: approximate polygons, not
+surveyed) plus any ``*.geojson`` in user directories. Every feature is a Polygon or MultiPolygon with
+these properties:
 
 ``id`` (stable slug, unique across all files), ``name``, ``aliases`` (list), ``country`` (ISO 3166-1
 alpha-2), ``kind`` ("port", "anchorage" or "zone"), ``wpi`` (World Port Index number or null),
@@ -23,7 +24,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import shapely
 from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
+from ais_watch import shipped_dir
 from ais_watch.errors import AisWatchError
 
 __all__ = ["BUNDLED_DIR", "KINDS", "PORT_KINDS", "Zone", "ZoneError", "ZoneIndex", "ZoneRegistry",
@@ -40,7 +42,7 @@ __all__ = ["BUNDLED_DIR", "KINDS", "PORT_KINDS", "Zone", "ZoneError", "ZoneIndex
 
 log = logging.getLogger(__name__)
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "data" / "geofences"
+BUNDLED_DIR = shipped_dir("geofences", "SOURCES.md")  # the top-level geofences/ of the repository
 KINDS = ("port", "anchorage", "zone")
 PORT_KINDS = ("port", "anchorage")
 EARTH_RADIUS_KM = 6371.0088
@@ -50,6 +52,8 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LOCODE = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
 _EMPTY: tuple[int, ...] = ()
+# What a zone file looked like: (path, mtime_ns, size), or (directory, "unreadable", why) for a bad directory.
+_FileStamp = tuple[str, int | str, int | str]
 
 
 class ZoneError(AisWatchError):
@@ -88,7 +92,7 @@ def _label(path: Path) -> str:
         return str(path)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -288,7 +292,7 @@ class ZoneIndex:
         # Single-point lookups skip the STRtree: building a shapely Point and querying the tree costs
         # ~10-20 us per call, a dict of 1-degree cells and a bounding-box check ~1 us.
         self._bounds: list[tuple[float, float, float, float]] = [
-            tuple(b) for b in shapely.bounds(self._geoms).reshape(-1, 4).tolist()]
+            (x0, y0, x1, y1) for x0, y0, x1, y1 in shapely.bounds(self._geoms).reshape(-1, 4).tolist()]
         self._cells: dict[tuple[int, int], list[int]] = {}
         self._everywhere: list[int] = []
         for i, (x0, y0, x1, y1) in enumerate(self._bounds):
@@ -309,7 +313,7 @@ class ZoneIndex:
     def __len__(self) -> int:
         return len(self.zones)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Zone]:
         return iter(self.zones)
 
     def zones_at(self, lat: float, lon: float) -> tuple[Zone, ...]:
@@ -346,6 +350,7 @@ class ZoneIndex:
             return result
         ok = np.isfinite(lat_arr) & np.isfinite(lon_arr)
         points = shapely.points(np.where(ok, lon_arr, 0.0), np.where(ok, lat_arr, 0.0))
+        assert isinstance(points, np.ndarray)  # 1-D coordinates give an array, never a single Point
         points[~ok] = None
         point_idx, zone_idx = self._tree.query(points)
         if len(point_idx) == 0:
@@ -354,8 +359,9 @@ class ZoneIndex:
         point_idx, zone_idx = point_idx[hits], zone_idx[hits]
         order = np.lexsort((zone_idx, point_idx))
         point_idx, zone_idx = point_idx[order], zone_idx[order]
-        starts = np.flatnonzero(np.r_[True, point_idx[1:] != point_idx[:-1]]) if len(point_idx) else []
-        bounds = [*list(starts), len(point_idx)]
+        starts: list[int] = (np.flatnonzero(np.r_[True, point_idx[1:] != point_idx[:-1]]).tolist()
+                             if len(point_idx) else [])
+        bounds = [*starts, len(point_idx)]
         zone_list = zone_idx.tolist()
         for k in range(len(bounds) - 1):
             a, b = bounds[k], bounds[k + 1]
@@ -419,13 +425,13 @@ class ZoneRegistry:
         self.dirs = [Path(d) for d in dirs]
         self.include_bundled = include_bundled
         self._signature = self._current_signature()
-        self._failed_signature: tuple | None = None
+        self._failed_signature: tuple[_FileStamp, ...] | None = None
         self.index = ZoneIndex(load_zones(self.dirs, include_bundled=include_bundled))
         self.last_error: str | None = None
 
-    def _current_signature(self) -> tuple:
+    def _current_signature(self) -> tuple[_FileStamp, ...]:
         """What the zone files look like now: (path, mtime_ns, size) of each, or a marker for a bad dir."""
-        parts: list[tuple] = []
+        parts: list[_FileStamp] = []
         for directory in _directories(self.dirs, self.include_bundled):
             try:
                 for path in _geojson_files(directory):
@@ -437,7 +443,7 @@ class ZoneRegistry:
 
     def reload_if_changed(self) -> bool:
         """Reload if any zone file was added, removed or modified; True if a new index is now in service."""
-        signature: tuple | None = None
+        signature: tuple[_FileStamp, ...] | None = None
         try:
             signature = self._current_signature()
             if signature == self._signature or signature == self._failed_signature:

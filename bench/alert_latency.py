@@ -21,7 +21,6 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -29,24 +28,25 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ais_watch.alerts.model import AlertDraft  # noqa: E402
+from ais_watch.clock import WallClock  # noqa: E402
 from ais_watch.config import load_settings  # noqa: E402
 from ais_watch.decode import NmeaDecoder  # noqa: E402
 from ais_watch.model import IngestStats, PositionReport, Report  # noqa: E402
-from ais_watch.pipeline import Context, WallClock  # noqa: E402
+from ais_watch.pipeline.stage import Context, StageBase  # noqa: E402
 from ais_watch.runtime import running_pipeline  # noqa: E402
 
 TRIGGER_MMSI = 273999999
 DEMO = REPO / "ais_watch" / "data" / "demo" / "dma-tagblock-pghp-2013.nmea.gz"
 
 
-class TriggerStage:
+class TriggerStage(StageBase):
     """Raises one alert per position of TRIGGER_MMSI; the position's `station` carries its sequence."""
 
     name = "bench-trigger"
 
-    def handle(self, report: Report, vessel: dict[str, Any], ctx: Context) -> None:
+    def handle(self, report: Report, ctx: Context) -> None:
         if isinstance(report, PositionReport) and report.mmsi == TRIGGER_MMSI:
-            ctx.pipeline.raise_alert(AlertDraft(
+            ctx.services.raise_alert(AlertDraft(
                 kind="went_dark", occurred_at=report.time, event_key=str(report.station), mmsi=report.mmsi,
                 vessel_name="BENCH", place="bench", lat=report.lat, lon=report.lon,
                 details={"seq": int(report.station or 0)}))

@@ -19,18 +19,19 @@ import random
 import resource
 import statistics
 import sys
-import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ais_watch.detectors.feed_health import FeedHealth
-from ais_watch.detectors.watch import DarkStage, WatchlistEnricher
-from ais_watch.store.db import open_database
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
+from ais_watch.detectors.dark import DarkStage
+from ais_watch.detectors.watchlist_match import WatchlistEnricher
+from ais_watch.pipeline.feed_health import FeedHealth
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
 from ais_watch.zones import ZoneRegistry
 
 NOW = datetime(2024, 1, 10, tzinfo=UTC)
@@ -41,17 +42,43 @@ def imo_with_check_digit(base: int) -> int:
     return base * 10 + sum(d * w for d, w in zip(digits, range(7, 1, -1), strict=True)) % 10
 
 
-class FakePipeline:
-    """What DarkStage reads of a pipeline: vessels, feed health, raise_alert, engine (unused here)."""
+class BenchServices:
+    """The pipeline services DarkStage uses (StartServices): vessels, the feed's outages, alerts, state."""
 
-    def __init__(self, vessels: dict[int, dict[str, Any]], engine: Any) -> None:
-        self.vessels = vessels
-        self.engine = engine  # start() reads the went_dark alerts already raised
+    live = False
+    resume_from = None
+
+    def __init__(self, vessels: dict[int, dict[str, Any]]) -> None:
+        self._vessels = vessels
         self.feed_health = FeedHealth(timedelta(minutes=10))
         self.drafts: list[Any] = []
 
     def raise_alert(self, draft: Any) -> None:
         self.drafts.append(draft)
+
+    def save_state(self, detector: str, key: str, state: dict[str, Any] | None) -> None:
+        pass
+
+    def record_port_call(self, row: dict[str, Any]) -> None:
+        pass
+
+    def outage_overlap(self, source: str | None, start: datetime, end: datetime) -> timedelta:
+        return self.feed_health.outage_overlap(source, start, end)
+
+    def vessel(self, mmsi: int) -> dict[str, Any] | None:
+        return self._vessels.get(mmsi)
+
+    def vessels(self) -> Iterable[dict[str, Any]]:
+        return self._vessels.values()
+
+    def now(self) -> datetime:
+        return NOW
+
+    async def load_state(self, detector: str) -> dict[str, dict[str, Any]]:
+        return {}  # a restart with nobody dark: what is measured is rebuilding the silences
+
+    async def open_port_calls(self) -> list[dict[str, Any]]:
+        return []
 
 
 def build(
@@ -100,9 +127,7 @@ async def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     vessels, index = build(args.vessels, args.watched, rng)
-    tmp = tempfile.TemporaryDirectory()
-    engine = await open_database(f"sqlite:///{tmp.name}/bench.db")
-    pipeline = FakePipeline(vessels, engine)
+    pipeline = BenchServices(vessels)
     ports = ZoneRegistry([]).index.ports()
 
     threshold = timedelta(hours=6)
@@ -124,7 +149,7 @@ async def main() -> None:
     enricher = WatchlistEnricher(index)
     stage = DarkStage(enricher, ports, threshold=threshold)
     started = time.perf_counter()
-    await stage.start(pipeline)  # type: ignore[arg-type]
+    await stage.start(pipeline)
     print(
         f"DarkStage.start over {len(vessels):,} stored vessels: {time.perf_counter() - started:.2f} s, "
         f"{len(stage.silences):,} watched silences"
@@ -134,7 +159,7 @@ async def main() -> None:
     for k in range(args.ticks):
         now = NOW + timedelta(minutes=k % 60)  # nobody passes 6 h: the common tick
         started = time.perf_counter()
-        stage.tick(now, pipeline)  # type: ignore[arg-type]
+        stage.tick(now, pipeline)
         quiet.append(time.perf_counter() - started)
     print(f"DarkStage.tick, {len(stage.silences):,} watched, nobody going dark: {percentiles(quiet)}")
 
@@ -147,7 +172,7 @@ async def main() -> None:
             state.last_time = now - threshold - timedelta(minutes=1)
             state.alerted_for = None
         started = time.perf_counter()
-        stage.tick(now, pipeline)  # type: ignore[arg-type]
+        stage.tick(now, pipeline)
         busy.append(time.perf_counter() - started)
     print(
         f"DarkStage.tick with {len(silences) // 100} going dark per tick: {percentiles(busy)}; "
@@ -158,8 +183,6 @@ async def main() -> None:
         f"{statistics.median(quiet) / statistics.median(baseline):.3f}"
     )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    await engine.dispose()
-    tmp.cleanup()
 
 
 if __name__ == "__main__":

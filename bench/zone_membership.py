@@ -2,7 +2,7 @@
 
 Positions: 80% uniform over the Sea of Japan / East Sea / Yellow Sea box (33-46 N, 119-142 E) and 20%
 scattered within ~10 km of the ports (so that a fair share hit a port or zone), fixed seed. Zones: every
-bundled geofence (`ais_watch/data/geofences`). Three ways, each in its own process so that each peak RSS
+bundled geofence (the top-level `geofences/`). Three ways, each in its own process so that each peak RSS
 is its own:
 
   (a) baseline: a plain Python loop over every zone with shapely ``contains`` on unprepared geometries.

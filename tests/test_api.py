@@ -1,4 +1,4 @@
-"""The HTTP API (ais_watch/api/app.py): tokens and roles, security headers, input validation, data routes,
+"""The HTTP API (ais_watch/api/): tokens and roles, security headers, input validation, data routes,
 OpenAPI drift, and one real `ais-watch serve` process.
 
 In-process tests run an aiohttp TestServer on a migrated database (SQLite and PostgreSQL through `db_url`)
@@ -25,11 +25,13 @@ from aiohttp import test_utils, web
 
 from ais_watch.alerts.model import AlertDraft
 from ais_watch.alerts.store import AlertStore
-from ais_watch.api.app import create_app, openapi_document
+from ais_watch.api.app import create_app
+from ais_watch.api.openapi import openapi_document
+from ais_watch.api.routes import ROUTES
 from ais_watch.api.tokens import create_token
+from ais_watch.clock import ReplayClock
 from ais_watch.config import load_settings
 from ais_watch.model import PositionReport, StaticReport
-from ais_watch.pipeline import ReplayClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.store.db import open_database
 from ais_watch.zones import ZoneRegistry
@@ -489,7 +491,7 @@ async def test_openapi_matches_the_served_routes(api: Api) -> None:
         dashboard = {(path, method) for path, method in served
                      if path == "/" or path.startswith("/dashboard")}
         assert dashboard <= DASHBOARD_ROUTES, dashboard
-        document = openapi_document()
+        document = openapi_document(ROUTES)
         documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
         assert served - dashboard == documented
         for path, ops in document["paths"].items():

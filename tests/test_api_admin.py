@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ais_watch.api.app import create_app
 from ais_watch.api.tokens import create_token
+from ais_watch.clock import ReplayClock
 from ais_watch.config import load_settings
 from ais_watch.model import PositionReport
-from ais_watch.pipeline import ReplayClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.zones import ZoneRegistry
 from tests.helpers.db import engine_on
@@ -131,7 +131,7 @@ async def test_a_watchlist_import_through_the_api_is_watched_at_once_by_the_runn
                     return any(v["watched"] for v in (await response.json())["vessels"]
                                if v["mmsi"] == 445000009)
 
-                enricher = runtime.parts["watchlist"]
+                enricher = runtime.detectors.watchlist
                 assert enricher.index.match(445000009, True, None, None) is None and not await watched()
                 body = "name,imo,mmsi,flag,reason,source\nTIP,,445000009,,tip-off,unit test\n"
                 added = await client.post("/api/watchlist?format=csv", data=body, headers=auth)

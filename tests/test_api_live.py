@@ -18,7 +18,7 @@ from ais_watch.api.app import create_app
 from ais_watch.api.live import LiveHub
 from ais_watch.api.tokens import create_token
 from ais_watch.model import PositionReport
-from ais_watch.pipeline import Context
+from ais_watch.pipeline.stage import Context
 from ais_watch.zones import ZoneRegistry
 from tests.helpers.db import engine_on
 from tests.helpers.reports import make_position
@@ -52,20 +52,22 @@ async def test_alerts_and_watched_positions_arrive_live(tmp_path: Path) -> None:
             assert message["type"] == "alert"
             assert message["alert"]["vessel_name"] == "<b>ANGARA</b>"  # text, as sent
             vessel = {"name": "ANGARA", "imo": 9179842}
-            ctx = Context(pipeline=None, watch=object())  # type: ignore[arg-type]
-            hub.handle(position(273111111, 42.2, 130.3), vessel, ctx)
+            ctx = Context(services=None)  # type: ignore[arg-type]
+            ctx.vessel, ctx.watch = vessel, object()  # type: ignore[assignment]
+            hub.handle(position(273111111, 42.2, 130.3), ctx)
             moved = json.loads((await socket.receive()).data)
             assert (moved["type"], moved["mmsi"], moved["watched"]) == ("position", 273111111, True)
             # An unwatched vessel reaches only a client whose viewport holds it.
-            plain = Context(pipeline=None)  # type: ignore[arg-type]
-            hub.handle(position(219000001, 55.0, 10.0), {"name": None, "imo": None}, plain)
+            plain = Context(services=None)  # type: ignore[arg-type]
+            plain.vessel = {"name": None, "imo": None}
+            hub.handle(position(219000001, 55.0, 10.0), plain)
             await socket.send_str(json.dumps({"viewport": [54.0, 9.0, 56.0, 11.0]}))
             for _ in range(50):
                 if next(iter(hub.clients)).viewport:
                     break
                 await asyncio.sleep(0.02)
-            hub.handle(position(219000001, 60.0, 10.0), {"name": None, "imo": None}, plain)  # outside
-            hub.handle(position(219000002, 55.0, 10.0), {"name": None, "imo": None}, plain)  # inside
+            hub.handle(position(219000001, 60.0, 10.0), plain)  # outside
+            hub.handle(position(219000002, 55.0, 10.0), plain)  # inside
             seen = json.loads((await socket.receive()).data)
             assert (seen["mmsi"], seen["watched"]) == (219000002, False)
             await socket.close()

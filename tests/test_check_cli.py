@@ -44,3 +44,16 @@ def test_check_reports_an_unreachable_database(capsys: pytest.CaptureFixture[str
     assert main(["--db", "postgresql://postgres@127.0.0.1:1/none", "check"]) == 2
     err = capsys.readouterr().err
     assert "unreachable" in err or "cannot open database" in err, err
+
+
+@pytest.mark.unit
+def test_serve_with_no_feed_and_no_demo_refuses_in_one_line_before_starting_anything(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIS_WATCH_DEMO_REPLAY", "false")
+    monkeypatch.setenv("AIS_WATCH_HTTP_PORT", "0")
+    db = tmp_path / "serve.db"
+    assert main(["--db", f"sqlite:///{db}", "serve"]) == 2
+    err = capsys.readouterr().err
+    assert "no AIS source configured" in err and "demo.replay is off" in err
+    assert "Traceback" not in err and "CancelledError" not in err
+    assert not db.exists(), "refused before the database was opened"

@@ -12,7 +12,7 @@ import pytest
 from ais_watch.cli import main
 from ais_watch.config import BY_NAME, SETTINGS, load_settings, settings_table_markdown
 from ais_watch.errors import ConfigError
-from ais_watch.pipeline import PipelineOptions
+from ais_watch.pipeline.runner import PipelineOptions
 from ais_watch.store.writer import StoreWriter
 from tests.helpers.paths import REPO
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
-from ais_watch.detectors.dark import (
+from ais_watch.detectors.dark_rules import (
     DETOUR_FACTOR,
     IMPOSSIBLE_SPEED_KN,
     DarkRules,
@@ -19,8 +19,8 @@ from ais_watch.detectors.dark import (
     on_tick,
     rank_candidates,
 )
-from ais_watch.detectors.feed_health import FeedHealth
 from ais_watch.geo import distance_nm
+from ais_watch.pipeline.feed_health import FeedHealth
 from tests.helpers.ports import RAJIN, VOSTOCHNY, Port
 
 pytestmark = pytest.mark.unit

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from ais_watch.alerts.model import iso
-from ais_watch.detectors.watch import DarkStage, WatchlistEnricher
+from ais_watch.detectors.dark import DarkStage
+from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.model import PositionReport, Report, StaticReport
-from ais_watch.pipeline import Pipeline, PipelineOptions
-from ais_watch.watchlist import WatchEntry, WatchlistIndex
-from tests.helpers.alerts import stored_alerts
+from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
+from tests.helpers.alerts import empty_alert_details, stored_alerts
 from tests.helpers.pipeline import running_stages
 from tests.helpers.ports import RAJIN, VOSTOCHNY
 from tests.helpers.reports import make_position, make_static
@@ -208,6 +210,18 @@ async def test_a_restart_neither_repeats_went_dark_nor_misses_the_reappearance(d
         back = next(a for a in alerts if a["kind"] == "reappeared")
         assert back["details"]["last_seen"] == iso(at(1)) and back["details"]["gap_seconds"] == 13 * 3600
         assert back["details"]["previous_mmsi"] is None
+
+
+async def test_whether_a_ship_is_dark_survives_a_restart_whatever_the_alerts_say(db_url: str) -> None:
+    """went_dark's state is the detector's own (detector_state), not the alert's payload: with every
+    alert's details emptied between runs, the restart still neither repeats it nor misses reappeared."""
+    async with asyncio.timeout(LIMIT):
+        await run(db_url, feed(0, 8, static(ANGARA_A, at(0), "ANGARA", ANGARA_IMO), track(ANGARA_A, 0, 1)))
+        await empty_alert_details(db_url)
+        await run(db_url, feed(8, 15, track(ANGARA_A, 14, 15, lat=42.3, lon=131.0)))
+        angara = of(await stored_alerts(db_url), ANGARA_A)
+        assert angara[:2] == [("went_dark", ANGARA_A), ("reappeared", ANGARA_A)], angara
+        assert {kind for kind, _ in angara[2:]} <= {"possible_dark_port_call"}, angara
 
 
 async def test_a_restart_during_the_silence_still_raises_went_dark_after_it(db_url: str) -> None:

@@ -23,27 +23,28 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from ais_watch.clock import ReplayClock
 from ais_watch.config import load_settings
 from ais_watch.decode import NmeaDecoder
 from ais_watch.demo import (
     DEMO_DIR,
     DEMO_ENTRY,
     SOURCE,
-    DemoWatchlist,
+    DemoClock,
     Recording,
     banner,
     demo_clock,
     load_recording,
     replay_recording,
     run_demo,
-    with_demo_ship,
+    watch_simulated_ship,
 )
+from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.model import IngestStats, Report
-from ais_watch.pipeline import DemoClock, ReplayClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.simulate import DEMO_SHIP, demo_voyage
 from ais_watch.store.schema import alerts, port_calls, positions, watchlist
-from ais_watch.watchlist import WatchlistIndex
+from ais_watch.watchlist.index import WatchlistIndex
 from tests.helpers.db import fetch
 from tests.helpers.paths import REPO
 from tests.helpers.reports import make_position
@@ -147,7 +148,7 @@ async def replay_demo(db_url: str, reports: list[Report], *, watch_demo_ship: bo
     settings = load_settings(environ={"AIS_WATCH_DB": db_url})
     async with running_pipeline(settings, ReplayClock(), event_time_ticks=True, deliver=False) as runtime:
         if watch_demo_ship:
-            runtime.parts["watchlist"] = DemoWatchlist(runtime.parts["watchlist"])
+            assert watch_simulated_ship(runtime)
         for report in reports:
             await runtime.pipeline.submit(report)
 
@@ -205,23 +206,15 @@ async def test_without_its_in_memory_entry_the_simulated_ship_raises_nothing(
 
 @pytest.mark.unit
 def test_the_demo_entry_is_added_to_an_index_and_kept_through_a_reload() -> None:
-    class Enricher:
-        def __init__(self) -> None:
-            self.index = WatchlistIndex()
-            self.replaced = 0
-
-        def replace_index(self, index: WatchlistIndex) -> None:
-            self.index = index
-            self.replaced += 1
-
-    enricher = Enricher()
-    wrapped = DemoWatchlist(enricher)
+    enricher = WatchlistEnricher(WatchlistIndex())
+    assert enricher.index.match(SHIP, True, DEMO_SHIP.imo, DEMO_SHIP.name) is None
+    enricher.also_watch([DEMO_ENTRY])
     assert enricher.index.match(SHIP, True, DEMO_SHIP.imo, DEMO_SHIP.name) is not None
-    wrapped.replace_index(WatchlistIndex())  # what the scheduler's reload does
+    enricher.replace_index(WatchlistIndex())  # what the scheduler's reload does
     match = enricher.index.match(SHIP, True, None, None)
     assert match is not None and match.entry == DEMO_ENTRY
-    assert wrapped.index is enricher.index and enricher.replaced == 2
-    assert len(with_demo_ship(with_demo_ship(WatchlistIndex()))) == 1
+    enricher.replace_index(WatchlistIndex([DEMO_ENTRY]))  # never twice, whatever the table holds
+    assert len(enricher.index) == 1
 
 
 # --------------------------------------------------------------------------------- the demo for real
@@ -275,7 +268,7 @@ async def test_the_demo_runs_the_ship_on_the_demo_clock_and_writes_no_watchlist_
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("no port call of the simulated ship within 30 s")
-            index = runtime.parts["watchlist"].index
+            index = runtime.detectors.watchlist.index
             assert index.match(SHIP, True, DEMO_SHIP.imo, DEMO_SHIP.name).entry == DEMO_ENTRY
         finally:
             demo.cancel()
@@ -327,13 +320,13 @@ async def test_a_demo_after_a_live_run_counts_the_time_between_as_nobodys_silenc
         demo = asyncio.create_task(run_demo(settings, runtime, clock))
         try:
             for _ in range(100):
-                if runtime.pipeline.feed_health.service_gaps:
+                if runtime.feed_health.health.service_gaps:
                     break
                 await asyncio.sleep(0.02)
         finally:
             demo.cancel()
             await asyncio.gather(demo, return_exceptions=True)
-        ((since, until),) = runtime.pipeline.feed_health.service_gaps
+        ((since, until),) = runtime.feed_health.health.service_gaps
         assert since == heard and until >= heard + timedelta(days=2)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ais_watch.detectors.feed_health import FeedHealth
+from ais_watch.pipeline.feed_health import FeedHealth
 
 pytestmark = pytest.mark.unit
 

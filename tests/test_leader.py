@@ -34,6 +34,9 @@ from tests.helpers.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 TAKEOVER_WITHIN = 10.0  # seconds from the leader's death to a new leader (leader.interval 0.5 s here)
+# pg_locks is server-wide: count only this database's locks, not those of another suite on the same server.
+GRANTED_ADVISORY = ("FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 class Hooks:
@@ -103,14 +106,14 @@ async def test_a_leader_that_loses_its_connection_steps_down_and_the_lock_is_fre
         candidates[1].start()
         async with engines[1].connect() as conn:
             pids = (await conn.execute(text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"))).scalars().all()
+                "SELECT pid " + GRANTED_ADVISORY))).scalars().all()
             assert len(pids) == 1
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
         await wait_for(lambda: "deposed" in hooks[0].events, 5, "the old leader to step down")
         await wait_for(lambda: sum(c.is_leader for c in candidates) == 1, 5, "a new leader")
         async with engines[1].connect() as conn:
             holders = (await conn.execute(text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))).scalar_one()
+                "SELECT count(*) " + GRANTED_ADVISORY))).scalar_one()
         assert holders == 1
 
 

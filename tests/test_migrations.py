@@ -22,7 +22,8 @@ from ais_watch.store.partitions import create_partitions, day_of_partition
 from ais_watch.store.schema import metadata, positions
 from tests.helpers.paths import REPO
 
-MIGRATIONS = REPO / "ais_watch" / "migrations"
+# The repository's top-level migrations/ (the wheel carries them as ais_watch/migrations/).
+MIGRATIONS = REPO / "migrations"
 
 
 def _script() -> ScriptDirectory:
@@ -31,7 +32,7 @@ def _script() -> ScriptDirectory:
     return ScriptDirectory.from_config(cfg)
 
 
-HEAD = _script().get_current_head()  # the newest file in ais_watch/migrations/versions
+HEAD = _script().get_current_head()  # the newest file in migrations/versions
 UNREACHABLE_PG = "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/test"  # port 1: nothing listens there
 
 
@@ -177,3 +178,41 @@ def test_cli_migrate_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["--db", url, "migrate"]) == 0
     assert main(["--db", url, "migrate"]) == 0
     assert capsys.readouterr().out.count("database schema is at head") == 2
+
+
+@pytest.mark.integration
+async def test_0007_carries_the_detectors_restart_state_over_from_the_alerts(db_url: str) -> None:
+    """Before 0007 the detectors read their restart state back from alert payloads. The upgrade keeps it:
+    an open zone entry (no exit after it) and the latest went_dark per vessel; a closed entry is gone."""
+    from alembic import command
+
+    from ais_watch.store.db import alembic_config, create_engine
+    from ais_watch.store.detector_state import load
+    from ais_watch.store.schema import alerts
+
+    def row(n: int, kind: str, mmsi: int, place: str, details: dict[str, Any]) -> dict[str, Any]:
+        when = datetime(2024, 5, 1, n, tzinfo=UTC)
+        return {"dedup_key": f"k{n}", "cooldown_key": f"c{n}", "kind": kind, "severity": 3, "mmsi": mmsi,
+                "imo": None, "vessel_name": "ANGARA", "place": place, "occurred_at": when, "raised_at": when,
+                "lat": 42.0, "lon": 130.0, "state": "open", "details": details, "tags": [], "zones": []}
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0006"))
+            await conn.execute(insert(alerts), [
+                row(1, "zone_entry", 273111111, "Rajin approaches", {"zone_id": "kp-a", "entered_at": "T1"}),
+                row(2, "zone_entry", 273111111, "Gulf", {"zone_id": "ru-b", "entered_at": "T2"}),
+                row(3, "zone_exit", 273111111, "Gulf", {"zone_id": "ru-b", "entered_at": "T2"}),
+                row(4, "went_dark", 273111111, "Rajin", {"last_seen": "2024-05-01T03:00:00+00:00"}),
+                row(5, "went_dark", 273111111, "Rajin", {"last_seen": "2024-05-01T04:30:00+00:00"}),
+                row(6, "port_call", 273222222, "Rajin", {"port_id": "kp-rajin"}),
+            ])
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
+        async with engine.connect() as conn:
+            zones, dark = await load(conn, "zones"), await load(conn, "dark")
+        assert zones == {"273111111:kp-a": {"entered_at": "T1", "zone_name": "Rajin approaches"}}
+        assert dark == {"273111111": {"alerted_for": "2024-05-01T04:30:00+00:00"}}
+    finally:
+        await engine.dispose()

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ais_watch.clock import ReplayClock, WallClock
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
-from ais_watch.pipeline import Deduplicator, Pipeline, PipelineOptions, ReplayClock, WallClock
+from ais_watch.pipeline.dedup import Deduplicator
+from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.steps import build_pipeline
 from ais_watch.store import queries
 from ais_watch.store.schema import identity_history, positions
 from ais_watch.store.writer import StoreWriter
@@ -137,7 +140,7 @@ async def run(db_url: str, reports: Iterable[Report], **options: Any) -> Pipelin
     async with engine_on(db_url) as engine:
         stats = IngestStats()
         writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
-        pipeline = Pipeline(engine, writer, stats, ReplayClock(), PipelineOptions(**options))
+        pipeline = build_pipeline(engine, writer, stats, ReplayClock(), PipelineOptions(**options))
         await pipeline.start(periodic_flush=False)
         for report in reports:
             await pipeline.submit(report)

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ais_watch.detectors.port_calls import AT_ANCHOR, MOORED, PortCallRules, PortEvent, Visit, on_position
+from ais_watch.detectors.port_call_rules import (
+    AT_ANCHOR,
+    MOORED,
+    PortCallRules,
+    PortEvent,
+    Visit,
+    on_position,
+)
 
 pytestmark = pytest.mark.unit
 

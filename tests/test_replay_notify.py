@@ -23,10 +23,11 @@ from ais_watch import cli
 from ais_watch.alerts.model import AlertDraft, alert_json
 from ais_watch.alerts.notifiers import verify_signature
 from ais_watch.alerts.notifiers.webhook import serialise
+from ais_watch.clock import ReplayClock, WallClock
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
 from ais_watch.model import PositionReport, Report
-from ais_watch.pipeline import Pipeline, ReplayClock, WallClock
+from ais_watch.pipeline.stage import Context, StageBase
 from ais_watch.runtime import running_pipeline
 from ais_watch.sources.replay import replay_paths
 from ais_watch.store.schema import alerts, deliveries
@@ -70,7 +71,7 @@ EXPECTED_TIMES = [START, START + timedelta(minutes=45)]  # one per cooldown, on 
 
 
 @dataclass
-class WentDarkStage:
+class WentDarkStage(StageBase):
     """Raises went_dark for every fix of one MMSI (the store's cooldown thins them out)."""
 
     mmsi: int
@@ -78,21 +79,21 @@ class WentDarkStage:
     drafts: list[AlertDraft] = field(default_factory=list)
     place: str | None = None
 
-    def handle(self, report: Report, vessel: dict[str, Any], ctx: Any) -> None:
+    def handle(self, report: Report, ctx: Context) -> None:
         if report.mmsi != self.mmsi or not isinstance(report, PositionReport):
             return
+        vessel = ctx.vessel
         draft = AlertDraft(kind="went_dark", occurred_at=report.time, event_key=report.time.isoformat(),
                            mmsi=report.mmsi, vessel_name=vessel["name"], place=self.place,
                            lat=report.lat, lon=report.lon,
                            details={"gap_seconds": 7200, "source": report.source})
         self.drafts.append(draft)
-        pipeline: Pipeline = getattr(ctx, "pipeline", ctx)  # stages get a Context (formerly the pipeline)
-        pipeline.raise_alert(draft)
+        ctx.services.raise_alert(draft)
 
 
 def only_test_stages() -> dict[str, Any]:
-    """running_pipeline's keyword that leaves the stock detectors out (watchlist, dark, zones): only the test
-    stage raises alerts here."""
+    """running_pipeline's keyword that leaves the stock detectors out (zones, watchlist, dark and the
+    rest): only the test stage raises alerts here."""
     return {"detectors": False} if "detectors" in inspect.signature(running_pipeline).parameters else {}
 
 

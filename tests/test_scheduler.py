@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from ais_watch.clock import WallClock
 from ais_watch.config import load_settings
-from ais_watch.pipeline import WallClock
 from ais_watch.runtime import running_pipeline
 from ais_watch.scheduler import run_soon, start_scheduler
-from ais_watch.watchlist import WatchEntry, upsert
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.store import upsert
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ async def test_an_entry_imported_while_serving_is_watched_after_the_reload_job(t
     async with asyncio.timeout(30), running_pipeline(settings, WallClock(), deliver=False) as runtime:
         scheduler = start_scheduler(runtime, settings)
         try:
-            enricher = runtime.parts["watchlist"]
+            enricher = runtime.detectors.watchlist
             reloader = scheduler.get_job("watchlist-reload").args[0]
             run_soon(scheduler, "watchlist-reload")  # the first run notes what the table holds
             await wait_for(lambda: reloader._signature is not None, 5, "the first reload run")

@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ais_watch.clock import ReplayClock
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats, PositionReport, Report
-from ais_watch.pipeline import Pipeline, PipelineOptions, ReplayClock
+from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.steps import build_pipeline
 from ais_watch.store.schema import positions, vessels
 from ais_watch.store.writer import Batch, StoreWriter
 from tests.helpers.db import count, engine_on
@@ -41,7 +43,7 @@ def pipeline_on(engine: AsyncEngine, *, queue_batches: int = 8, **options: Any) 
     stats = IngestStats()
     writer = StoreWriter(engine, stats, queue_batches=queue_batches, retry_initial=0.01, retry_max_delay=0.1,
                          close_timeout=1.0)
-    return Pipeline(engine, writer, stats, ReplayClock(), PipelineOptions(**options))
+    return build_pipeline(engine, writer, stats, ReplayClock(), PipelineOptions(**options))
 
 
 # ------------------------------------------------------------------------------------ backpressure

@@ -13,27 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ais_watch.config import load_settings
 from ais_watch.errors import AisWatchError
 from ais_watch.model import imo_is_valid
-from ais_watch.watchlist import (
-    DEFAULT_WATCHLIST,
-    WatchEntry,
-    WatchlistError,
-    WatchlistIndex,
-    canonical_key,
-    list_entries,
-    load_index,
-    normalise_name,
-    remove,
-    seed_default,
-    upsert,
-)
-from ais_watch.watchlist_commands import add_parser, run
-from ais_watch.watchlist_import import (
+from ais_watch.watchlist.commands import add_parser, run
+from ais_watch.watchlist.entries import WatchEntry, WatchlistError, canonical_key, normalise_name
+from ais_watch.watchlist.importers import (
     detect_format,
     parse_imo,
     read_csv,
     read_ofac_sdn,
     read_opensanctions,
     read_watchlist,
+)
+from ais_watch.watchlist.index import WatchlistIndex
+from ais_watch.watchlist.store import (
+    DEFAULT_WATCHLIST,
+    list_entries,
+    load_index,
+    remove,
+    seed_default,
+    upsert,
 )
 from tests.helpers.paths import FIXTURES
 

@@ -27,10 +27,11 @@ from ais_watch.zones import (
     load_zone_file,
     load_zones,
 )
+from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.unit
 
-PORTS_CSV = BUNDLED_DIR.parent / "ports_of_interest.csv"
+PORTS_CSV = REPO / "ais_watch" / "data" / "ports_of_interest.csv"  # the polygons' reference points
 NM_KM = 1.852
 R_KM = 6371.0088
 

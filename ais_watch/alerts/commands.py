@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from typing import Any, TextIO
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
 
 from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
+from ais_watch.cli_output import write_items
 from ais_watch.config import Settings
 from ais_watch.errors import AisWatchError
 from ais_watch.store.db import open_database
 from ais_watch.store.queries import resolve_vessel
-from ais_watch.tables import write_items
 
 
-def add_parser(sub: Any, parse_time: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               parse_time: Callable[[str], datetime]) -> None:
     alerts = sub.add_parser("alerts", help="alerts: list (default), ack, resolve, deliveries")
     alerts.add_argument("--kind", choices=KINDS)
     alerts.add_argument("--vessel", metavar="VESSEL", help="MMSI or IMO:1234567")

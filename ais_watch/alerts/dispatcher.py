@@ -43,7 +43,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int, rng: random.Random) -> float:
         """Delay before attempt number `attempts + 1`: doubling, capped, with jitter (half to full)."""
-        ceiling = min(self.maximum, self.initial * 2 ** max(attempts - 1, 0))
+        ceiling = min(self.maximum, self.initial * 2.0 ** max(attempts - 1, 0))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -64,7 +64,7 @@ class Dispatcher:
         self._last_send: dict[str, float] = {}
         self._paused_until: dict[str, float] = {}  # monotonic time a receiver's Retry-After ends
 
-    def wake(self, _row: Any = None) -> None:
+    def wake(self, _row: dict[str, Any] | None = None) -> None:
         """New deliveries may be due: look now instead of at the next sweep."""
         for event in self._wake.values():
             event.set()
@@ -126,7 +126,7 @@ class Dispatcher:
                            deliveries.c.next_attempt_at <= now)
                     .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(20))).mappings().all()
                 if not due:
-                    upcoming = await conn.scalar(
+                    upcoming: datetime | None = await conn.scalar(
                         select(deliveries.c.next_attempt_at)
                         .where(deliveries.c.notifier == notifier.name, deliveries.c.state == "pending")
                         .order_by(deliveries.c.next_attempt_at).limit(1))

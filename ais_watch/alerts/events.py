@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from sqlalchemy import text
 
 from ais_watch.alerts.store import CHANNEL, AlertStore
+from ais_watch.store.db import asyncpg_connection
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ class AlertEventListener:
         while True:
             try:
                 async with self.store.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    driver: Any = raw.driver_connection
+                    driver = await asyncpg_connection(conn)
                     await driver.add_listener(CHANNEL, self._heard)
                     self.listening.set()
                     try:
@@ -67,8 +66,9 @@ class AlertEventListener:
                             str(err).splitlines()[0][:160])
             await asyncio.sleep(self.retry)
 
-    def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        alert_id, _, origin = payload.partition(" ")
+    def _heard(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        # asyncpg passes a NOTIFY's payload as a str; its stubs promise only an object.
+        alert_id, _, origin = str(payload).partition(" ")
         if origin == self.store.origin or not alert_id.isdigit():
             return  # this process's own: its listeners were told already
         task = asyncio.create_task(self._forward(int(alert_id)))

@@ -1,4 +1,5 @@
-"""Alert drafts, kinds, severities and the alert JSON object (the contract in DESIGN.md). No I/O."""
+"""Alert drafts, kinds, severities and the alert JSON object (the contract in docs/architecture.md).
+No I/O."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-# The kinds other tools rely on (DESIGN.md): these names never change; more may be added.
+# The kinds other tools rely on (docs/architecture.md): these names never change; more may be added.
 KINDS = ("port_call", "port_departure", "zone_entry", "zone_exit", "went_dark", "reappeared",
          "possible_dark_port_call", "feed_outage", "feed_restored")
 STATES = ("open", "acknowledged", "resolved")
@@ -83,7 +84,7 @@ def iso(dt: datetime | None) -> str | None:
 
 
 def alert_json(row: dict[str, Any]) -> dict[str, Any]:
-    """The alert object of DESIGN.md, the same in the CLI, the API and webhook bodies."""
+    """The alert object of docs/architecture.md, the same in the CLI, the API and webhook bodies."""
     return {
         "id": row["id"],
         "kind": row["kind"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import ReturningInsert
 
 from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertDraft
 from ais_watch.alerts.notifiers.base import Notifier
@@ -47,7 +48,7 @@ class AlertStats:
         self.deliveries[outcome] = self.deliveries.get(outcome, 0) + 1
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
+def _insert_ignoring_duplicates(dialect: str) -> ReturningInsert[*tuple[Any, ...]]:
     stmt = postgresql.insert(alerts) if dialect == "postgresql" else sqlite.insert(alerts)
     return stmt.on_conflict_do_nothing(index_elements=[alerts.c.dedup_key]).returning(alerts)
 
@@ -84,15 +85,21 @@ class AlertStore:
                                {"channel": CHANNEL, "payload": f"{alert_id} {self.origin}"})
 
     # --------------------------------------------------------------------------------------- raise
-    async def raise_alerts(self, drafts: Sequence[AlertDraft]) -> list[dict[str, Any]]:
+    async def raise_alerts(
+        self, drafts: Sequence[AlertDraft], *,
+        with_state: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> list[dict[str, Any]]:
         """Store each draft that is a new event outside its cooldown, with its deliveries, in one
-        transaction. Returns the stored alert rows (duplicates and cooled-down drafts are counted)."""
+        transaction (with `with_state`: the detectors' state saved in it too). Returns the stored alert
+        rows (duplicates and cooled-down drafts are counted)."""
         stored: list[dict[str, Any]] = []
         async with self.engine.begin() as conn:
             for draft in drafts:
                 row = await self._raise_one(conn, draft)
                 if row is not None:
                     stored.append(row)
+            if with_state is not None:
+                await with_state(conn)
         for row in stored:
             self.stats.raised[row["kind"]] = self.stats.raised.get(row["kind"], 0) + 1
             log.info("alert %s %s: %s %s at %s", row["id"], row["kind"], row["mmsi"] or "",
@@ -123,11 +130,11 @@ class AlertStore:
             "lat": draft.lat, "lon": draft.lon, "state": "open", "details": draft.details,
             "tags": list(draft.tags), "zones": list(draft.zones),
         }
-        row = (await conn.execute(self._insert, values)).mappings().first()
-        if row is None:
+        inserted = (await conn.execute(self._insert, values)).mappings().first()
+        if inserted is None:
             self.stats.duplicates += 1
             return None
-        row = dict(row)
+        row = dict(inserted)
         await self._announce(conn, row["id"])
         now = self._now()
         targets = [n for n in self.notifiers

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 
 from ais_watch.alerts.model import alert_json, iso
 from ais_watch.model import PositionReport, Report
-from ais_watch.pipeline import Context
+from ais_watch.pipeline.stage import Context, StageBase
 
 log = logging.getLogger(__name__)
 QUEUE = 2000  # messages a client may fall behind before it is cut off
@@ -30,7 +30,7 @@ class Client:
     viewport: tuple[float, float, float, float] | None = None  # south, west, north, east
 
 
-class LiveHub:
+class LiveHub(StageBase):
     """Fan-out of live events to websocket clients; also a pipeline stage (positions) and an alert
     store listener (alerts)."""
 
@@ -60,9 +60,10 @@ class LiveHub:
         self.publish({"type": "alert", "alert": alert_json(row)})
 
     # pipeline stage
-    def handle(self, report: Report, vessel: dict[str, Any], ctx: Context) -> None:
+    def handle(self, report: Report, ctx: Context) -> None:
         if not self.clients or not isinstance(report, PositionReport) or ctx.late:
             return
+        vessel = ctx.vessel
         watched = ctx.watch is not None
         if not watched and not any(c.viewport for c in self.clients):
             return

@@ -4,17 +4,18 @@ store writer), at scrape time, so the hot path pays nothing for being measured."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ais_watch.runtime import Runtime
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class RuntimeCollector(Collector):
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
@@ -54,13 +55,13 @@ class RuntimeCollector(Collector):
                 "deliveries), else 0.", value=int(leadership.is_leader))
         latest = pipeline.latest_event
         # On the pipeline's clock: the wall clock live, the demo clock in the demo (ahead of the wall).
-        lag = (pipeline.clock.now() - latest).total_seconds() if latest is not None else float("nan")
+        lag = (self.runtime.clock.now() - latest).total_seconds() if latest is not None else float("nan")
         yield GaugeMetricFamily("ais_watch_pipeline_lag_seconds",
                                 "The pipeline clock's now (live: wall time) less the newest event time "
                                 "processed.", value=lag)
 
 
-def metrics_text(runtime: Any) -> bytes:
+def metrics_text(runtime: Runtime) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(runtime))
     return generate_latest(registry)

@@ -1,314 +1,156 @@
-"""Went dark / reappeared / possible dark port call, for watchlisted vessels. Pure: no I/O.
+"""The dark-ship stage: went_dark / reappeared / possible_dark_port_call for watched ships.
 
-A `Silence` is what we know of one watched ship's transmissions. It is keyed by the watchlist entry,
-not the MMSI, so a ship that changes MMSI but keeps broadcasting its IMO is one ship whose silence
-ended when the new MMSI spoke.
-
-- went_dark: no position for longer than the threshold, not counting time its feed was in outage;
-  once per silence (the event key is the time it was last heard, so a restart cannot repeat it).
-- reappeared: the first position after a silence that raised went_dark, with the gap, the distance
-  between the last and first positions and the implied speed (one no ship can make is flagged).
-- possible_dark_port_call: on reappearing, the watched ports the ship could have visited in the gap
-  (sea distance there and back at a plausible top speed, leaving a minimum dwell), ranked.
+It keeps a `Silence` per watched ship and runs the pure rules of `dark_rules.py` on positions and on
+clock ticks. Which silences already raised went_dark is kept in `detector_state` (detector "dark", key
+the MMSI), so a restart neither repeats a went_dark nor misses the reappearance after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
-from ais_watch.geo import angle_between, bearing_deg, distance_nm
+from ais_watch.detectors.dark_rules import DarkRules, PortLike, Silence, on_position, on_tick
+from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
+from ais_watch.model import PositionReport, Report
+from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
 
-# Sea routes are longer than great circles: coastal routes in the Sea of Japan (Vostochny-Rajin,
-# Vladivostok-Chongjin) run 1.1-1.3x the great-circle distance around capes and bays. 1.3 keeps a
-# candidate port reachable in the estimate whenever it is at sea; a shorter factor could miss a call.
-DETOUR_FACTOR = 1.3
-MAX_CANDIDATES = 10  # an analyst reads the first few; beyond ten the ranking says little
-IMPOSSIBLE_SPEED_KN = 40.0  # no cargo ship makes this: the positions or the identity are fake
+if TYPE_CHECKING:
+    from ais_watch.watchlist.index import Match, WatchlistIndex
 
+    from ais_watch.zones import Zone
 
-class PortLike(Protocol):
-    id: str
-    name: str
-    country: str
-    aliases: Sequence[str]
-    ref_lat: float
-    ref_lon: float
+log = logging.getLogger(__name__)
+DETECTOR = "dark"
 
 
-@dataclass(slots=True)
-class Silence:
-    key: str  # the watchlist entry key (or "mmsi:..." for a weak, name-only match)
-    mmsi: int
-    name: str | None = None
-    imo: int | None = None
-    last_time: datetime | None = None
-    last_lat: float | None = None
-    last_lon: float | None = None
-    last_sog: float | None = None
-    last_cog: float | None = None
-    last_source: str | None = None
-    destination: str | None = None
-    top_speed_seen: float = 0.0
-    in_port: str | None = None  # port id it was in when last heard, if any
-    alerted_for: datetime | None = None  # last_time of the silence that raised went_dark
+def _port_name(zones: Sequence[Zone]) -> str | None:
+    for zone in zones:
+        if zone.kind in ("port", "anchorage"):
+            return str(zone.name)
+    return None
 
 
-@dataclass(frozen=True, slots=True)
-class DarkRules:
-    threshold: timedelta = timedelta(hours=6)
-    max_speed_kn: float = 16.0  # plausible top speed of the ships watched (old Ro-Ros, general cargo)
-    min_dwell: timedelta = timedelta(hours=2)
-    severity: Severity | None = None  # None: the kind's default; LOW for a name-only match
-    extra: dict[str, Any] = field(default_factory=dict)  # watchlist context copied into details
+class DarkStage(StageBase):
+    name = "dark"
 
+    def __init__(self, enricher: WatchlistEnricher, ports: Sequence[PortLike], *,
+                 threshold: timedelta = timedelta(hours=6), max_speed_kn: float = 16.0,
+                 min_dwell: timedelta = timedelta(hours=2)) -> None:
+        self.enricher = enricher
+        self.ports = list(ports)
+        self.threshold = threshold
+        self.max_speed_kn = max_speed_kn
+        self.min_dwell = min_dwell
+        self.silences: dict[str, Silence] = {}
+        self._rules: dict[str, DarkRules] = {}
+        self._key_of_mmsi: dict[int, str] = {}  # the silence each MMSI last fed
+        self._index: WatchlistIndex = enricher.index  # the watchlist the silences were built against
 
-Overlap = Callable[[str | None, datetime, datetime], timedelta]
+    # ------------------------------------------------------------------------------- identity
+    @staticmethod
+    def key_of(match: Match, mmsi: int) -> str:
+        """A strong match is the entry (one ship, whatever MMSI it uses); a name-only one the MMSI."""
+        return str(match.entry.key) if match.strong else f"mmsi:{mmsi}"
 
+    def rules_for(self, match: Match) -> DarkRules:
+        entry = match.entry
+        threshold = (timedelta(seconds=entry.dark_threshold) if entry.dark_threshold else self.threshold)
+        return DarkRules(
+            threshold=threshold, max_speed_kn=self.max_speed_kn, min_dwell=self.min_dwell,
+            severity=None if match.strong else Severity.LOW, extra=watchlist_details(match))
 
-def silent_for(state: Silence, now: datetime, overlap: Overlap) -> timedelta:
-    """How long the ship has been silent, less the time its feed was down."""
-    assert state.last_time is not None
-    return now - state.last_time - overlap(state.last_source, state.last_time, now)
+    def _silence(self, match: Match, vessel: VesselRow) -> Silence:
+        mmsi = vessel["mmsi"]
+        key = self.key_of(match, mmsi)
+        previous = self._key_of_mmsi.get(mmsi)
+        if previous != key:
+            self._key_of_mmsi[mmsi] = key
+            if previous is not None and previous.startswith("mmsi:"):
+                # A name-only candidate now known by its IMO (or matched afresh): one ship, one silence.
+                self.silences.pop(previous, None)
+                self._rules.pop(previous, None)
+        state = self.silences.get(key)
+        if state is None:
+            state = self.silences[key] = Silence(key=key, mmsi=vessel["mmsi"])
+            self._rules[key] = self.rules_for(match)
+        state.name = vessel["name"] or state.name
+        state.imo = vessel["imo"] or state.imo
+        state.destination = vessel["destination"]
+        return state
 
+    # --------------------------------------------------------------------------------- events
+    def _follow_watchlist(self, services: Services) -> None:
+        """After a watchlist reload: forget ships no longer watched, re-read thresholds of the rest."""
+        if self.enricher.index is self._index:
+            return
+        self._index = self.enricher.index
+        for key, state in list(self.silences.items()):
+            vessel = services.vessel(state.mmsi)
+            match = self.enricher.match(vessel) if vessel is not None else None
+            if match is None or self.key_of(match, state.mmsi) != key:
+                del self.silences[key]
+                self._rules.pop(key, None)
+            else:
+                self._rules[key] = self.rules_for(match)
+        self._key_of_mmsi = {mmsi: k for mmsi, k in self._key_of_mmsi.items() if k in self.silences}
 
-def on_tick(
-    state: Silence, now: datetime, rules: DarkRules, overlap: Overlap, ports: Sequence[PortLike]
-) -> list[AlertDraft]:
-    """went_dark once the silence (outage time not counted) passes the threshold."""
-    if state.last_time is None or state.alerted_for == state.last_time or state.last_lat is None:
-        return []
-    if silent_for(state, now, overlap) <= rules.threshold:
-        return []
-    state.alerted_for = state.last_time
-    down = overlap(state.last_source, state.last_time, now)
-    nearest = _nearest_port(state, ports)
-    likely = rank_candidates(state, None, None, None, rules, ports)[:3]
-    details = {
-        **rules.extra,
-        "last_seen": iso(state.last_time),
-        "silent_seconds": (now - state.last_time).total_seconds(),
-        "feed_outage_seconds": down.total_seconds(),
-        "threshold_seconds": rules.threshold.total_seconds(),
-        "last_sog": state.last_sog,
-        "last_cog": state.last_cog,
-        "destination": state.destination,
-        "in_port": state.in_port,
-        "nearest_port": nearest,
-        "likely_ports": likely,
-    }
-    return [
-        AlertDraft(
-            kind="went_dark",
-            occurred_at=state.last_time + rules.threshold + down,
-            event_key=iso(state.last_time) or "",
-            mmsi=state.mmsi,
-            imo=state.imo,
-            vessel_name=state.name,
-            place=state.in_port or (nearest or {}).get("name"),
-            lat=state.last_lat,
-            lon=state.last_lon,
-            severity=rules.severity,
-            details=details,
-        )
-    ]
+    @staticmethod
+    def _raise(drafts: list[AlertDraft], mmsi: int, alerted_for: datetime | None, services: Services) -> None:
+        """Raise the drafts and keep, with them, whether the silence of the ship last heard as `mmsi` was
+        reported as went_dark (alerted_for: the time it was last heard) or is over (reappeared)."""
+        for draft in drafts:
+            services.raise_alert(draft)
+            if draft.kind == "went_dark":
+                services.save_state(DETECTOR, str(mmsi), {"alerted_for": iso(alerted_for)})
+            elif draft.kind == "reappeared":
+                services.save_state(DETECTOR, str(mmsi), None)
 
+    def handle(self, report: Report, ctx: Context) -> None:
+        self._follow_watchlist(ctx.services)
+        match = ctx.watch
+        if match is None:
+            return
+        state = self._silence(match, ctx.vessel)
+        if not isinstance(report, PositionReport):
+            return
+        silent_mmsi = state.mmsi  # the reappearance clears what was saved under it (a new MMSI may speak)
+        drafts = on_position(state, report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog,
+                             report.source, _port_name(ctx.zones), self._rules[state.key], self.ports)
+        if drafts:
+            self._raise(drafts, silent_mmsi, None, ctx.services)
 
-def on_position(
-    state: Silence,
-    mmsi: int,
-    when: datetime,
-    lat: float,
-    lon: float,
-    sog: float | None,
-    cog: float | None,
-    source: str,
-    in_port: str | None,
-    rules: DarkRules,
-    ports: Sequence[PortLike],
-) -> list[AlertDraft]:
-    """A position of the watched ship: reappeared (and a possible dark port call) after a dark silence."""
-    if state.last_time is not None and when <= state.last_time:
-        return []  # older than what we know: history, not news
-    drafts: list[AlertDraft] = []
-    if state.alerted_for is not None and state.alerted_for == state.last_time and state.last_lat is not None:
-        drafts.extend(_reappeared(state, mmsi, when, lat, lon, cog, rules, ports, in_port))
-    state.mmsi = mmsi
-    state.last_time, state.last_lat, state.last_lon = when, lat, lon
-    state.last_sog, state.last_cog, state.last_source, state.in_port = sog, cog, source, in_port
-    if sog is not None:
-        state.top_speed_seen = max(state.top_speed_seen, min(sog, 30.0))
-    state.alerted_for = None
-    return drafts
+    def tick(self, now: datetime, services: Services) -> None:
+        self._follow_watchlist(services)
+        for key, state in self.silences.items():
+            drafts = on_tick(state, now, self._rules[key], services.outage_overlap, self.ports)
+            if drafts:
+                self._raise(drafts, state.mmsi, state.alerted_for, services)
 
-
-def _reappeared(
-    state: Silence,
-    mmsi: int,
-    when: datetime,
-    lat: float,
-    lon: float,
-    cog: float | None,
-    rules: DarkRules,
-    ports: Sequence[PortLike],
-    in_port: str | None,
-) -> list[AlertDraft]:
-    assert state.last_time is not None and state.last_lat is not None and state.last_lon is not None
-    gap = when - state.last_time
-    moved = distance_nm(state.last_lat, state.last_lon, lat, lon)
-    hours = gap.total_seconds() / 3600
-    implied = moved / hours if hours > 0 else float("inf")
-    details = {
-        **rules.extra,
-        "last_seen": iso(state.last_time),
-        "gap_seconds": gap.total_seconds(),
-        "distance_nm": round(moved, 2),
-        "implied_speed_kn": round(implied, 2) if hours > 0 else None,
-        "implausible_speed": implied > IMPOSSIBLE_SPEED_KN,
-        "previous_mmsi": state.mmsi if state.mmsi != mmsi else None,
-        "last_lat": state.last_lat,
-        "last_lon": state.last_lon,
-    }
-    drafts = [
-        AlertDraft(
-            kind="reappeared",
-            occurred_at=when,
-            event_key=iso(state.last_time) or "",
-            mmsi=mmsi,
-            imo=state.imo,
-            vessel_name=state.name,
-            place=in_port,
-            lat=lat,
-            lon=lon,
-            severity=rules.severity,
-            details=details,
-        )
-    ]
-    if state.in_port is not None and state.in_port == in_port:
-        return drafts  # silent in a port and seen again in it: the port-call detector has that story
-    candidates = rank_candidates(state, when, lat, lon, rules, ports, first_cog=cog)
-    if candidates:
-        top = candidates[0]
-        drafts.append(
-            AlertDraft(
-                kind="possible_dark_port_call",
-                occurred_at=when,
-                event_key=iso(state.last_time) or "",
-                mmsi=mmsi,
-                imo=state.imo,
-                vessel_name=state.name,
-                place=top["name"],
-                lat=top["lat"],
-                lon=top["lon"],
-                severity=rules.severity,
-                details={
-                    **rules.extra,
-                    "gap_seconds": gap.total_seconds(),
-                    "last_seen": iso(state.last_time),
-                    "candidates": candidates,
-                },
-            )
-        )
-    return drafts
-
-
-def rank_candidates(
-    state: Silence,
-    when: datetime | None,
-    lat: float | None,
-    lon: float | None,
-    rules: DarkRules,
-    ports: Sequence[PortLike],
-    first_cog: float | None = None,
-) -> list[dict[str, Any]]:
-    """Watched ports the ship could have called at while silent, most likely first.
-
-    With the reappearance (`when`, `lat`, `lon`) known: ports where sailing there and on to the first
-    new position, at the top speed, leaves at least the minimum dwell. Without it (an estimate when the
-    ship goes dark): the ports within a day's sailing. Ranked by how far off its course the port lies
-    (last course going out, first course coming back: a ship on passage keeps its heading), the extra
-    distance the visit costs, the distance from where it went silent, and its reported destination,
-    which outweighs the rest (but is often false, so it only ranks, never excludes).
-    """
-    assert state.last_lat is not None and state.last_lon is not None
-    speed = max(rules.max_speed_kn, state.top_speed_seen * 1.15)
-    direct = distance_nm(state.last_lat, state.last_lon, lat, lon) * DETOUR_FACTOR if lat is not None else 0.0
-    destination = f" {_words(state.destination)} "
-    ranked = []
-    for port in ports:
-        there = distance_nm(state.last_lat, state.last_lon, port.ref_lat, port.ref_lon) * DETOUR_FACTOR
-        back = (
-            distance_nm(port.ref_lat, port.ref_lon, lat, lon) * DETOUR_FACTOR
-            if lat is not None and lon is not None
-            else 0.0
-        )
-        sailing = timedelta(hours=(there + back) / speed)
-        if when is not None:
-            assert state.last_time is not None
-            if sailing + rules.min_dwell > when - state.last_time:
+    # -------------------------------------------------------------------------------- restart
+    async def start(self, services: StartServices) -> None:
+        """Rebuild the silences of watched ships from where each vessel was last heard, and which of them
+        already raised went_dark from the saved state."""
+        for vessel in services.vessels():
+            match = self.enricher.match(vessel)
+            if match is None or vessel["last_seen"] is None:
                 continue
-        elif sailing > timedelta(hours=24):
-            continue
-        off_course = (
-            angle_between(
-                state.last_cog, bearing_deg(state.last_lat, state.last_lon, port.ref_lat, port.ref_lon)
-            )
-            if state.last_cog is not None and there > 1
-            else 0.0
-        )
-        off_back = (
-            angle_between(first_cog, bearing_deg(port.ref_lat, port.ref_lon, lat, lon))
-            if first_cog is not None and lat is not None and lon is not None and back > 1
-            else 0.0
-        )
-        # Whole words, 4 letters or more: 'RAJIN' or 'NAJIN PORT' name Rajin; 'NA' (not available) not.
-        named = destination.strip() != "" and any(
-            f" {_words(n)} " in destination
-            for n in (port.name, port.id, *port.aliases)
-            if len(_words(n)) >= 4
-        )
-        detour = max(there + back - direct, 0.0)
-        score = (off_course + off_back) / 60 + detour / 200 + there / 400 - (3.0 if named else 0.0)
-        ranked.append(
-            {
-                "id": port.id,
-                "name": port.name,
-                "country": port.country,
-                "lat": port.ref_lat,
-                "lon": port.ref_lon,
-                "distance_from_last_nm": round(there / DETOUR_FACTOR, 1),
-                "detour_nm": round(detour, 1),
-                "min_sailing_hours": round(sailing.total_seconds() / 3600, 1),
-                "off_course_deg": round(off_course),
-                "off_course_back_deg": round(off_back),
-                "destination_match": named,
-                "score": round(score, 3),
-            }
-        )
-    ranked.sort(key=lambda c: c["score"])
-    return ranked[:MAX_CANDIDATES]
-
-
-def _words(text: str | None) -> str:
-    """Upper-case words only: 'Ch'ongjin', 'CHONGJIN' and 'kp-chongjin' compare by their words."""
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in (text or "").upper()).split())
-
-
-def _nearest_port(state: Silence, ports: Sequence[PortLike]) -> dict[str, Any] | None:
-    assert state.last_lat is not None and state.last_lon is not None
-    best = min(
-        ports,
-        key=lambda p: distance_nm(state.last_lat, state.last_lon, p.ref_lat, p.ref_lon),  # type: ignore[arg-type]
-        default=None,
-    )
-    if best is None:
-        return None
-    return {
-        "id": best.id,
-        "name": best.name,
-        "country": best.country,
-        "distance_nm": round(distance_nm(state.last_lat, state.last_lon, best.ref_lat, best.ref_lon), 1),
-    }
+            state = self._silence(match, vessel)
+            if state.last_time is None or vessel["last_seen"] > state.last_time:
+                state.mmsi = vessel["mmsi"]
+                state.last_time, state.last_lat, state.last_lon = (vessel["last_seen"], vessel["last_lat"],
+                                                                   vessel["last_lon"])
+                state.last_sog, state.last_cog = vessel["last_sog"], vessel["last_cog"]
+                state.last_source = vessel["last_source"]
+        if not self.silences:
+            return
+        saved = await services.load_state(DETECTOR)
+        for state in self.silences.values():
+            alerted = saved.get(str(state.mmsi), {}).get("alerted_for")
+            if state.last_time is not None and alerted == iso(state.last_time):
+                state.alerted_for = state.last_time
+        log.info("dark detector: %d watched ships known, %d dark", len(self.silences),
+                 sum(1 for s in self.silences.values() if s.alerted_for is not None))

@@ -1,119 +1,116 @@
-"""Port calls: a small state machine per vessel and port. Pure: no I/O.
-
-A visit starts when the vessel is inside a port or anchorage polygon (after the zone enricher's entry /
-exit hysteresis). It becomes a port call once the vessel has been stopped there (speed under
-`stop_speed`, or at anchor / moored) for `min_dwell` without a break; the arrival is when it entered.
-It ends when the vessel leaves the polygon. A vessel that falls silent while stopped in port and is next
-seen outside it made the call too, as long as the silence plus the stop before it covers the dwell: the
-evidence then says "gap". A pass-by at speed never stops, so it never becomes a call.
-"""
+"""The port-call stage: port calls of every vessel, recorded in `port_calls`; port_call and
+port_departure alerts for watchlisted ones. The rules are port_call_rules.py's (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-AT_ANCHOR, MOORED = 1, 5
+from ais_watch.alerts.model import AlertDraft, Severity, iso
+from ais_watch.detectors.port_call_rules import PortCallRules, PortEvent, Visit, on_position
+from ais_watch.detectors.watchlist_match import watchlist_details
+from ais_watch.model import PositionReport, Report
+from ais_watch.pipeline.stage import Context, StageBase, StartServices
 
 
-@dataclass(frozen=True, slots=True)
-class PortCallRules:
-    min_dwell: timedelta = timedelta(minutes=30)
-    stop_speed: float = 0.5  # knots
+class PortCallStage(StageBase):
+    name = "port calls"
 
+    def __init__(self, rules: PortCallRules | None = None) -> None:
+        self.rules = rules or PortCallRules()
+        self.visits: dict[int, dict[str, Visit]] = {}  # mmsi -> port id -> visit (only vessels in port)
 
-@dataclass(slots=True)
-class Visit:
-    port_id: str
-    port_name: str
-    country: str
-    kind: str  # port or anchorage
-    arrival: datetime  # when it entered the polygon
-    last_inside: datetime
-    stopped_since: datetime | None = None
-    stopped_at_last_fix: bool = False
-    established_at: datetime | None = None
-    evidence: str = "entry"
-    lat: float | None = None
-    lon: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PortEvent:
-    kind: str  # "call" (established) or "departure"
-    visit: Visit
-    at: datetime
-
-
-def is_stopped(sog: float | None, nav_status: int | None, rules: PortCallRules) -> bool:
-    if nav_status in (AT_ANCHOR, MOORED):
-        return sog is None or sog < 3.0  # a status left on while under way is not a stop
-    return sog is not None and sog < rules.stop_speed
-
-
-def on_position(
-    visits: dict[str, Visit],
-    when: datetime,
-    lat: float,
-    lon: float,
-    sog: float | None,
-    nav_status: int | None,
-    ports_here: Iterable[Any],
-    rules: PortCallRules,
-) -> list[PortEvent]:
-    """Advance this vessel's visits with one position. `ports_here`: the port and anchorage zones it is
-    in now (objects with id, name, country, kind). Returns the calls established and the departures."""
-    events: list[PortEvent] = []
-    here = {zone.id: zone for zone in ports_here}
-    stopped = is_stopped(sog, nav_status, rules)
-    for port_id, visit in list(visits.items()):
-        if port_id in here:
-            continue
-        # Left the port. A call not yet established may still be one if it was stopped when it fell
-        # silent and the silence until now, with the stop before it, covers the dwell.
-        if (
-            visit.established_at is None
-            and visit.stopped_at_last_fix
-            and visit.stopped_since is not None
-            and when - visit.stopped_since >= rules.min_dwell
+    def handle(self, report: Report, ctx: Context) -> None:
+        if not isinstance(report, PositionReport) or ctx.late:
+            return  # a fix older than the vessel's latest says nothing about arriving or leaving now
+        ports = [z for z in ctx.zones if z.is_port]
+        mmsi = report.mmsi
+        visits = self.visits.get(mmsi)
+        if not ports and not visits:
+            return
+        if visits is None:
+            visits = self.visits[mmsi] = {}
+        for event in on_position(
+            visits, report.time, report.lat, report.lon, report.sog, report.nav_status, ports, self.rules
         ):
-            visit.established_at = visit.stopped_since + rules.min_dwell
-            visit.evidence = "entry+stop+gap"
-            events.append(PortEvent("call", visit, visit.established_at))
-        if visit.established_at is not None:
-            if when - visit.last_inside > rules.min_dwell and "gap" not in visit.evidence:
-                visit.evidence += "+gap"
-            visit.evidence += "+exit"
-            events.append(PortEvent("departure", visit, when))
-        del visits[port_id]
-    for port_id, zone in here.items():
-        visit = visits.get(port_id)
-        if visit is None:
-            visit = visits[port_id] = Visit(
-                port_id, zone.name, zone.country, zone.kind, arrival=when, last_inside=when, lat=lat, lon=lon
+            self._port_event(event, report, ctx)
+        if not visits:
+            del self.visits[mmsi]
+
+    def _port_event(self, event: PortEvent, report: PositionReport, ctx: Context) -> None:
+        visit, vessel = event.visit, ctx.vessel
+        departure = event.at if event.kind == "departure" else None
+        ctx.services.record_port_call(
+            {
+                "mmsi": report.mmsi,
+                "imo": vessel["imo"],
+                "vessel_name": vessel["name"],
+                "port_id": visit.port_id,
+                "port_name": visit.port_name,
+                "country": visit.country,
+                "kind": visit.kind,
+                "arrival": visit.arrival,
+                "established_at": visit.established_at,
+                "departure": departure,
+                "duration_seconds": (departure - visit.arrival).total_seconds() if departure else None,
+                "evidence": visit.evidence,
+                "lat": visit.lat,
+                "lon": visit.lon,
+            }
+        )
+        match = ctx.watch
+        if match is None:
+            return
+        details: dict[str, Any] = {
+            **watchlist_details(match),
+            "port_id": visit.port_id,
+            "country": visit.country,
+            "port_kind": visit.kind,
+            "arrival": iso(visit.arrival),
+            "evidence": visit.evidence,
+            "flag": vessel["flag"],
+            "destination": vessel["destination"],
+        }
+        if event.kind == "call":
+            kind, occurred = "port_call", visit.arrival
+        else:
+            kind, occurred = "port_departure", event.at
+            details.update(
+                departure=iso(event.at), duration_seconds=(event.at - visit.arrival).total_seconds()
             )
-        if stopped:
-            if visit.stopped_since is None:
-                visit.stopped_since = when
-        elif visit.established_at is None and not (
-            visit.stopped_at_last_fix and when - visit.last_inside >= rules.min_dwell
-        ):
-            visit.stopped_since = None  # the dwell must be one stop, not short stops added up
-        if (
-            visit.established_at is None
-            and visit.stopped_since is not None
-            and when - visit.stopped_since >= rules.min_dwell
-        ):
-            visit.established_at = when
-            visit.evidence = "entry+stop" if when - visit.last_inside < rules.min_dwell else "entry+stop+gap"
-            visit.lat, visit.lon = lat, lon
-            events.append(PortEvent("call", visit, when))
-        visit.last_inside = when
-        visit.stopped_at_last_fix = stopped
-    return events
+        ctx.services.raise_alert(
+            AlertDraft(
+                kind=kind,
+                occurred_at=occurred,
+                event_key=iso(visit.arrival) or "",
+                mmsi=report.mmsi,
+                imo=vessel["imo"],
+                vessel_name=vessel["name"],
+                place=visit.port_name,
+                lat=visit.lat if kind == "port_call" else report.lat,
+                lon=visit.lon if kind == "port_call" else report.lon,
+                severity=None if match.strong else Severity.LOW,
+                details=details,
+                tags=tuple(match.entry.tags),
+                zones=(visit.port_id,),
+            )
+        )
 
-
-def duration(visit: Visit, departure: datetime) -> timedelta:
-    return departure - visit.arrival
+    async def start(self, services: StartServices) -> None:
+        """Open port calls (no departure yet) carry on after a restart instead of starting anew."""
+        for row in await services.open_port_calls():
+            vessel = services.vessel(row["mmsi"])
+            last = vessel["last_seen"] if vessel is not None else None
+            self.visits.setdefault(row["mmsi"], {})[row["port_id"]] = Visit(
+                row["port_id"],
+                row["port_name"],
+                row["country"],
+                row["kind"],
+                arrival=row["arrival"],
+                last_inside=last or row["established_at"],
+                stopped_since=row["arrival"],
+                stopped_at_last_fix=True,
+                established_at=row["established_at"],
+                evidence=row["evidence"],
+                lat=row["lat"],
+                lon=row["lon"],
+            )

@@ -7,7 +7,7 @@ within a few seconds of connecting; the server then streams
 "time_utc"}, "Message": {"PositionReport": {...}}}` objects, or one `{"error": "..."}` and closes.
 
 The JSON carries raw AIS field values, so the AIS "not available" codes (lat 91, lon 181, sog 102.3,
-cog 360, heading 511) are mapped to None here exactly as the NMEA decoder does.
+cog 360, heading 511) are mapped to None here by the functions the NMEA decoder uses (ais_watch.model).
 """
 
 from __future__ import annotations
@@ -25,18 +25,21 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import CloseCode
 
+from ais_watch.backoff import Backoff
 from ais_watch.config import Settings
-from ais_watch.decode import _course, _heading, _speed
 from ais_watch.model import (
     IngestStats,
     PositionReport,
     Report,
     StaticReport,
+    course_degrees,
+    heading_degrees,
     imo_is_valid,
     mmsi_is_valid,
     position_problem,
+    speed_knots,
 )
-from ais_watch.sources.base import Backoff, Emit, SourceStatus
+from ais_watch.sources.base import Emit, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class _Malformed(Exception):
     """A message whose structure or field types are not what aisstream.io sends."""
 
 
-def parse_time_utc(value: Any) -> datetime | None:
+def parse_time_utc(value: object) -> datetime | None:
     """MetaData.time_utc -> aware UTC datetime (nanoseconds truncated to microseconds), or None."""
     if not isinstance(value, str):
         return None
@@ -194,7 +197,7 @@ def reports_from_aisstream(obj: dict[str, Any], received_at: datetime, source: s
     return reports
 
 
-def _convert(obj: Any, received_at: datetime,
+def _convert(obj: object, received_at: datetime,
              source: str) -> tuple[list[Report], list[str], list[str]] | None:
     """Everything is read and checked before any counter moves, so a malformed message counts once."""
     if not isinstance(obj, dict):
@@ -224,9 +227,9 @@ def _convert(obj: Any, received_at: datetime,
         msg_type = _msg_id(body, allowed, default)
         lat = _number(body, "Latitude", required=True)
         lon = _number(body, "Longitude", required=True)
-        sog = _speed(_number(body, "Sog"), msg_type)
-        cog = _course(_number(body, "Cog"))
-        heading = _heading(_int(body, "TrueHeading")) if msg_type != 27 else None
+        sog = speed_knots(_number(body, "Sog"), msg_type)
+        cog = course_degrees(_number(body, "Cog"))
+        heading = heading_degrees(_int(body, "TrueHeading")) if msg_type != 27 else None
         nav_status = _int(body, "NavigationalStatus") if msg_type in (1, 2, 3, 27) else None
         accuracy = _bool(body, "PositionAccuracy")
         static = None

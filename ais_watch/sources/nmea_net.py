@@ -12,18 +12,20 @@ import contextlib
 import logging
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
 
+from ais_watch.backoff import Backoff
 from ais_watch.config import Settings, parse_host_port
 from ais_watch.decode import NmeaDecoder, decoder_options
 from ais_watch.model import IngestStats
-from ais_watch.sources.base import Backoff, Emit, SourceStatus
+from ais_watch.sources.base import Emit, SourceStatus
 
 log = logging.getLogger(__name__)
 
 LINE_LIMIT = 64 * 1024  # longest line kept; NMEA sentences are 82 characters, tag blocks add little
 MAX_UDP_SENDERS = 256  # decoders kept for UDP senders, least recently heard evicted beyond this
 UDP_QUEUE_SIZE = 4096  # datagrams buffered between the protocol callback and run()
+# A UDP sender: (host, port), or (host, port, flowinfo, scope_id) over IPv6.
+Address = tuple[object, ...]
 
 
 def _decoder(name: str, settings: Settings, stats: IngestStats) -> NmeaDecoder:
@@ -146,7 +148,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, source: NmeaUdpSource) -> None:
         self.source = source
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes, addr: Address) -> None:
         self.source._enqueue(data, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -168,8 +170,8 @@ class NmeaUdpSource:
         self.max_senders = max_senders
         self.status = SourceStatus()
         self.started = asyncio.Event()  # set once the socket is bound
-        self._queue: asyncio.Queue[tuple[bytes, Any, datetime]] = asyncio.Queue(maxsize=queue_size)
-        self._decoders: OrderedDict[Any, NmeaDecoder] = OrderedDict()
+        self._queue: asyncio.Queue[tuple[bytes, Address, datetime]] = asyncio.Queue(maxsize=queue_size)
+        self._decoders: OrderedDict[Address, NmeaDecoder] = OrderedDict()
         self._transport: asyncio.DatagramTransport | None = None
 
     @property
@@ -182,7 +184,7 @@ class NmeaUdpSource:
             return None
         return int(self._transport.get_extra_info("sockname")[1])
 
-    def _enqueue(self, data: bytes, addr: Any) -> None:
+    def _enqueue(self, data: bytes, addr: Address) -> None:
         """Called from the protocol callback: never blocks; a full queue drops the datagram, counted."""
         try:
             self._queue.put_nowait((data, addr, datetime.now(UTC)))
@@ -191,7 +193,7 @@ class NmeaUdpSource:
             self.stats.lines += lost
             self.stats.reject("udp_overflow", lost)
 
-    def _decoder_for(self, addr: Any) -> NmeaDecoder:
+    def _decoder_for(self, addr: Address) -> NmeaDecoder:
         decoder = self._decoders.get(addr)
         if decoder is not None:
             self._decoders.move_to_end(addr)

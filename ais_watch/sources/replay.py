@@ -10,11 +10,11 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ais_watch.decode import NmeaDecoder
 from ais_watch.errors import AisWatchError, DecodeError
@@ -23,12 +23,18 @@ from ais_watch.model import (
     PositionReport,
     Report,
     StaticReport,
+    course_degrees,
+    heading_degrees,
     imo_is_valid,
     mmsi_is_valid,
     position_problem,
+    speed_knots,
 )
 from ais_watch.sources.base import Emit
 from ais_watch.sources.decode_worker import DecodeWorker
+
+if TYPE_CHECKING:  # imported when a progress bar is asked for
+    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +45,7 @@ class ReplayError(AisWatchError):
     """A replay file cannot be read at all (missing, unknown format)."""
 
 
-def open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: Path) -> io.BufferedReader | gzip.GzipFile:
     """The file's bytes, gunzipped when it starts with the gzip magic number (whatever its name)."""
     try:
         raw = path.open("rb")
@@ -47,7 +53,7 @@ def open_binary(path: Path) -> IO[bytes]:
         raise ReplayError(f"{path}: {err.strerror or err}") from err
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=raw)
     raw.seek(0)
     return raw
 
@@ -91,7 +97,7 @@ class Pacer:
             await asyncio.sleep(delay)
 
 
-def _progress(_lines_so_far: int, label: str, enabled: bool) -> Any:
+def _progress(_lines_so_far: int, label: str, enabled: bool) -> tqdm[NoReturn] | None:
     """A lines-per-second bar on a terminal (the total is unknown for a compressed file)."""
     if not enabled:
         return None
@@ -268,14 +274,13 @@ def _csv_row(row: list[str], col: dict[str, int], source: str, now: datetime,
     if problem is not None:
         stats.reject(problem)
     else:
+        assert lat is not None and lon is not None  # position_problem() says so
         status_text = (get("status") or "").strip()
         status = (int(status_text) if status_text.isdigit()
                   else _DMA_STATUS.get(status_text.lower()) if status_text else None)
         reports.append(PositionReport(
             mmsi=mmsi, time=when, lat=lat, lon=lon,
-            sog=sog if sog is not None and 0 <= sog <= 102.2 else None,
-            cog=cog if cog is not None and 0 <= cog < 360 else None,
-            heading=int(heading) if heading is not None and 0 <= heading < 360 else None,
+            sog=speed_knots(sog, msg_type), cog=course_degrees(cog), heading=heading_degrees(heading),
             nav_status=status, msg_type=msg_type, source=source, received_at=now, mmsi_valid=valid_mmsi))
     static = _csv_static(get, mmsi, when, source, now, valid_mmsi, stats)
     if static is not None:
@@ -295,8 +300,8 @@ def _csv_text(value: str | None) -> str | None:
     return None if text.lower() in _PLACEHOLDERS else text
 
 
-def _csv_static(get: Any, mmsi: int, when: datetime, source: str, now: datetime, valid_mmsi: bool,
-                stats: IngestStats) -> StaticReport | None:
+def _csv_static(get: Callable[[str], str | None], mmsi: int, when: datetime, source: str, now: datetime,
+                valid_mmsi: bool, stats: IngestStats) -> StaticReport | None:
     name = _csv_text(get("name"))
     call_sign = _csv_text(get("call_sign"))
     imo_text = (get("imo") or "").strip().upper().removeprefix("IMO")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -12,14 +11,20 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
+from ais_watch import shipped_dir
 from ais_watch.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:  # only for the annotation: SQLAlchemy imports the driver itself
+    import asyncpg
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = shipped_dir("migrations", "env.py")  # the top-level migrations/ of the repository
 MIGRATION_LOCK_KEY = 0x41495357_0003  # pg_advisory_xact_lock key held while migrating
 
 
@@ -46,7 +51,7 @@ def redacted(url: str) -> str:
         return "<invalid URL>"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # WAL lets the API read while ingest writes; NORMAL sync is durable across process crashes in WAL.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -61,6 +66,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+async def asyncpg_connection(conn: AsyncConnection) -> asyncpg.Connection[asyncpg.Record]:
+    """The asyncpg connection under a PostgreSQL connection, for what only the driver does (COPY,
+    LISTEN, executemany of driver-level SQL)."""
+    raw = await conn.get_raw_connection()
+    # SQLAlchemy types the driver's connection as Any (it depends on the dialect); on postgresql+asyncpg,
+    # the only PostgreSQL driver async_url() gives, it is asyncpg's.
+    return cast("asyncpg.Connection[asyncpg.Record]", raw.driver_connection)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Row, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.errors import AisWatchError
 from ais_watch.model import parse_vessel_ref
-from ais_watch.store.schema import identity_history, port_calls, positions, vessels
+from ais_watch.store.schema import deliveries, identity_history, port_calls, positions, vessels
 
 
 async def resolve_vessel(engine: AsyncEngine, text: str) -> tuple[list[int], int | None]:
@@ -105,3 +105,71 @@ async def gaps(engine: AsyncEngine, mmsi: int, since: datetime, longer_than: tim
                 found.append({"from": previous, "to": when, "seconds": (when - previous).total_seconds()})
             previous = when
     return found[::-1][:limit]
+
+
+async def find_vessels(engine: AsyncEngine, name_part: str, mmsi: int | None, imo: int | None,
+                       limit: int) -> list[dict[str, Any]]:
+    """Vessels whose name holds `name_part` or with this MMSI or IMO, latest heard first; every vessel
+    when `name_part` is empty."""
+    query = select(vessels).order_by(vessels.c.last_seen.desc().nulls_last()).limit(limit)
+    if name_part:
+        clauses: list[ColumnElement[bool]] = [vessels.c.name.ilike(f"%{name_part}%")]
+        if mmsi is not None:
+            clauses.append(vessels.c.mmsi == mmsi)
+        if imo is not None:
+            clauses.append(vessels.c.imo == imo)
+        query = query.where(or_(*clauses))
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def vessel_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(vessels))).scalar_one()
+
+
+async def heard_since(engine: AsyncEngine, since: datetime, limit: int) -> list[dict[str, Any]]:
+    """The latest position of every vessel heard since `since`, latest first."""
+    query = (
+        select(
+            vessels.c.mmsi,
+            vessels.c.name,
+            vessels.c.imo,
+            vessels.c.mmsi_valid,
+            vessels.c.last_seen,
+            vessels.c.last_lat,
+            vessels.c.last_lon,
+            vessels.c.last_sog,
+            vessels.c.last_cog,
+            vessels.c.last_heading,
+        )
+        .where(vessels.c.last_seen >= since)
+        .order_by(vessels.c.last_seen.desc())
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def positions_in_box(engine: AsyncEngine, since: datetime, until: datetime,
+                           bounds: tuple[float, float, float, float], limit: int
+                           ) -> Sequence[Row[Any, Any, Any, Any]]:
+    """(mmsi, time, lat, lon) of every stored position inside `bounds` (west, south, east, north, as
+    shapely gives them) during [since, until], oldest first."""
+    west, south, east, north = bounds
+    query = (select(positions.c.mmsi, positions.c.time, positions.c.lat, positions.c.lon)
+             .where(positions.c.time >= since, positions.c.time <= until,
+                    positions.c.lat.between(south, north), positions.c.lon.between(west, east))
+             .order_by(positions.c.time))
+    async with engine.connect() as conn:
+        return (await conn.execute(query.limit(limit))).all()
+
+
+async def oldest_pending_delivery(engine: AsyncEngine) -> datetime | None:
+    """When the oldest delivery still pending was created (None: nothing pending). Raises what the database
+    raises when it does not answer: the readiness probe reports that."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        oldest: datetime | None = await conn.scalar(select(func.min(deliveries.c.created_at))
+                                                    .where(deliveries.c.state == "pending"))
+        return oldest

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -47,7 +46,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             return value.astimezone(UTC).replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -244,6 +243,18 @@ maintenance_marks = Table(
     "maintenance_marks", metadata,
     Column("key", String(100), primary_key=True),
     Column("value", String(200), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# ------------------------------------------------------------------------------------- detector state
+# What a detector must remember across a restart that the positions cannot tell it (a zone entry already
+# alerted, a silence already reported as went_dark), by detector and key. Written in the same transaction
+# as the alerts raised with it; never read back from alert payloads, whose wording may change.
+detector_state = Table(
+    "detector_state", metadata,
+    Column("detector", String(32), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("state", JSON, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 

@@ -18,9 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ais_watch.backoff import Backoff
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats
-from ais_watch.sources.base import Backoff
+from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels
 
@@ -54,7 +55,7 @@ class Batch:
         return bool(self.positions or self.vessels or self.identity or self.port_calls)
 
 
-def port_call_upsert(dialect_name: str) -> Any:
+def port_call_upsert(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
     """A port call is written when established and again at departure: the same row, by its key."""
     stmt = (postgresql.insert(port_calls) if dialect_name == "postgresql" else sqlite.insert(port_calls))
     return stmt.on_conflict_do_update(
@@ -230,9 +231,10 @@ class StoreWriter:
                     written += 1
                     continue
                 self.stats.reject("unstorable_row")
+                row: object = [*part.positions, *part.vessels.values(), *part.identity,
+                               *part.port_calls.values()][0]  # the part's one row, of whichever kind
                 log.error("dropped one row the database refuses (%s): %r", str(err).splitlines()[0][:200],
-                          (part.positions or list(part.vessels.values()) or part.identity
-                           or list(part.port_calls.values()))[0])
+                          row)
         self.stats.statics_stored += batch.statics
         return True
 
@@ -254,17 +256,15 @@ class StoreWriter:
     async def _upsert_vessels(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
-            raw = await conn.get_raw_connection()
-            await raw.driver_connection.executemany(  # type: ignore[union-attr]
-                self._vessel_upsert, vessel_rows(rows, dialect))
+            driver = await asyncpg_connection(conn)
+            await driver.executemany(self._vessel_upsert, vessel_rows(rows, dialect))
         else:
             await conn.exec_driver_sql(self._vessel_upsert, vessel_rows(rows, dialect))
 
     async def _insert_positions(self, conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
         """The bulk path each database does best: COPY on PostgreSQL, executemany on SQLite."""
         if self.engine.dialect.name == "postgresql":
-            raw = await conn.get_raw_connection()
-            await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-                "positions", records=rows, columns=POSITION_COLUMNS)
+            driver = await asyncpg_connection(conn)
+            await driver.copy_records_to_table("positions", records=rows, columns=POSITION_COLUMNS)
         else:
             await conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], sqlite_time(r[1]), *r[2:]) for r in rows])

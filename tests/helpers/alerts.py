@@ -1,15 +1,16 @@
-"""Alerts and the outbox as the store left them: the alert objects, deliveries, and their attempts."""
+"""Alerts and the outbox as the store left them: the alert objects, deliveries, and their attempts; and
+the alerts' details emptied behind the detectors' backs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.model import alert_json
 from ais_watch.alerts.store import AlertStore
-from ais_watch.store.schema import deliveries, delivery_attempts
+from ais_watch.store.schema import alerts, deliveries, delivery_attempts
 from tests.helpers.db import engine_on
 
 
@@ -49,3 +50,10 @@ async def attempts_by_delivery(engine: AsyncEngine) -> dict[int, list[tuple[int,
     for r in rows:
         out.setdefault(r["delivery_id"], []).append((r["attempt"], r["status"], r["ok"], r["at"]))
     return out
+
+
+async def empty_alert_details(db_url: str) -> None:
+    """Every stored alert's details emptied, as a reworded alert text between two runs would change them:
+    a detector whose restart state came back from the alerts would show it."""
+    async with engine_on(db_url) as engine, engine.begin() as conn:
+        await conn.execute(update(alerts).values(details={}))

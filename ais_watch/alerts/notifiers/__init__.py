@@ -29,6 +29,7 @@ what is wrong with it, and never quote a URL or a secret.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +38,8 @@ from ais_watch.alerts.notifiers.base import DeliveryResult, Notifier, NotifierFi
 from ais_watch.alerts.notifiers.file import FileNotifier
 from ais_watch.alerts.notifiers.slack import SlackNotifier
 from ais_watch.alerts.notifiers.webhook import WebhookNotifier, verify_signature
-from ais_watch.config import ConfigError, Settings
+from ais_watch.config import Settings
+from ais_watch.errors import ConfigError
 
 __all__ = [
     "DeliveryResult",
@@ -61,7 +63,11 @@ _TYPE_KEYS = {
 _ALL_KEYS = _COMMON_KEYS.union(*_TYPE_KEYS.values())
 
 
-def is_http_url(value: Any) -> bool:
+# How a table's checks report a problem: the error, naming the table, for the caller to raise.
+Fail = Callable[[str], ConfigError]
+
+
+def is_http_url(value: object) -> bool:
     if not isinstance(value, str) or value != value.strip() or not value:
         return False
     try:
@@ -71,11 +77,11 @@ def is_http_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _type_name(value: Any) -> str:
+def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _string_list(table: dict[str, Any], key: str, fail: Any) -> frozenset[str] | None:
+def _string_list(table: dict[str, Any], key: str, fail: Fail) -> frozenset[str] | None:
     if key not in table:
         return None
     value = table[key]
@@ -86,7 +92,7 @@ def _string_list(table: dict[str, Any], key: str, fail: Any) -> frozenset[str] |
     return frozenset(v.strip() for v in value)
 
 
-def _filter_from_table(table: dict[str, Any], fail: Any) -> NotifierFilter:
+def _filter_from_table(table: dict[str, Any], fail: Fail) -> NotifierFilter:
     kinds = _string_list(table, "kinds", fail)
     if kinds is not None:
         for kind in sorted(kinds):

@@ -48,12 +48,12 @@ _PREPOSITION = {"port_departure": "from", "zone_exit": "from"}
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
-def escape(text: Any) -> str:
+def escape(text: object) -> str:
     """Slack's three control characters as entities (the & first, so nothing is escaped twice)."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def fit(text: Any, limit: int) -> str:
+def fit(text: object, limit: int) -> str:
     """`text` escaped, cut (with an ellipsis) so the escaped result has at most `limit` characters,
     never in the middle of an entity."""
     raw = str(text)
@@ -97,7 +97,7 @@ def format_duration(seconds: Any) -> str | None:
     return f"{total} s"
 
 
-def format_time(value: Any) -> str | None:
+def format_time(value: object) -> str | None:
     """An ISO timestamp of the alert object as "2023-09-12 14:05 UTC"."""
     if not value:
         return None
@@ -110,7 +110,7 @@ def format_time(value: Any) -> str | None:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _clean(value: Any) -> str | None:
+def _clean(value: object) -> str | None:
     """AIS text with padding stripped; None for empty or missing."""
     if value is None:
         return None
@@ -164,7 +164,7 @@ def _field(label: str, value: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": f"*{label}*\n{value}", "verbatim": True}
 
 
-def _text_field(label: str, value: Any) -> dict[str, Any]:
+def _text_field(label: str, value: object) -> dict[str, Any]:
     return _field(label, fit(value, FIELD_MAX - len(label) - 3))
 
 

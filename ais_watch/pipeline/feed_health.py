@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ais_watch.alerts.model import AlertDraft, iso
+from ais_watch.model import Report
+from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices
 
 KEEP_OUTAGES = 64  # per source: enough to cover any silence threshold, bounded memory
 COLLAPSE = 0.05  # a window with under 5% of the usual count is a collapse (a receiver half-dead)
@@ -174,3 +176,42 @@ class FeedHealth:
                 "outage_seconds": (when - down_since).total_seconds(),
             },
         )
+
+
+class FeedHealthStep(StageBase):
+    """The step: every report is heard on its source (event time in a replay, receive time live); a
+    tick judges every source of this instance (not fleet-wide: each instance watches its own feeds)."""
+
+    name = "feed health"
+    fleet_wide = False
+
+    def __init__(self, threshold: timedelta, *, event_time: bool) -> None:
+        self.health = FeedHealth(threshold)
+        self.event_time = event_time
+        self._resume_from: datetime | None = None
+
+    async def start(self, services: StartServices) -> None:
+        if services.resume_from is None:
+            return
+        if services.live:
+            # From the last event stored before the stop until now, nothing was watching.
+            self.health.service_was_down(services.resume_from, services.now())
+        elif self.event_time:
+            # A replay resuming a store: the time between its last event and this replay's first was
+            # not watched, so it is nobody's silence (known at the first report).
+            self._resume_from = services.resume_from
+
+    def handle(self, report: Report, ctx: Context) -> None:
+        when = report.time if self.event_time else report.received_at
+        for draft in self.health.observe(report.source, when):
+            ctx.services.raise_alert(draft)
+        if self._resume_from is not None:
+            self.health.service_was_down(self._resume_from, report.time)
+            self._resume_from = None
+
+    def tick(self, now: datetime, services: Services) -> None:
+        for draft in self.health.tick(now):
+            services.raise_alert(draft)
+
+    def outage_overlap(self, source: str | None, start: datetime, end: datetime) -> timedelta:
+        return self.health.outage_overlap(source, start, end)

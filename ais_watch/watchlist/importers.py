@@ -20,12 +20,13 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ais_watch.model import imo_is_valid, mmsi_is_valid
-from ais_watch.watchlist import ImportReport, WatchEntry, WatchlistError, dedupe, entry_key, normalise_name
+from ais_watch.watchlist.entries import WatchEntry, WatchlistError, entry_key, merge_entries, normalise_name
 
 FORMATS = ("auto", "csv", "ofac-sdn", "opensanctions")
 CSV_COLUMNS = ("name", "imo", "mmsi", "flag", "reason", "source")
@@ -33,6 +34,38 @@ CSV_OPTIONAL = ("tags", "aliases", "dark_threshold_hours")
 OFAC_COLUMNS = 12  # ent_num, SDN_Name, SDN_Type, Program, Title, Call_Sign, Vess_type, Tonnage, GRT,
 #                    Vess_flag, Vess_owner, Remarks
 MARITIME_NAME_COLUMNS = ("caption", "name")
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import read and did. `read` = imported + updated + sum(skipped.values()) once stored."""
+
+    read: int = 0  # data rows or entities read (blank lines and headers not counted)
+    imported: int = 0  # new entries
+    updated: int = 0  # entries that were already there (the same ship, now updated)
+    skipped: dict[str, int] = field(default_factory=dict)  # by reason
+    problems: list[str] = field(default_factory=list)  # "line 7: IMO 1234568 fails its check digit"
+
+    def skip(self, reason: str, problem: str | None = None) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if problem:
+            self.problems.append(problem)
+
+
+def dedupe(entries: Sequence[tuple[int, WatchEntry]], report: ImportReport) -> list[WatchEntry]:
+    """(line, entry) pairs -> entries, one per key: a ship listed twice is merged into its first row."""
+    first_line: dict[str, int] = {}
+    merged: dict[str, WatchEntry] = {}
+    for line, entry in entries:
+        key = entry.key
+        if key in merged:
+            merged[key] = merge_entries(merged[key], entry)
+            report.skip("same ship as an earlier row (merged)",
+                        f"line {line}: same ship as line {first_line[key]} ({key}): merged into it")
+        else:
+            merged[key], first_line[key] = entry, line
+    return list(merged.values())
+
 
 Result = tuple[list[WatchEntry], ImportReport]
 
@@ -266,10 +299,11 @@ def _opensanctions_entries(line: int, report: ImportReport, *, name: str | None,
     if not valid_imos and entry_key(None, mmsi, name) is None:
         report.skip("no IMO, MMSI or name", f"line {line}: vessel {entity_id} has no IMO, MMSI or name")
         return []
+    each_imo: list[int | None] = [*valid_imos] or [None]  # one entry per IMO, or one without
     return [(line, WatchEntry(name=name or None, imo=imo, mmsi=mmsi, flag=flag.upper() if flag else None,
                               reason=reason, source=f"OpenSanctions {entity_id}"[:200], aliases=aliases,
                               tags=("opensanctions", *topics)))
-            for imo in (valid_imos or [None])]
+            for imo in each_imo]
 
 
 def _read_ftm(path: Path) -> Result:
@@ -280,6 +314,7 @@ def _read_ftm(path: Path) -> Result:
         for line, text in enumerate(fh, 1):
             if not text.strip():
                 continue
+            problem: str | None
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as err:

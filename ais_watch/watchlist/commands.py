@@ -6,14 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
+from ais_watch.cli_output import write_items
 from ais_watch.config import Settings
 from ais_watch.store.db import open_database
-from ais_watch.tables import write_items
-from ais_watch.watchlist import ImportReport, WatchlistError, canonical_key, list_entries, remove, upsert
-from ais_watch.watchlist_import import FORMATS, read_watchlist
+from ais_watch.watchlist.entries import WatchlistError, canonical_key, entry_json
+from ais_watch.watchlist.importers import FORMATS, ImportReport, read_watchlist
+from ais_watch.watchlist.store import list_entries, remove, upsert
 
-LIST_FIELDS = ("key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags",
-               "dark_threshold_hours")
 TABLE_FIELDS = ("key", "name", "imo", "mmsi", "flag", "tags", "source")
 
 
@@ -51,14 +50,6 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return 0
     finally:
         await engine.dispose()
-
-
-def entry_json(row: dict[str, Any]) -> dict[str, Any]:
-    """One `watchlist list --format jsonl` object (LIST_FIELDS)."""
-    item = {name: row.get(name) for name in LIST_FIELDS if name != "dark_threshold_hours"}
-    threshold = row.get("dark_threshold")
-    item["dark_threshold_hours"] = None if threshold is None else round(threshold / 3600.0, 6)
-    return item
 
 
 def print_report(report: ImportReport, out: TextIO) -> None:

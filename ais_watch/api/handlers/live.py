@@ -1,0 +1,15 @@
+"""The live websocket (the hub itself is ais_watch/api/live.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ais_watch.api.keys import LIVE
+from ais_watch.api.params import NotFound
+
+
+async def live(request: web.Request) -> web.StreamResponse:
+    hub = request.app[LIVE]
+    if hub is None:
+        raise NotFound("no pipeline runs in this process")
+    return await hub.serve(request)

@@ -1,0 +1,175 @@
+"""The route table: every route of the API, declared here once with the role it needs and its OpenAPI
+description. The server is built from this table (app.py), the security middleware reads roles from it
+(security.py) and /api/openapi.json is generated from it (openapi.py): a test checks every served route
+against that document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ais_watch.api.handlers.alerts import ack_alert, get_alert, list_alerts, resolve_alert
+from ais_watch.api.handlers.dashboard import dashboard_config
+from ais_watch.api.handlers.health import healthz, metrics, readyz
+from ais_watch.api.handlers.live import live
+from ais_watch.api.handlers.port_calls import list_port_calls
+from ais_watch.api.handlers.vessels import (
+    count_vessels,
+    get_vessel,
+    map_vessels,
+    search_vessels,
+    vessel_track,
+    vessels_in_zone,
+)
+from ais_watch.api.handlers.watchlist import delete_watchlist_entry, import_watchlist, list_watchlist
+from ais_watch.api.handlers.zones import list_zones
+from ais_watch.api.openapi import openapi_document
+from ais_watch.api.params import json_response
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    role: str | None  # None: no token needed
+    summary: str
+    params: tuple[tuple[str, str, str], ...] = ()  # (name, in, description)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document(ROUTES))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", healthz, None, "The process is up."),
+    Route("GET", "/readyz", readyz, None, "The database is reachable."),
+    Route("GET", "/metrics", metrics, None, "Prometheus metrics: ingest, rejects, alerts, deliveries, lag."),
+    Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
+    Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
+    Route("GET", "/api/config", dashboard_config, "viewer",
+          "What the dashboard needs: tiles, alert kinds, the service's time and whether the demo runs."),
+    Route(
+        "GET",
+        "/api/map",
+        map_vessels,
+        "viewer",
+        "The latest position of every vessel heard recently, watchlisted ones flagged.",
+        (("hours", "query", "1-720, default 24"), ("limit", "query", "1-20000, default 5000")),
+    ),
+    Route(
+        "GET",
+        "/api/vessels",
+        search_vessels,
+        "viewer",
+        "Vessels by name, MMSI or IMO, latest first.",
+        (("q", "query", "name part, MMSI or IMO"), ("limit", "query", "1-1000, default 50")),
+    ),
+    Route(
+        "GET",
+        "/api/vessels/{mmsi}",
+        get_vessel,
+        "viewer",
+        "A vessel: latest static data and position, identity history, watchlist entries.",
+        (("mmsi", "path", "9 digits"),),
+    ),
+    Route(
+        "GET",
+        "/api/vessels/{mmsi}/track",
+        vessel_track,
+        "viewer",
+        "A vessel's positions over a time range, oldest first, paged by cursor.",
+        (
+            ("mmsi", "path", "9 digits"),
+            ("since", "query", "ISO 8601"),
+            ("until", "query", "ISO 8601"),
+            ("format", "query", "json, geojson or csv"),
+            ("limit", "query", "1-50000, default 5000"),
+            ("cursor", "query", "next_cursor of the previous page"),
+            ("every", "query", "keep one point per this many seconds (default: all; 600 past 30 days)"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/alerts",
+        list_alerts,
+        "viewer",
+        "Alerts, newest first.",
+        (
+            ("kind", "query", "alert kind"),
+            ("state", "query", "open, acknowledged or resolved"),
+            ("vessel", "query", "MMSI or IMO:1234567"),
+            ("since", "query", "ISO 8601"),
+            ("until", "query", "ISO 8601"),
+            ("limit", "query", "1-10000, default 100"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/alerts/{id}",
+        get_alert,
+        "viewer",
+        "One alert, who acknowledged or resolved it (with notes), and its deliveries and attempts.",
+        (("id", "path", "alert id"),),
+    ),
+    Route(
+        "POST",
+        "/api/alerts/{id}/ack",
+        ack_alert,
+        "operator",
+        "Acknowledge an alert, with a note.",
+        (("id", "path", "alert id"),),
+        {"note": "string"},
+    ),
+    Route(
+        "POST",
+        "/api/alerts/{id}/resolve",
+        resolve_alert,
+        "operator",
+        "Resolve an alert, with a note.",
+        (("id", "path", "alert id"),),
+        {"note": "string"},
+    ),
+    Route(
+        "GET",
+        "/api/port-calls",
+        list_port_calls,
+        "viewer",
+        "Port calls, oldest arrival first.",
+        (
+            ("vessel", "query", "MMSI or IMO:1234567"),
+            ("port", "query", "port id, name or alias"),
+            ("since", "query", "ISO 8601"),
+            ("until", "query", "ISO 8601"),
+            ("limit", "query", "1-10000"),
+        ),
+    ),
+    Route("GET", "/api/zones", list_zones, "viewer", "Every geofence, as GeoJSON."),
+    Route("GET", "/api/watchlist", list_watchlist, "viewer", "The watchlist."),
+    Route("POST", "/api/watchlist", import_watchlist, "admin",
+          "Add or update entries: the body is a watchlist file (CSV name,imo,mmsi,flag,reason,source; OFAC "
+          "SDN.CSV; OpenSanctions), re-importing updates, never duplicates.",
+          (("format", "query", "csv, ofac-sdn, opensanctions or auto"),)),
+    Route("DELETE", "/api/watchlist/{key}", delete_watchlist_entry, "admin", "Remove an entry.",
+          (("key", "path", "imo:1234567, mmsi:123456789 or name:NAME"),)),
+    Route("GET", "/api/zones/{zone}/vessels", vessels_in_zone, "viewer",
+          "Vessels with a position inside a zone during a time window.",
+          (("zone", "path", "zone id, name or alias"), ("since", "query", "ISO 8601"),
+           ("until", "query", "ISO 8601"))),
+    Route(
+        "GET",
+        "/api/live",
+        live,
+        "viewer",
+        "Websocket: new and changed alerts, positions of watchlisted vessels, and every vessel in the "
+        'viewport the client sends as {"viewport": [south, west, north, east]}. Browsers, which cannot '
+        "set headers on a websocket, pass the token as ?token=.",
+        (("token", "query", "API token"),),
+    ),
+)

@@ -1,0 +1,323 @@
+"""Went dark / reappeared / possible dark port call, for watchlisted vessels. Pure: no I/O.
+
+A `Silence` is what we know of one watched ship's transmissions. It is keyed by the watchlist entry,
+not the MMSI, so a ship that changes MMSI but keeps broadcasting its IMO is one ship whose silence
+ended when the new MMSI spoke.
+
+- went_dark: no position for longer than the threshold, not counting time its feed was in outage;
+  once per silence (the event key is the time it was last heard, so a restart cannot repeat it).
+- reappeared: the first position after a silence that raised went_dark, with the gap, the distance
+  between the last and first positions and the implied speed (one no ship can make is flagged).
+- possible_dark_port_call: on reappearing, the watched ports the ship could have visited in the gap
+  (sea distance there and back at a plausible top speed, leaving a minimum dwell), ranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from ais_watch.alerts.model import AlertDraft, Severity, iso
+from ais_watch.geo import angle_between, bearing_deg, distance_nm
+
+# Sea routes are longer than great circles: coastal routes in the Sea of Japan (Vostochny-Rajin,
+# Vladivostok-Chongjin) run 1.1-1.3x the great-circle distance around capes and bays. 1.3 keeps a
+# candidate port reachable in the estimate whenever it is at sea; a shorter factor could miss a call.
+DETOUR_FACTOR = 1.3
+MAX_CANDIDATES = 10  # an analyst reads the first few; beyond ten the ranking says little
+IMPOSSIBLE_SPEED_KN = 40.0  # no cargo ship makes this: the positions or the identity are fake
+
+
+class PortLike(Protocol):
+    """What the rules read of a port (a `Zone`), read-only."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def aliases(self) -> Sequence[str]: ...
+    @property
+    def ref_lat(self) -> float: ...
+    @property
+    def ref_lon(self) -> float: ...
+
+
+@dataclass(slots=True)
+class Silence:
+    key: str  # the watchlist entry key (or "mmsi:..." for a weak, name-only match)
+    mmsi: int
+    name: str | None = None
+    imo: int | None = None
+    last_time: datetime | None = None
+    last_lat: float | None = None
+    last_lon: float | None = None
+    last_sog: float | None = None
+    last_cog: float | None = None
+    last_source: str | None = None
+    destination: str | None = None
+    top_speed_seen: float = 0.0
+    in_port: str | None = None  # port id it was in when last heard, if any
+    alerted_for: datetime | None = None  # last_time of the silence that raised went_dark
+
+
+@dataclass(frozen=True, slots=True)
+class DarkRules:
+    threshold: timedelta = timedelta(hours=6)
+    max_speed_kn: float = 16.0  # plausible top speed of the ships watched (old Ro-Ros, general cargo)
+    min_dwell: timedelta = timedelta(hours=2)
+    severity: Severity | None = None  # None: the kind's default; LOW for a name-only match
+    extra: dict[str, Any] = field(default_factory=dict)  # watchlist context copied into details
+
+
+Overlap = Callable[[str | None, datetime, datetime], timedelta]
+
+
+def silent_for(state: Silence, now: datetime, overlap: Overlap) -> timedelta:
+    """How long the ship has been silent, less the time its feed was down."""
+    assert state.last_time is not None
+    return now - state.last_time - overlap(state.last_source, state.last_time, now)
+
+
+def on_tick(
+    state: Silence, now: datetime, rules: DarkRules, overlap: Overlap, ports: Sequence[PortLike]
+) -> list[AlertDraft]:
+    """went_dark once the silence (outage time not counted) passes the threshold."""
+    if state.last_time is None or state.alerted_for == state.last_time or state.last_lat is None:
+        return []
+    if silent_for(state, now, overlap) <= rules.threshold:
+        return []
+    state.alerted_for = state.last_time
+    down = overlap(state.last_source, state.last_time, now)
+    nearest = _nearest_port(state, ports)
+    likely = rank_candidates(state, None, None, None, rules, ports)[:3]
+    details = {
+        **rules.extra,
+        "last_seen": iso(state.last_time),
+        "silent_seconds": (now - state.last_time).total_seconds(),
+        "feed_outage_seconds": down.total_seconds(),
+        "threshold_seconds": rules.threshold.total_seconds(),
+        "last_sog": state.last_sog,
+        "last_cog": state.last_cog,
+        "destination": state.destination,
+        "in_port": state.in_port,
+        "nearest_port": nearest,
+        "likely_ports": likely,
+    }
+    return [
+        AlertDraft(
+            kind="went_dark",
+            occurred_at=state.last_time + rules.threshold + down,
+            event_key=iso(state.last_time) or "",
+            mmsi=state.mmsi,
+            imo=state.imo,
+            vessel_name=state.name,
+            place=state.in_port or (nearest or {}).get("name"),
+            lat=state.last_lat,
+            lon=state.last_lon,
+            severity=rules.severity,
+            details=details,
+        )
+    ]
+
+
+def on_position(
+    state: Silence,
+    mmsi: int,
+    when: datetime,
+    lat: float,
+    lon: float,
+    sog: float | None,
+    cog: float | None,
+    source: str,
+    in_port: str | None,
+    rules: DarkRules,
+    ports: Sequence[PortLike],
+) -> list[AlertDraft]:
+    """A position of the watched ship: reappeared (and a possible dark port call) after a dark silence."""
+    if state.last_time is not None and when <= state.last_time:
+        return []  # older than what we know: history, not news
+    drafts: list[AlertDraft] = []
+    if state.alerted_for is not None and state.alerted_for == state.last_time and state.last_lat is not None:
+        drafts.extend(_reappeared(state, mmsi, when, lat, lon, cog, rules, ports, in_port))
+    state.mmsi = mmsi
+    state.last_time, state.last_lat, state.last_lon = when, lat, lon
+    state.last_sog, state.last_cog, state.last_source, state.in_port = sog, cog, source, in_port
+    if sog is not None:
+        state.top_speed_seen = max(state.top_speed_seen, min(sog, 30.0))
+    state.alerted_for = None
+    return drafts
+
+
+def _reappeared(
+    state: Silence,
+    mmsi: int,
+    when: datetime,
+    lat: float,
+    lon: float,
+    cog: float | None,
+    rules: DarkRules,
+    ports: Sequence[PortLike],
+    in_port: str | None,
+) -> list[AlertDraft]:
+    assert state.last_time is not None and state.last_lat is not None and state.last_lon is not None
+    gap = when - state.last_time
+    moved = distance_nm(state.last_lat, state.last_lon, lat, lon)
+    hours = gap.total_seconds() / 3600
+    implied = moved / hours if hours > 0 else float("inf")
+    details = {
+        **rules.extra,
+        "last_seen": iso(state.last_time),
+        "gap_seconds": gap.total_seconds(),
+        "distance_nm": round(moved, 2),
+        "implied_speed_kn": round(implied, 2) if hours > 0 else None,
+        "implausible_speed": implied > IMPOSSIBLE_SPEED_KN,
+        "previous_mmsi": state.mmsi if state.mmsi != mmsi else None,
+        "last_lat": state.last_lat,
+        "last_lon": state.last_lon,
+    }
+    drafts = [
+        AlertDraft(
+            kind="reappeared",
+            occurred_at=when,
+            event_key=iso(state.last_time) or "",
+            mmsi=mmsi,
+            imo=state.imo,
+            vessel_name=state.name,
+            place=in_port,
+            lat=lat,
+            lon=lon,
+            severity=rules.severity,
+            details=details,
+        )
+    ]
+    if state.in_port is not None and state.in_port == in_port:
+        return drafts  # silent in a port and seen again in it: the port-call detector has that story
+    candidates = rank_candidates(state, when, lat, lon, rules, ports, first_cog=cog)
+    if candidates:
+        top = candidates[0]
+        drafts.append(
+            AlertDraft(
+                kind="possible_dark_port_call",
+                occurred_at=when,
+                event_key=iso(state.last_time) or "",
+                mmsi=mmsi,
+                imo=state.imo,
+                vessel_name=state.name,
+                place=top["name"],
+                lat=top["lat"],
+                lon=top["lon"],
+                severity=rules.severity,
+                details={
+                    **rules.extra,
+                    "gap_seconds": gap.total_seconds(),
+                    "last_seen": iso(state.last_time),
+                    "candidates": candidates,
+                },
+            )
+        )
+    return drafts
+
+
+def rank_candidates(
+    state: Silence,
+    when: datetime | None,
+    lat: float | None,
+    lon: float | None,
+    rules: DarkRules,
+    ports: Sequence[PortLike],
+    first_cog: float | None = None,
+) -> list[dict[str, Any]]:
+    """Watched ports the ship could have called at while silent, most likely first.
+
+    With the reappearance (`when`, `lat`, `lon`) known: ports where sailing there and on to the first
+    new position, at the top speed, leaves at least the minimum dwell. Without it (an estimate when the
+    ship goes dark): the ports within a day's sailing. Ranked by how far off its course the port lies
+    (last course going out, first course coming back: a ship on passage keeps its heading), the extra
+    distance the visit costs, the distance from where it went silent, and its reported destination,
+    which outweighs the rest (but is often false, so it only ranks, never excludes).
+    """
+    assert state.last_lat is not None and state.last_lon is not None
+    speed = max(rules.max_speed_kn, state.top_speed_seen * 1.15)
+    direct = (distance_nm(state.last_lat, state.last_lon, lat, lon) * DETOUR_FACTOR
+              if lat is not None and lon is not None else 0.0)
+    destination = f" {_words(state.destination)} "
+    ranked: list[dict[str, Any]] = []
+    for port in ports:
+        there = distance_nm(state.last_lat, state.last_lon, port.ref_lat, port.ref_lon) * DETOUR_FACTOR
+        back = (
+            distance_nm(port.ref_lat, port.ref_lon, lat, lon) * DETOUR_FACTOR
+            if lat is not None and lon is not None
+            else 0.0
+        )
+        sailing = timedelta(hours=(there + back) / speed)
+        if when is not None:
+            assert state.last_time is not None
+            if sailing + rules.min_dwell > when - state.last_time:
+                continue
+        elif sailing > timedelta(hours=24):
+            continue
+        off_course = (
+            angle_between(
+                state.last_cog, bearing_deg(state.last_lat, state.last_lon, port.ref_lat, port.ref_lon)
+            )
+            if state.last_cog is not None and there > 1
+            else 0.0
+        )
+        off_back = (
+            angle_between(first_cog, bearing_deg(port.ref_lat, port.ref_lon, lat, lon))
+            if first_cog is not None and lat is not None and lon is not None and back > 1
+            else 0.0
+        )
+        # Whole words, 4 letters or more: 'RAJIN' or 'NAJIN PORT' name Rajin; 'NA' (not available) not.
+        named = destination.strip() != "" and any(
+            f" {_words(n)} " in destination
+            for n in (port.name, port.id, *port.aliases)
+            if len(_words(n)) >= 4
+        )
+        detour = max(there + back - direct, 0.0)
+        score = (off_course + off_back) / 60 + detour / 200 + there / 400 - (3.0 if named else 0.0)
+        ranked.append(
+            {
+                "id": port.id,
+                "name": port.name,
+                "country": port.country,
+                "lat": port.ref_lat,
+                "lon": port.ref_lon,
+                "distance_from_last_nm": round(there / DETOUR_FACTOR, 1),
+                "detour_nm": round(detour, 1),
+                "min_sailing_hours": round(sailing.total_seconds() / 3600, 1),
+                "off_course_deg": round(off_course),
+                "off_course_back_deg": round(off_back),
+                "destination_match": named,
+                "score": round(score, 3),
+            }
+        )
+    ranked.sort(key=lambda c: c["score"])
+    return ranked[:MAX_CANDIDATES]
+
+
+def _words(text: str | None) -> str:
+    """Upper-case words only: 'Ch'ongjin', 'CHONGJIN' and 'kp-chongjin' compare by their words."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in (text or "").upper()).split())
+
+
+def _nearest_port(state: Silence, ports: Sequence[PortLike]) -> dict[str, Any] | None:
+    assert state.last_lat is not None and state.last_lon is not None
+    best = min(
+        ports,
+        key=lambda p: distance_nm(state.last_lat, state.last_lon, p.ref_lat, p.ref_lon),  # type: ignore[arg-type]
+        default=None,
+    )
+    if best is None:
+        return None
+    return {
+        "id": best.id,
+        "name": best.name,
+        "country": best.country,
+        "distance_nm": round(distance_nm(state.last_lat, state.last_lon, best.ref_lat, best.ref_lon), 1),
+    }

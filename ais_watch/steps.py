@@ -1,0 +1,111 @@
+"""Every step a report takes, in order: the one place to read what the pipeline does.
+
+    dedup -> clock -> feed health -> [event-time ticks] -> vessel state
+          -> zones -> watchlist -> dark -> port calls -> zone alerts -> [live]
+
+- dedup: the same transmission heard twice (two receivers, two feeds) passes once.
+- clock: the report's event time moves the pipeline clock (a replay's watermark); counted as processed.
+- feed health: the report is heard on its source; a silent or collapsed source is a feed outage, and time
+  a source was down is nobody's silence (the dark rules ask it). Ticks judge this instance's own feeds.
+- event-time ticks (replay only): the time-driven rules run every `ticks.interval` of event time, before
+  the report that crossed it moves its vessel. Live, a scheduler job ticks on wall time instead.
+- vessel state: per-vessel order (a late fix is history, not where the ship is) and identity; the
+  position, changed rows and identity changes are batched for the store.
+- zones (enricher): the zones the position is in, with entry/exit hysteresis.
+- watchlist (enricher): whether the vessel is watched, and how strongly it matched.
+- dark: went_dark (a tick), reappeared and possible_dark_port_call (a position) for watched ships.
+- port calls: every vessel's port calls, recorded; port_call / port_departure alerts for watched ones.
+- zone alerts: zone_entry / zone_exit of watched ships in zones that are not ports.
+- live (serve only): watched positions, and positions in a client's viewport, to the dashboard.
+
+docs/architecture.md lists the same steps; a test fails when the two differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ais_watch.alerts.store import AlertStore
+from ais_watch.clock import Clock
+from ais_watch.config import Settings
+from ais_watch.detectors.dark import DarkStage
+from ais_watch.detectors.port_call_rules import PortCallRules
+from ais_watch.detectors.port_calls import PortCallStage
+from ais_watch.detectors.watchlist_match import WatchlistEnricher
+from ais_watch.detectors.zones import ZoneAlerts, ZoneEnricher
+from ais_watch.model import IngestStats
+from ais_watch.pipeline.dedup import Deduplicate
+from ais_watch.pipeline.feed_health import FeedHealthStep
+from ais_watch.pipeline.ingest import EventClock, EventTimeTicks
+from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.pipeline.stage import Stage
+from ais_watch.pipeline.vessel_state import VesselState
+from ais_watch.store.writer import StoreWriter
+from ais_watch.watchlist.store import load_index, seed_default
+from ais_watch.zones import ZoneRegistry
+
+
+def build_pipeline(engine: AsyncEngine, writer: StoreWriter, stats: IngestStats, clock: Clock,
+                   options: PipelineOptions, *, alerts: AlertStore | None = None,
+                   detectors: Sequence[Stage] = (), extra: Sequence[Stage] = ()) -> Pipeline:
+    """The pipeline with every step in order. `detectors` are the enrichers and detectors
+    (`Detectors.stages()`, or a test's own); `extra` runs last (serve's live hub)."""
+    event_clock = EventClock(clock, stats)
+    feed_health = FeedHealthStep(timedelta(seconds=options.feed_outage_after),
+                                 event_time=options.event_time_ticks)
+    ticks = EventTimeTicks(options.tick_interval) if options.event_time_ticks else None
+    vessel_state = VesselState(stats, options.vessel_flush_interval)
+    steps: list[Stage] = [
+        Deduplicate(options.dedup_window, stats),
+        event_clock,
+        feed_health,
+        *([ticks] if ticks is not None else []),
+        vessel_state,
+        *detectors,
+        *extra,
+    ]
+    pipeline = Pipeline(steps, engine=engine, writer=writer, stats=stats, clock=clock, options=options,
+                        vessel_state=vessel_state, event_clock=event_clock, outages=feed_health,
+                        alerts=alerts)
+    if ticks is not None:
+        ticks.run = pipeline.tick
+    return pipeline
+
+
+@dataclass(slots=True)
+class Detectors:
+    """The enrichers and detectors built from the settings. The runtime keeps them: the scheduler reloads
+    the watchlist and the zones into them, the API reads the running watchlist."""
+
+    zones: ZoneRegistry
+    zone_enricher: ZoneEnricher
+    watchlist: WatchlistEnricher
+    dark: DarkStage
+    port_calls: PortCallStage
+    zone_alerts: ZoneAlerts
+
+    def stages(self) -> list[Stage]:
+        """In pipeline order: enrichers first (zones, watchlist), then the detectors that read them."""
+        return [self.zone_enricher, self.watchlist, self.dark, self.port_calls, self.zone_alerts]
+
+
+async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
+    await seed_default(engine)
+    zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]])
+    watchlist = WatchlistEnricher(await load_index(engine))
+    return Detectors(
+        zones=zones,
+        zone_enricher=ZoneEnricher(zones, exit_margin_km=settings["zones.exit_margin_km"]),
+        watchlist=watchlist,
+        dark=DarkStage(watchlist, zones.index.ports(), threshold=timedelta(hours=settings["dark.threshold"]),
+                       max_speed_kn=settings["dark.max_speed_kn"],
+                       min_dwell=timedelta(hours=settings["dark.min_dwell"])),
+        port_calls=PortCallStage(PortCallRules(min_dwell=timedelta(minutes=settings["port_calls.min_dwell"]),
+                                               stop_speed=settings["port_calls.stop_speed"])),
+        zone_alerts=ZoneAlerts(),
+    )

@@ -1,0 +1,158 @@
+"""The watchlist table: store, list, remove and load entries, and seed the bundled list.
+
+Re-importing updates an entry, never duplicates it: an update merges (entries.merge_entries). An entry
+first known by a weaker key (MMSI or name) is upgraded in place, keeping its row and created_at, when
+an import brings the same ship under a stronger key: by the same MMSI, or by the same primary name when
+that name belongs to exactly one entry of the import (never by an alias). The other way round, an entry
+with only an MMSI updates the one entry stored under an IMO with that MMSI. A name alone never updates
+an entry known by IMO or MMSI: it may be another ship of that name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ais_watch.model import imo_is_valid
+from ais_watch.store.schema import watchlist
+from ais_watch.watchlist.entries import WatchEntry, canonical_key, entry_key, merge_entries, normalise_name
+from ais_watch.watchlist.importers import read_csv
+from ais_watch.watchlist.index import WatchlistIndex
+
+DEFAULT_WATCHLIST = Path(__file__).resolve().parent.parent / "data" / "watchlist_default.csv"
+_COLUMNS = ("key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags", "dark_threshold")
+
+
+def _values(entry: WatchEntry) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "name": entry.name[:128] if entry.name else None,
+        "imo": entry.imo if entry.imo is not None and imo_is_valid(entry.imo) else None,
+        "mmsi": entry.mmsi,
+        "flag": entry.flag[:64] if entry.flag else None,
+        "reason": entry.reason,
+        "source": (entry.source or "unknown")[:200],
+        "aliases": list(entry.aliases),
+        "tags": list(entry.tags),
+        "dark_threshold": entry.dark_threshold,
+    }
+
+
+def _entry(row: Any) -> WatchEntry:
+    return WatchEntry(name=row["name"], imo=row["imo"], mmsi=row["mmsi"], flag=row["flag"],
+                      reason=row["reason"], source=row["source"], aliases=tuple(row["aliases"] or ()),
+                      tags=tuple(row["tags"] or ()), dark_threshold=row["dark_threshold"])
+
+
+async def _upsert(conn: AsyncConnection, entries: Iterable[WatchEntry]) -> tuple[int, int]:
+    batch: dict[str, WatchEntry] = {}
+    for entry in entries:
+        key = entry.key
+        batch[key] = merge_entries(batch[key], entry) if key in batch else entry
+    rows = (await conn.execute(select(watchlist))).mappings().all()
+    by_key: dict[str, Any] = {row["key"]: row for row in rows}
+    name_count: dict[str, int] = {}
+    for entry in batch.values():
+        name_count[normalise_name(entry.name)] = name_count.get(normalise_name(entry.name), 0) + 1
+
+    imo_rows_by_mmsi: dict[int, list[Any]] = {}
+    for row in rows:
+        if row["mmsi"] is not None and row["key"].startswith("imo:") and row["key"] not in batch:
+            imo_rows_by_mmsi.setdefault(row["mmsi"], []).append(row)
+
+    def same_ship_row(entry: WatchEntry, key: str) -> Any:
+        """The row of the same ship under another key, that no entry of this batch claims itself: a
+        weaker key (its MMSI, its unambiguous name) to upgrade, or the one IMO entry with its MMSI."""
+        if key.startswith("mmsi:") and len(imo_rows_by_mmsi.get(entry.mmsi or 0, ())) == 1:
+            return imo_rows_by_mmsi[entry.mmsi or 0][0]
+        weaker = []
+        if key.startswith("imo:") and (by_mmsi := entry_key(None, entry.mmsi, None)) is not None:
+            weaker.append(by_mmsi)
+        unambiguous = name_count.get(normalise_name(entry.name)) == 1
+        if not key.startswith("name:") and unambiguous and (by_name := entry_key(None, None, entry.name)):
+            weaker.append(by_name)
+        for candidate in weaker:
+            if candidate in by_key and candidate not in batch:
+                return by_key[candidate]
+        return None
+
+    now = datetime.now(UTC)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    touched: set[int] = set()
+    inserted = updated = 0
+    for key, entry in batch.items():
+        row = by_key.get(key) or same_ship_row(entry, key)
+        if row is None or row["id"] in touched:
+            inserts.append({**_values(entry), "created_at": now, "updated_at": now})
+            inserted += 1
+            continue
+        updated += 1
+        touched.add(row["id"])
+        del by_key[row["key"]]
+        values = _values(merge_entries(_entry(row), entry))
+        by_key[values["key"]] = {**row, **values}
+        if any(values[name] != row[name] for name in values):
+            bound = {f"b_{name}": value for name, value in values.items()}
+            updates.append({**bound, "b_id": row["id"], "b_updated_at": now})
+    if updates:
+        # Bind names differ from the column names: SQLAlchemy reserves those for its own parameters.
+        columns: dict[str, BindParameter[Any]] = {name: bindparam(f"b_{name}")
+                                                  for name in (*_COLUMNS, "updated_at")}
+        await conn.execute(update(watchlist).where(watchlist.c.id == bindparam("b_id")).values(columns),
+                           updates)
+    if inserts:
+        await conn.execute(insert(watchlist), inserts)
+    return inserted, updated
+
+
+async def upsert(engine: AsyncEngine, entries: Iterable[WatchEntry]) -> tuple[int, int]:
+    """Store entries by key, in one transaction: (inserted, updated). Re-importing never duplicates."""
+    async with engine.begin() as conn:
+        return await _upsert(conn, entries)
+
+
+async def list_entries(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every entry as a dict (the table's columns but id; dark_threshold in seconds), in import order."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(watchlist).order_by(watchlist.c.id))).mappings().all()
+    return [{name: (list(value or ()) if name in ("aliases", "tags") else value)
+             for name, value in row.items() if name != "id"} for row in rows]
+
+
+async def load_entries(engine: AsyncEngine) -> list[WatchEntry]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(watchlist).order_by(watchlist.c.id))).mappings().all()
+    return [_entry(row) for row in rows]
+
+
+async def load_index(engine: AsyncEngine) -> WatchlistIndex:
+    """The index of every stored entry, for the watchlist enricher."""
+    return WatchlistIndex(await load_entries(engine))
+
+
+async def remove(engine: AsyncEngine, key: str) -> bool:
+    """Delete the entry with this key (any form canonical_key accepts); False if there was none."""
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(watchlist).where(watchlist.c.key == canonical_key(key)))
+    return bool(result.rowcount)
+
+
+async def seed_default(engine: AsyncEngine, path: Path = DEFAULT_WATCHLIST) -> int:
+    """Store the bundled watchlist if the table is empty (a user's own list is never added to): the
+    number of entries seeded. Note: emptying the table by hand makes the next start seed it again."""
+    entries, _ = read_csv(path)
+    try:
+        async with engine.begin() as conn:
+            if (await conn.execute(select(func.count()).select_from(watchlist))).scalar_one():
+                return 0
+            inserted, _ = await _upsert(conn, entries)
+    except IntegrityError:  # another process seeded it at the same moment
+        return 0
+    return inserted
