@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -19,6 +20,7 @@ from ais_watch.runtime import running_pipeline
 from ais_watch.zones import ZoneRegistry
 from tests.helpers.db import engine_on
 from tests.helpers.reports import make_position
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -125,12 +127,20 @@ async def test_a_watchlist_import_through_the_api_is_watched_at_once_by_the_runn
             await client.start_server()
             auth = {"Authorization": f"Bearer {token}"}
             try:
-                async def watched() -> bool:
+                async def on_map() -> list[dict[str, Any]]:
                     response = await client.get("/api/map", headers=auth)
                     assert response.status == 200, await response.text()
-                    return any(v["watched"] for v in (await response.json())["vessels"]
-                               if v["mmsi"] == 445000009)
+                    return [v for v in (await response.json())["vessels"] if v["mmsi"] == 445000009]
 
+                async def watched() -> bool:
+                    return any(v["watched"] for v in await on_map())
+
+                async def shown() -> bool:
+                    return bool(await on_map())
+
+                # flush() only queues the batch: the writer stores it in its own task, and under load the
+                # map can be asked first (then "not watched" below would hold for a ship not on it at all).
+                await wait_for(shown, 10, "the ship on the map (the writer to store its position)")
                 enricher = runtime.detectors.watchlist
                 assert enricher.index.match(445000009, True, None, None) is None and not await watched()
                 body = "name,imo,mmsi,flag,reason,source\nTIP,,445000009,,tip-off,unit test\n"
