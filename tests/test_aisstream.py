@@ -18,29 +18,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from ais_watch.config import DEFAULT_BOUNDING_BOXES, load_settings
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
 from ais_watch.sources.aisstream import AisstreamSource, parse_time_utc, reports_from_aisstream
+from tests.helpers.aisstream import position_report, ship_static_data
+from tests.helpers.waiting import wait_for
 
 RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock at receipt, deliberately far from event times
 
 
 # ------------------------------------------------------------------------- realistic sample messages
-def position_report(mmsi: int = 273355410, *, time_utc: str = "2023-05-10 11:46:52.509865357 +0000 UTC",
-                    lat: float = 43.10215, lon: float = 131.87993, sog: float = 11.3, cog: float = 204.6,
-                    heading: int = 203, name: str = "VOSTOK 7", **extra: Any) -> dict[str, Any]:
-    body = {
-        "Cog": cog, "CommunicationState": 59916, "Latitude": lat, "Longitude": lon, "MessageID": 1,
-        "NavigationalStatus": 0, "PositionAccuracy": True, "Raim": False, "RateOfTurn": -2,
-        "RepeatIndicator": 0, "Sog": sog, "Spare": 0, "SpecialManoeuvreIndicator": 0, "Timestamp": 52,
-        "TrueHeading": heading, "UserID": mmsi, "Valid": True,
-    }
-    body.update(extra)
-    return {
-        "Message": {"PositionReport": body},
-        "MessageType": "PositionReport",
-        "MetaData": {"MMSI": mmsi, "MMSI_String": mmsi, "ShipName": name.ljust(20),
-                     "latitude": lat, "longitude": lon, "time_utc": time_utc},
-    }
-
-
 def class_b_report() -> dict[str, Any]:
     return {
         "Message": {"StandardClassBPositionReport": {
@@ -84,22 +68,6 @@ def long_range_report(sog: float = 12, cog: float = 97) -> dict[str, Any]:
     }
 
 
-def ship_static_data(name: str = "SEA STAR@@@@@@@@@@@@", imo: int = 9179842,
-                     mmsi: int = 352001234) -> dict[str, Any]:
-    return {
-        "Message": {"ShipStaticData": {
-            "AisVersion": 2, "CallSign": "3FXY5  ", "Destination": "NAMPO@@@@@@@@@@@@@@@",
-            "Dimension": {"A": 150, "B": 40, "C": 16, "D": 16}, "Dte": False,
-            "Eta": {"Day": 12, "Hour": 6, "Minute": 0, "Month": 5}, "FixType": 1, "ImoNumber": imo,
-            "MaximumStaticDraught": 9.8, "MessageID": 5, "Name": name, "RepeatIndicator": 0,
-            "Spare": False, "Type": 70, "UserID": mmsi, "Valid": True}},
-        "MessageType": "ShipStaticData",
-        "MetaData": {"MMSI": mmsi, "MMSI_String": mmsi, "ShipName": name,
-                     "latitude": 38.72, "longitude": 125.38,
-                     "time_utc": "2023-05-10 11:47:01.000123999 +0000 UTC"},
-    }
-
-
 def static_data_report(part_number: bool | int) -> dict[str, Any]:
     return {
         "Message": {"StaticDataReport": {
@@ -125,6 +93,7 @@ def convert(obj: Any) -> tuple[list[Report], IngestStats]:
 
 
 # -------------------------------------------------------------------------------------- conversion
+@pytest.mark.unit
 def test_position_report() -> None:
     reports, stats = convert(position_report())
     assert len(reports) == 1
@@ -138,11 +107,13 @@ def test_position_report() -> None:
     assert (stats.messages, stats.decoded, stats.rejects, stats.flags) == (1, 1, {}, {})
 
 
+@pytest.mark.unit
 def test_position_report_message_id_3_kept() -> None:
     reports, _ = convert(position_report(MessageID=3, NavigationalStatus=5))
     assert (reports[0].msg_type, reports[0].nav_status) == (3, 5)
 
 
+@pytest.mark.unit
 def test_standard_class_b() -> None:
     reports, stats = convert(class_b_report())
     (r,) = reports
@@ -155,6 +126,7 @@ def test_standard_class_b() -> None:
     assert stats.decoded == 1
 
 
+@pytest.mark.unit
 def test_extended_class_b_gives_position_and_static() -> None:
     reports, stats = convert(extended_class_b_report())
     assert [type(r) for r in reports] == [PositionReport, StaticReport]
@@ -169,6 +141,7 @@ def test_extended_class_b_gives_position_and_static() -> None:
     assert (stats.messages, stats.decoded) == (1, 1)
 
 
+@pytest.mark.unit
 def test_long_range() -> None:
     (r,), _ = convert(long_range_report())
     assert isinstance(r, PositionReport)
@@ -179,6 +152,7 @@ def test_long_range() -> None:
     assert (na.sog, na.cog) == (None, None)
 
 
+@pytest.mark.unit
 def test_ship_static_data() -> None:
     (r,), stats = convert(ship_static_data())
     assert isinstance(r, StaticReport)
@@ -190,6 +164,7 @@ def test_ship_static_data() -> None:
     assert stats.flags == {}
 
 
+@pytest.mark.unit
 def test_ship_static_data_bad_imo_flagged() -> None:
     (r,), stats = convert(ship_static_data(imo=9179843))
     assert (r.imo, r.imo_valid) == (9179843, False)
@@ -200,6 +175,7 @@ def test_ship_static_data_bad_imo_flagged() -> None:
 
 
 @pytest.mark.parametrize("part_number", [False, 0])
+@pytest.mark.unit
 def test_static_data_report_part_a(part_number: bool | int) -> None:
     (r,), _ = convert(static_data_report(part_number))
     assert isinstance(r, StaticReport)
@@ -209,6 +185,7 @@ def test_static_data_report_part_a(part_number: bool | int) -> None:
 
 
 @pytest.mark.parametrize("part_number", [True, 1])
+@pytest.mark.unit
 def test_static_data_report_part_b(part_number: bool | int) -> None:
     (r,), _ = convert(static_data_report(part_number))
     assert isinstance(r, StaticReport)
@@ -217,6 +194,7 @@ def test_static_data_report_part_b(part_number: bool | int) -> None:
     assert r.time == datetime(2024, 2, 1, 3, 4, 8, 500000, tzinfo=UTC)
 
 
+@pytest.mark.unit
 def test_not_available_speed_course_heading() -> None:
     (r,), stats = convert(position_report(sog=102.3, cog=360, heading=511))
     assert (r.sog, r.cog, r.heading) == (None, None, None)
@@ -231,6 +209,7 @@ def test_not_available_speed_course_heading() -> None:
     (95.5, 131.8, "impossible_position"),
     (43.1, -200.0, "impossible_position"),
 ])
+@pytest.mark.unit
 def test_positions_rejected(lat: float, lon: float, reason: str) -> None:
     reports, stats = convert(position_report(lat=lat, lon=lon))
     assert reports == []
@@ -238,17 +217,20 @@ def test_positions_rejected(lat: float, lon: float, reason: str) -> None:
     assert (stats.messages, stats.decoded) == (1, 0)
 
 
+@pytest.mark.unit
 def test_invalid_mmsi_kept_but_flagged() -> None:
     (r,), stats = convert(position_report(mmsi=111111111))
     assert (r.mmsi, r.mmsi_valid) == (111111111, False)
     assert stats.flags == {"invalid_mmsi": 1}
 
 
+@pytest.mark.unit
 def test_hostile_name_kept_literally() -> None:
     (r,), _ = convert(ship_static_data(name='<!channel> & "x"   '))
     assert r.name == '<!channel> & "x"'
 
 
+@pytest.mark.unit
 def test_blank_name_is_none() -> None:
     (r,), _ = convert(ship_static_data(name="@@@@@@@@@@@@@@@@@@@@"))
     assert r.name is None
@@ -270,11 +252,13 @@ def test_blank_name_is_none() -> None:
     (1683719212, None),
     (None, None),
 ])
+@pytest.mark.unit
 def test_parse_time_utc(text: Any, expected: datetime | None) -> None:
     assert parse_time_utc(text) == expected
 
 
 @pytest.mark.parametrize("time_utc", ["not a time", None])
+@pytest.mark.unit
 def test_missing_or_bad_event_time_falls_back_to_receipt(time_utc: str | None) -> None:
     obj = position_report()
     if time_utc is None:
@@ -327,6 +311,7 @@ def _with(obj: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
     _with(static_data_report(True), "B", "Message", "StaticDataReport", "PartNumber"),
     _without(static_data_report(False), "Message", "StaticDataReport", "ReportA"),
 ])
+@pytest.mark.unit
 def test_malformed_objects_counted_never_raise(obj: Any) -> None:
     reports, stats = convert(obj)
     assert reports == []
@@ -335,11 +320,13 @@ def test_malformed_objects_counted_never_raise(obj: Any) -> None:
     assert (stats.messages, stats.decoded) == (1, 0)
 
 
+@pytest.mark.unit
 def test_mmsi_from_metadata_when_user_id_missing() -> None:
     (r,), _ = convert(_without(position_report(mmsi=273355410), "Message", "PositionReport", "UserID"))
     assert r.mmsi == 273355410
 
 
+@pytest.mark.unit
 def test_unknown_message_type_counted() -> None:
     obj = {"Message": {"BaseStationReport": {"UserID": 4401234, "Latitude": 35.1, "Longitude": 129.0}},
            "MessageType": "BaseStationReport",
@@ -411,12 +398,6 @@ async def running(source: AisstreamSource):
             await task
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
 def collector() -> tuple[list[Report], Callable[[Report], Awaitable[None]]]:
     received: list[Report] = []
 
@@ -430,6 +411,7 @@ async def serve_forever(ws: ServerConnection, index: int) -> None:
     await ws.wait_closed()
 
 
+@pytest.mark.integration
 async def test_subscribes_and_emits_reports() -> None:
     hostile = '<!channel> & "x"'
 
@@ -445,7 +427,7 @@ async def test_subscribes_and_emits_reports() -> None:
         source = AisstreamSource(settings_for(fake.port, aisstream__api_key="key-123"), emit, stats)
         assert not source.connected
         async with running(source):
-            await wait_until(lambda: len(received) == 4)
+            await wait_for(lambda: len(received) == 4, 3.0, "4 reports")
             assert source.connected
             assert source.status.connects == 1
             assert source.status.last_message_at is not None
@@ -463,6 +445,7 @@ async def test_subscribes_and_emits_reports() -> None:
         assert not source.connected
 
 
+@pytest.mark.integration
 async def test_subscription_carries_filters_as_strings() -> None:
     async with asyncio.timeout(10), fake_aisstream(serve_forever) as fake:
         boxes = [[[38.0, 124.0], [40.5, 126.0]]]
@@ -471,12 +454,13 @@ async def test_subscription_carries_filters_as_strings() -> None:
                                 aisstream__message_types=["PositionReport", "ShipStaticData"])
         source = AisstreamSource(settings, collector()[1], IngestStats())
         async with running(source):
-            await wait_until(lambda: len(fake.subscriptions) == 1)
+            await wait_for(lambda: len(fake.subscriptions) == 1, 3.0, "the subscription")
         assert fake.subscriptions[0] == {
             "APIKey": "k", "BoundingBoxes": boxes, "FiltersShipMMSI": ["445999001", "273355410"],
             "FilterMessageTypes": ["PositionReport", "ShipStaticData"]}
 
 
+@pytest.mark.integration
 async def test_malformed_messages_counted_and_stream_continues() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         await ws.send("{not json")
@@ -490,7 +474,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
         stats = IngestStats()
         source = AisstreamSource(settings_for(fake.port), emit, stats)
         async with running(source):
-            await wait_until(lambda: len(received) == 1)
+            await wait_for(lambda: len(received) == 1, 3.0, "1 report")
             await asyncio.sleep(0.05)
             assert source.connected
         assert received[0].mmsi == 273355410
@@ -499,6 +483,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
         assert len(fake.subscriptions) == 1  # no reconnect because of bad messages
 
 
+@pytest.mark.integration
 async def test_reconnects_after_server_closes() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         if index == 0:
@@ -511,7 +496,7 @@ async def test_reconnects_after_server_closes() -> None:
         received, emit = collector()
         source = AisstreamSource(settings_for(fake.port), emit, IngestStats())
         async with running(source):
-            await wait_until(lambda: len(received) == 2)
+            await wait_for(lambda: len(received) == 2, 3.0, "2 reports")
             assert source.status.connects == 2
             assert source.status.disconnects == 1
             assert source.status.last_error is not None
@@ -520,6 +505,7 @@ async def test_reconnects_after_server_closes() -> None:
         assert fake.subscriptions[1] == fake.subscriptions[0]
 
 
+@pytest.mark.integration
 async def test_refused_subscription_logged_and_backed_off(caplog: pytest.LogCaptureFixture) -> None:
     key = "secret-key-4f3a9c"
     initial = 0.3
@@ -539,9 +525,9 @@ async def test_refused_subscription_logged_and_backed_off(caplog: pytest.LogCapt
                                 reconnect__max_delay=5.0)
         source = AisstreamSource(settings, emit, IngestStats())
         async with running(source):
-            await wait_until(lambda: len(fake.subscriptions) >= 2, timeout=5)
+            await wait_for(lambda: len(fake.subscriptions) >= 2, 5, "a second subscription")
             assert "Api Key Is Not Valid" in (source.status.last_error or "")
-            await wait_until(lambda: len(received) == 1, timeout=5)
+            await wait_for(lambda: len(received) == 1, 5, "1 report")
         gap1 = fake.subscribed_at[1] - fake.subscribed_at[0]
         gap2 = fake.subscribed_at[2] - fake.subscribed_at[1]
         assert gap1 >= initial - 0.01
@@ -552,12 +538,13 @@ async def test_refused_subscription_logged_and_backed_off(caplog: pytest.LogCapt
     assert all(key not in r.getMessage() for r in caplog.records)  # ...but never logged
 
 
+@pytest.mark.integration
 async def test_idle_connection_dropped_and_reopened() -> None:
     async with asyncio.timeout(10), fake_aisstream(serve_forever) as fake:
         source = AisstreamSource(settings_for(fake.port), collector()[1], IngestStats())
         async with running(source):
-            await wait_until(lambda: len(fake.subscriptions) == 2, timeout=4)
-            await wait_until(lambda: fake.closed[0].is_set())
+            await wait_for(lambda: len(fake.subscriptions) == 2, 4, "a second subscription")
+            await wait_for(lambda: fake.closed[0].is_set(), 3.0, "the first connection to close")
             assert source.status.disconnects >= 1
             assert "no message" in (source.status.last_error or "")
         gap = fake.subscribed_at[1] - fake.subscribed_at[0]
@@ -565,6 +552,7 @@ async def test_idle_connection_dropped_and_reopened() -> None:
         assert fake.close_codes[0] == 1000  # the client closed it, not the server
 
 
+@pytest.mark.integration
 async def test_steady_traffic_is_not_idle() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         for _ in range(8):  # a message every 0.25 s for 2 s: always inside the 1 s idle timeout
@@ -576,19 +564,20 @@ async def test_steady_traffic_is_not_idle() -> None:
         received, emit = collector()
         source = AisstreamSource(settings_for(fake.port), emit, IngestStats())
         async with running(source):
-            await wait_until(lambda: len(received) == 8, timeout=5)
+            await wait_for(lambda: len(received) == 8, 5, "8 reports")
             assert source.status.connects == 1
             assert source.status.disconnects == 0
         assert len(fake.subscriptions) == 1
 
 
+@pytest.mark.integration
 async def test_unreachable_server_keeps_retrying() -> None:
     async with fake_aisstream(serve_forever) as fake:
         port = fake.port  # a port that was free a moment ago and is now closed
     async with asyncio.timeout(10):
         source = AisstreamSource(settings_for(port), collector()[1], IngestStats())
         async with running(source) as task:
-            await wait_until(lambda: source.status.last_error is not None)
+            await wait_for(lambda: source.status.last_error is not None, 3.0, "an error in the status")
             await asyncio.sleep(0.3)
             assert not task.done()
             assert not source.connected

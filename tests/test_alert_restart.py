@@ -10,35 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
-import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from aiohttp import web
-from sqlalchemy import select
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.model import AlertDraft
-from ais_watch.alerts.notifiers import notifiers_from_settings, verify_signature
+from ais_watch.alerts.notifiers import notifiers_from_settings
 from ais_watch.alerts.store import AlertStore
 from ais_watch.config import load_settings
 from ais_watch.store.db import open_database
-from ais_watch.store.schema import deliveries, delivery_attempts
-from tests.conftest import REPO
-from tests.test_dispatcher import Received, Receiver, receiver_server, wait_for
+from tests.helpers.alerts import attempts_by_delivery, delivery_rows
+from tests.helpers.delivery import check_exactly_once, webhook_env
+from tests.helpers.paths import REPO
+from tests.helpers.receiver import Receiver, receiver_server
+from tests.helpers.serve import STOP_WITHIN, Serve, free_port, nmea_feed
 
-SECRET = "restart-secret"
+pytestmark = pytest.mark.integration
+
 LIMIT = 90  # seconds any one test may take
-STOP_WITHIN = 8.0  # seconds serve may take to exit on SIGTERM
 
 # Raises N alerts (one pending delivery each, for the "webhook" notifier from AIS_WATCH_WEBHOOK_URL) and
 # runs a dispatcher against the receiver, which is down: every delivery gets tried and fails. It then
@@ -87,159 +82,8 @@ asyncio.run(main(int(sys.argv[1])))
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def base_env(db_url: str, webhook_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AIS_WATCH_") and k not in ("AISSTREAM_API_KEY", "PYTHONPATH")}
-    env.update({
-        "AIS_WATCH_DB": db_url, "AIS_WATCH_WEBHOOK_URL": webhook_url, "AIS_WATCH_WEBHOOK_SECRET": SECRET,
-        "AIS_WATCH_DEMO_REPLAY": "false", "AIS_WATCH_HTTP_PORT": "0", "AIS_WATCH_ALERTS_RETRY_INITIAL": "0.1",
-        "AIS_WATCH_ALERTS_RETRY_MAX": "0.4", "AIS_WATCH_ALERTS_HTTP_TIMEOUT": "2",
-        "AIS_WATCH_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra)
-    return env
-
-
-@asynccontextmanager
-async def tcp_sink() -> AsyncIterator[int]:
-    """A TCP server that accepts and never says anything: serve's NMEA source."""
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await reader.read(4096):
-                pass
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        await asyncio.wait_for(server.wait_closed(), 5)
-
-
-class Serve:
-    """`python -m ais_watch serve` as a child process, its log in a file."""
-
-    def __init__(self, env: dict[str, str], log: Path, cwd: Path = REPO) -> None:
-        self.env = env
-        self.cwd = cwd
-        self.base_log = log
-        self.log = log
-        self.runs = 0
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, args: list[str] | None = None) -> None:
-        """`python -m ais_watch serve`, or python with `args`."""
-        self.runs += 1  # a log file per run: "pipeline started" must be this run's
-        self.log = self.base_log.with_name(f"{self.base_log.stem}.{self.runs}{self.base_log.suffix}")
-        with self.log.open("ab") as fh:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, *(args or ["-m", "ais_watch", "serve"]), cwd=str(self.cwd), env=self.env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=fh, stderr=fh)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def tail(self) -> str:
-        return "\n".join(self.text().splitlines()[-30:])
-
-    def check_alive(self) -> None:
-        assert self.proc is not None
-        assert self.proc.returncode is None, f"serve exited ({self.proc.returncode}):\n{self.tail()}"
-
-    async def wait_for(self, predicate: Callable[[], Awaitable[bool] | bool], timeout: float, what: str,
-                       interval: float = 0.05) -> None:
-        """wait_for, failing at once (with serve's log) if serve dies meanwhile."""
-        async def check() -> bool:
-            self.check_alive()
-            result = predicate()
-            return result if isinstance(result, bool) else await result
-        await wait_for(check, timeout, what, interval=interval)
-
-    async def api_base(self, timeout: float = 30) -> str:
-        """http://HOST:PORT of serve's API, from its log line (it listens on any free port: http.port 0)."""
-        pattern = re.compile(r"API on (http://[^\s/]+)/")
-        await self.wait_for(lambda: pattern.search(self.text()) is not None, timeout,
-                            "the 'API on http://HOST:PORT/' log line")
-        return pattern.search(self.text()).group(1)  # type: ignore[union-attr]
-
-    async def started(self, timeout: float = 30) -> None:
-        await self.wait_for(lambda: "pipeline started" in self.text(), timeout, "serve to start")
-
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_WITHIN) -> tuple[int, float]:
-        assert self.proc is not None
-        began = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            message = f"serve did not exit within {timeout}s of signal {sig}:\n{self.tail()}"
-            raise AssertionError(message) from None
-        return code, time.monotonic() - began
-
-    async def kill(self) -> None:
-        """Cleanup: whatever state it is in."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await asyncio.wait_for(self.proc.wait(), 10)
-
-
-async def delivery_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
-        result = await conn.execute(select(deliveries).order_by(deliveries.c.id))
-        return [dict(r) for r in result.mappings()]
-
-
-async def attempts_by_delivery(engine: AsyncEngine) -> dict[int, list[tuple[int, Any, bool, Any]]]:
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(delivery_attempts).order_by(
-            delivery_attempts.c.delivery_id, delivery_attempts.c.attempt))).mappings().all()
-    out: dict[int, list[tuple[int, Any, bool, Any]]] = {}
-    for r in rows:
-        out.setdefault(r["delivery_id"], []).append((r["attempt"], r["status"], r["ok"], r["at"]))
-    return out
-
-
 def accepted_alert_ids(rec: Receiver) -> Counter[int]:
     return Counter(r.json()["id"] for r in rec.accepted("/hook"))
-
-
-def check_exactly_once(rec: Receiver, rows: list[dict[str, Any]], alert_ids: list[int]) -> None:
-    """Each of our alerts accepted exactly once, under its delivery's idempotency key, signed."""
-    ours = [r for r in rec.accepted("/hook") if r.json()["id"] in alert_ids]
-    assert Counter(r.json()["id"] for r in ours) == Counter(alert_ids)
-    assert Counter(r.key for r in rec.accepted("/hook")).most_common(1)[0][1] == 1, "a delivery key twice"
-    key_of = {row["alert_id"]: row["idempotency_key"] for row in rows}
-    for r in ours:
-        assert r.key == key_of[r.json()["id"]] == r.headers["Idempotency-Key"]
-        assert verify_signature(SECRET, r.headers["X-AIS-Watch-Timestamp"], r.body,
-                                r.headers["X-AIS-Watch-Signature"])
-
-
-class Receiver503(Receiver):
-    """Also answers "503-retry-after:<seconds>": a 503 with that Retry-After."""
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        script = self.scripts.get(request.path)
-        action = script[0] if script else self.default
-        if isinstance(action, str) and action.startswith("503-retry-after:"):
-            if script:
-                script.pop(0)
-            entry = Received(request.path, dict(request.headers), await request.read(), time.monotonic(), 503)
-            self.requests.append(entry)
-            retry_after = action.split(":", 1)[1]
-            return web.Response(status=503, text="maintenance", headers={"Retry-After": retry_after})
-        return await super().handle(request)
 
 
 # ---------------------------------------------------------------------------------------- (a)
@@ -248,7 +92,7 @@ async def test_alerts_of_a_killed_process_are_delivered_exactly_once_by_the_next
     n = 5
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"  # nothing listens there yet: the receiver is down
-    env = base_env(db_url, url)
+    env = webhook_env(db_url, url)
     child_log = (tmp_path / "child.log").open("wb")
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, str(n), cwd=str(REPO), env=env,
                                                  stdin=asyncio.subprocess.DEVNULL,
@@ -271,8 +115,8 @@ async def test_alerts_of_a_killed_process_are_delivered_exactly_once_by_the_next
             assert all(r["state"] == "pending" and r["attempts"] >= 1 for r in before)
             assert all(status is None and not ok for d in history.values() for _, status, ok, _ in d)
 
-            async with receiver_server(port) as rec, tcp_sink() as sink_port:
-                serve.env = base_env(db_url, url, AIS_WATCH_NMEA_TCP=f"127.0.0.1:{sink_port}")
+            async with receiver_server(port) as rec, nmea_feed() as feed:
+                serve.env = webhook_env(db_url, url, AIS_WATCH_NMEA_TCP=f"127.0.0.1:{feed.port}")
                 await serve.start()
 
                 async def all_delivered() -> bool:
@@ -316,17 +160,14 @@ async def test_alerts_of_a_killed_process_are_delivered_exactly_once_by_the_next
 
 # ---------------------------------------------------------------------------------------- (b)
 async def test_a_receiver_down_across_a_serve_restart_gets_each_alert_exactly_once(
-        db_url: str, tmp_path: Path) -> None:
+        db_url: str, engine: AsyncEngine, tmp_path: Path) -> None:
     n = 3
-    rec = Receiver503(default="503-retry-after:0.6")
-    serve = Serve({}, tmp_path / "serve.log")
-    engine: AsyncEngine | None = None
-    try:
-        async with asyncio.timeout(LIMIT), receiver_server(rec=rec), tcp_sink() as sink_port:
-            env = base_env(db_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{sink_port}")
+    rec = Receiver(default="503-retry-after:0.6")
+    async with Serve({}, tmp_path / "serve.log") as serve:
+        async with asyncio.timeout(LIMIT), receiver_server(rec=rec), nmea_feed() as feed:
+            env = webhook_env(db_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{feed.port}")
             serve.env = env
             # The alerts, committed with their deliveries before serve runs (the notifier config serve uses).
-            engine = await open_database(db_url)
             store = AlertStore(engine, notifiers_from_settings(load_settings(environ=env)))
             t0 = datetime(2024, 3, 1, tzinfo=UTC)
             stored = await store.raise_alerts([
@@ -340,7 +181,7 @@ async def test_a_receiver_down_across_a_serve_restart_gets_each_alert_exactly_on
                 """Two failed attempts each, every request so far recorded, and the last one just answered:
                 with Retry-After 0.6 nothing is sent for a while, so the SIGKILL cannot land mid-send (a
                 delivery claimed then would wait out the claim lease; that case has its own test)."""
-                rows = await delivery_rows(engine)  # type: ignore[arg-type]
+                rows = await delivery_rows(engine)
                 return (len(rows) == n and all(r["attempts"] >= 2 for r in rows)
                         and sum(r["attempts"] for r in rows) == len(rec.requests)
                         and time.monotonic() - rec.requests[-1].at < 0.3)
@@ -357,7 +198,7 @@ async def test_a_receiver_down_across_a_serve_restart_gets_each_alert_exactly_on
             await serve.start()
 
             async def all_delivered() -> bool:
-                rows = await delivery_rows(engine)  # type: ignore[arg-type]
+                rows = await delivery_rows(engine)
                 return all(r["state"] == "delivered" for r in rows if r["alert_id"] in alert_ids)
 
             await serve.wait_for(all_delivered, 30, "every alert delivered")
@@ -386,27 +227,20 @@ async def test_a_receiver_down_across_a_serve_restart_gets_each_alert_exactly_on
             recorded = len(final_history[row["id"]])
             assert recorded <= seen[row["idempotency_key"]] <= recorded + 1
         assert set(seen) == {row["idempotency_key"] for row in after}
-    finally:
-        await serve.kill()
-        if engine is not None:
-            await engine.dispose()
 
 
 # ---------------------------------------------------------------------------------------- (c)
 async def test_sigterm_during_a_slow_delivery_exits_promptly_and_the_next_serve_sends_it_again(
-        db_url: str, tmp_path: Path) -> None:
+        db_url: str, engine: AsyncEngine, tmp_path: Path) -> None:
     """Documented at-least-once: a send in flight at shutdown is cancelled, stays pending with no attempt
     recorded, and goes out again (same idempotency key) after the restart."""
     rec = Receiver()
     rec.scripts["/hook"] = ["sleep:30"]  # the first request hangs (the notifier's timeout is 10 s here)
-    serve = Serve({}, tmp_path / "serve.log")
-    engine: AsyncEngine | None = None
-    try:
-        async with asyncio.timeout(LIMIT), receiver_server(rec=rec), tcp_sink() as sink_port:
-            env = base_env(db_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{sink_port}",
-                           AIS_WATCH_ALERTS_HTTP_TIMEOUT="10")
+    async with Serve({}, tmp_path / "serve.log") as serve:
+        async with asyncio.timeout(LIMIT), receiver_server(rec=rec), nmea_feed() as feed:
+            env = webhook_env(db_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{feed.port}",
+                              AIS_WATCH_ALERTS_HTTP_TIMEOUT="10")
             serve.env = env
-            engine = await open_database(db_url)
             store = AlertStore(engine, notifiers_from_settings(load_settings(environ=env)))
             (row,) = await store.raise_alerts([AlertDraft(
                 kind="possible_dark_port_call", occurred_at=datetime(2024, 5, 1, tzinfo=UTC), event_key="x",
@@ -424,7 +258,7 @@ async def test_sigterm_during_a_slow_delivery_exits_promptly_and_the_next_serve_
             await serve.wait_for(lambda: len(rec.accepted("/hook")) == 1, 30, "the delivery after restarting")
 
             async def delivered() -> bool:
-                return (await delivery_rows(engine))[0]["state"] == "delivered"  # type: ignore[arg-type]
+                return (await delivery_rows(engine))[0]["state"] == "delivered"
 
             await serve.wait_for(delivered, 10, "the delivery to be recorded")
             code, _ = await serve.stop()
@@ -435,10 +269,6 @@ async def test_sigterm_during_a_slow_delivery_exits_promptly_and_the_next_serve_
         assert [r.json()["id"] for r in rec.requests] == [row["id"]] * 2
         assert done["attempts"] == 1
         assert [(a[0], a[1], a[2]) for a in history[done["id"]]] == [(1, 200, True)]
-    finally:
-        await serve.kill()
-        if engine is not None:
-            await engine.dispose()
 
 
 # ---------------------------------------------------------------------------------------- (d)
@@ -453,21 +283,18 @@ sys.exit(main(["serve"]))
 """
 
 
-async def test_a_send_cut_short_by_sigkill_goes_out_after_the_claim_lease(db_url: str,
-                                                                          tmp_path: Path) -> None:
+async def test_a_send_cut_short_by_sigkill_goes_out_after_the_claim_lease(
+        db_url: str, engine: AsyncEngine, tmp_path: Path) -> None:
     """A delivery is claimed (its next attempt moved a lease ahead) before it is sent. A serve SIGKILLed
     mid-send leaves it claimed: the next serve leaves it alone until the lease runs out, then sends it,
     once, under the same key."""
     rec = Receiver()
     rec.scripts["/hook"] = ["sleep:60"]  # the first request hangs until serve dies
-    serve = Serve({}, tmp_path / "serve.log")
-    engine: AsyncEngine | None = None
-    try:
-        async with asyncio.timeout(LIMIT), receiver_server(rec=rec), tcp_sink() as sink_port:
-            env = base_env(db_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{sink_port}",
-                           AIS_WATCH_ALERTS_HTTP_TIMEOUT="30")
+    async with Serve({}, tmp_path / "serve.log") as serve:
+        async with asyncio.timeout(LIMIT), receiver_server(rec=rec), nmea_feed() as feed:
+            env = webhook_env(db_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{feed.port}",
+                              AIS_WATCH_ALERTS_HTTP_TIMEOUT="30")
             serve.env = env
-            engine = await open_database(db_url)
             store = AlertStore(engine, notifiers_from_settings(load_settings(environ=env)))
             (row,) = await store.raise_alerts([AlertDraft(
                 kind="went_dark", occurred_at=datetime(2024, 6, 1, tzinfo=UTC), event_key="lease",
@@ -488,7 +315,7 @@ async def test_a_send_cut_short_by_sigkill_goes_out_after_the_claim_lease(db_url
             assert resent_after >= LEASE - 0.5, f"sent again {resent_after:.1f}s after the claim"
 
             async def delivered() -> bool:
-                return (await delivery_rows(engine))[0]["state"] == "delivered"  # type: ignore[arg-type]
+                return (await delivery_rows(engine))[0]["state"] == "delivered"
 
             await serve.wait_for(delivered, 10, "the delivery to be recorded")
             code, _ = await serve.stop()
@@ -500,7 +327,3 @@ async def test_a_send_cut_short_by_sigkill_goes_out_after_the_claim_lease(db_url
         assert [r.json()["id"] for r in rec.accepted()] == [row["id"]]
         assert done["attempts"] == 1
         assert [(a[0], a[1], a[2]) for a in history[done["id"]]] == [(1, 200, True)]
-    finally:
-        await serve.kill()
-        if engine is not None:
-            await engine.dispose()

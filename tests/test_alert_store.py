@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,14 +23,16 @@ from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, AlertDraft, Severity
 from ais_watch.alerts.notifiers import DeliveryResult, NotifierFilter
 from ais_watch.alerts.store import AlertError, AlertStore
 from ais_watch.cli import main
-from ais_watch.store.db import open_database
 from ais_watch.store.schema import alerts, deliveries
+from tests.helpers.alerts import delivery_rows
+from tests.helpers.db import count, engine_on
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2023, 9, 12, 14, 5, 31, 250000, tzinfo=UTC)
 RAISED_AT = datetime(2023, 9, 12, 14, 6, 2, tzinfo=UTC)
 HOSTILE = "<!channel> & <@U1> \"q\" 'x'; DROP TABLE alerts;-- \\ ø 北 \U0001f6a2"
 LIMIT = 20  # seconds any one test may take
-
 
 
 @dataclass
@@ -59,26 +60,6 @@ def draft(**overrides: Any) -> AlertDraft:
     }
     values.update(overrides)
     return AlertDraft(**values)
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = await open_database(db_url)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-
-
-async def delivery_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
-        result = await conn.execute(select(deliveries).order_by(deliveries.c.id))
-        return [dict(r) for r in result.mappings()]
-
-
-async def count(engine: AsyncEngine, table: Any) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
 
 # ------------------------------------------------------------------------------------------ raise
@@ -272,13 +253,10 @@ async def test_acknowledge_then_resolve_and_what_is_refused(engine: AsyncEngine)
 
 def test_cli_ack_resolve_and_list(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     async def setup() -> list[int]:
-        engine = await open_database(db_url)
-        try:
+        async with engine_on(db_url) as engine:
             store = AlertStore(engine)
             rows = await store.raise_alerts([draft(), draft(kind="went_dark", event_key="d", place=None)])
             return [r["id"] for r in rows]
-        finally:
-            await engine.dispose()
 
     first, second = asyncio.run(setup())
     assert main(["--db", db_url, "alerts", "ack", str(first), "--note", "seen", "--by", "alice"]) == 0

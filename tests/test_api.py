@@ -12,11 +12,8 @@ import asyncio
 import csv
 import io
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,7 +35,10 @@ from ais_watch.model import PositionReport, StaticReport
 from ais_watch.runtime import running_pipeline
 from ais_watch.store.db import open_database
 from ais_watch.zones import ZoneRegistry
-from tests.conftest import REPO
+from tests.helpers.reports import make_position, make_static
+from tests.helpers.serve import Serve, child_env, cli_token
+
+pytestmark = pytest.mark.integration
 
 LIMIT = 30  # seconds any one in-process test may take
 START = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
@@ -67,15 +67,11 @@ class Api:
 
 
 def position(mmsi: int, minute: int, lat: float, lon: float) -> PositionReport:
-    when = START + timedelta(minutes=minute)
-    return PositionReport(mmsi=mmsi, time=when, lat=lat, lon=lon, sog=10.0, cog=90.0, heading=90,
-                          nav_status=0, msg_type=1, source="test", received_at=when)
+    return make_position(mmsi, START + timedelta(minutes=minute), lat, lon)
 
 
 def static(mmsi: int, minute: int, name: str, imo: int | None = None) -> StaticReport:
-    when = START + timedelta(minutes=minute)
-    return StaticReport(mmsi=mmsi, time=when, msg_type=5, source="test", received_at=when, name=name,
-                        call_sign="TEST1", imo=imo, imo_valid=True if imo else None, ship_type=70)
+    return make_static(mmsi, START + timedelta(minutes=minute), name, imo, call_sign="TEST1", ship_type=70)
 
 
 async def fill(db_url: str) -> None:
@@ -515,60 +511,28 @@ async def test_openapi_matches_the_served_routes(api: Api) -> None:
 
 
 # ------------------------------------------------------------------------------------- real server
-def _cli_env(db_file: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIS_WATCH_") and k != "AISSTREAM_API_KEY"}
-    env.update({"AIS_WATCH_DB": f"sqlite:///{db_file}", "PYTHONUNBUFFERED": "1", **extra})
-    return env
-
-
 async def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    db_file = tmp_path / "serve.db"
-    env = _cli_env(db_file, AIS_WATCH_HTTP_PORT="0", AIS_WATCH_HTTP_HOST="127.0.0.1",
-                   AIS_WATCH_DEMO_REPLAY="true", AIS_WATCH_LOG_LEVEL="INFO")
-    created = subprocess.run([sys.executable, "-m", "ais_watch", "--db", f"sqlite:///{db_file}", "token",
-                              "create", "--role", "viewer", "--name", "wall"],
-                             env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip().splitlines()[-1]
+    db_url = f"sqlite:///{tmp_path / 'serve.db'}"
+    env = child_env(AIS_WATCH_DB=db_url, AIS_WATCH_HTTP_PORT="0", AIS_WATCH_HTTP_HOST="127.0.0.1",
+                    AIS_WATCH_DEMO_REPLAY="true", AIS_WATCH_LOG_LEVEL="INFO")
+    token = await asyncio.to_thread(cli_token, env, db_url, "viewer", "wall")
     assert len(token) >= 32
 
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "ais_watch", "serve", env=env,
-                                                   cwd=REPO, stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.PIPE)
-    log: list[str] = []
-    try:
+    async with Serve(env, tmp_path / "serve.log") as serve:
         async with asyncio.timeout(60):
-            assert process.stderr is not None
-            url = None
-            while url is None:
-                line = (await process.stderr.readline()).decode()
-                assert line, f"serve exited before the API started: {''.join(log)}"
-                log.append(line)
-                if found := re.search(r"API on (http://[\d.]+:\d+/)", line):
-                    url = found.group(1)
-            drain = asyncio.create_task(_drain(process.stderr, log))
+            await serve.start()
+            base = await serve.api_base()
+            assert re.fullmatch(r"http://[\d.]+:\d+", base), base
             async with aiohttp.ClientSession() as session:
-                async with session.get(url + "healthz") as response:
+                async with session.get(base + "/healthz") as response:
                     assert response.status == 200 and (await response.json())["status"] == "ok"
-                async with session.get(url + "api/vessels") as response:
+                async with session.get(base + "/api/vessels") as response:
                     assert response.status == 401
-                async with session.get(url + "api/vessels",
+                async with session.get(base + "/api/vessels",
                                        headers={"Authorization": f"Bearer {token}"}) as response:
                     assert response.status == 200, await response.text()
                     assert isinstance((await response.json())["vessels"], list)
                     assert_security_headers(response)
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(15):
-            code = await process.wait()
-        await drain
-        assert code == 0, "".join(log)
-        assert any("stopped cleanly" in line for line in log), "".join(log)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def _drain(stream: asyncio.StreamReader, log: list[str]) -> None:
-    while line := await stream.readline():
-        log.append(line.decode())
+        code, _ = await serve.stop(signal.SIGTERM, timeout=15)
+        assert code == 0, serve.text()
+        assert "stopped cleanly" in serve.text(), serve.text()

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ais_watch.alerts.model import AlertDraft
@@ -18,26 +19,26 @@ from ais_watch.api.live import LiveHub
 from ais_watch.api.tokens import create_token
 from ais_watch.model import PositionReport
 from ais_watch.pipeline.stage import Context
-from ais_watch.store.db import open_database
 from ais_watch.zones import ZoneRegistry
+from tests.helpers.db import engine_on
+from tests.helpers.reports import make_position
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
 
 def position(mmsi: int, lat: float, lon: float) -> PositionReport:
-    return PositionReport(mmsi, T0, lat, lon, 10.0, 90.0, 90, 0, 1, "test", T0)
+    return make_position(mmsi, T0, lat, lon)
 
 
 async def test_alerts_and_watched_positions_arrive_live(tmp_path: Path) -> None:
-    async with asyncio.timeout(20):
-        engine = await open_database(f"sqlite:///{tmp_path / 'live.db'}")
+    async with asyncio.timeout(20), engine_on(f"sqlite:///{tmp_path / 'live.db'}") as engine:
         hub = LiveHub()
         store = AlertStore(engine)
         store.subscribe(hub.alert_changed)
         token = await create_token(engine, "viewer", "wall")
-        client = TestClient(TestServer(create_app(engine, ZoneRegistry([]), live=hub)))
-        await client.start_server()
-        try:
+        async with TestClient(TestServer(create_app(engine, ZoneRegistry([]), live=hub))) as client:
             denied = await client.get("/api/live")
             assert denied.status == 401
             socket = await client.ws_connect(f"/api/live?token={token}")
@@ -70,19 +71,13 @@ async def test_alerts_and_watched_positions_arrive_live(tmp_path: Path) -> None:
             seen = json.loads((await socket.receive()).data)
             assert (seen["mmsi"], seen["watched"]) == (219000002, False)
             await socket.close()
-        finally:
-            await client.close()
-            await engine.dispose()
 
 
 async def test_a_slow_client_is_disconnected_not_skipped(tmp_path: Path) -> None:
-    async with asyncio.timeout(20):
-        engine = await open_database(f"sqlite:///{tmp_path / 'slow.db'}")
+    async with asyncio.timeout(20), engine_on(f"sqlite:///{tmp_path / 'slow.db'}") as engine:
         hub = LiveHub()
         token = await create_token(engine, "viewer")
-        client = TestClient(TestServer(create_app(engine, ZoneRegistry([]), live=hub)))
-        await client.start_server()
-        try:
+        async with TestClient(TestServer(create_app(engine, ZoneRegistry([]), live=hub))) as client:
             socket = await client.ws_connect(f"/api/live?token={token}")
             for _ in range(50):
                 if hub.clients:
@@ -94,6 +89,3 @@ async def test_a_slow_client_is_disconnected_not_skipped(tmp_path: Path) -> None
             async for _message in socket:  # whatever was queued before the cut, then the close
                 pass
             assert socket.close_code == 1013  # "try again later": the client reconnects and reloads
-        finally:
-            await client.close()
-            await engine.dispose()

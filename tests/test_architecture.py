@@ -6,15 +6,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from ais_watch.api.live import LiveHub
 from ais_watch.clock import ReplayClock
 from ais_watch.config import load_settings
 from ais_watch.model import IngestStats
 from ais_watch.pipeline.runner import PipelineOptions
 from ais_watch.steps import build_detectors, build_pipeline
-from ais_watch.store.db import open_database
 from ais_watch.store.writer import StoreWriter
-from tests.conftest import REPO
+from tests.helpers.db import engine_on
+from tests.helpers.paths import REPO
 
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 
@@ -33,22 +35,21 @@ def documented_steps() -> list[str]:
     return names
 
 
+@pytest.mark.integration
 async def test_the_documented_steps_are_the_built_pipeline_in_order(tmp_path: Path) -> None:
     settings = load_settings(environ={"AIS_WATCH_DB": f"sqlite:///{tmp_path / 'a.db'}"})
-    engine = await open_database(settings["db"])
-    try:
+    async with engine_on(settings["db"]) as engine:
         stats = IngestStats()
         detectors = await build_detectors(engine, settings)
         # The fullest pipeline: event-time ticks (replay) and the live hub (serve).
         pipeline = build_pipeline(engine, StoreWriter(engine, stats), stats, ReplayClock(),
                                   PipelineOptions(event_time_ticks=True), detectors=detectors.stages(),
                                   extra=[LiveHub()])
-    finally:
-        await engine.dispose()
     built = [step.name for step in pipeline.steps]
     assert documented_steps() == built, f"docs/architecture.md lists other steps than build_pipeline: {built}"
 
 
+@pytest.mark.unit
 def test_the_steps_module_names_the_same_steps() -> None:
     """ais_watch/steps.py's docstring diagram names each step too."""
     doc = (REPO / "ais_watch" / "steps.py").read_text(encoding="utf-8").split('"""')[1]

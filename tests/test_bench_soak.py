@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import REPO
+from tests.helpers.serve import child_env
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(90)
 def test_soak_runs_briefly_and_loses_nothing(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIS_WATCH_", "AISSTREAM_"))}
+    env = child_env()
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / "soak.py"), "--rate", "400", "--duration", "6",
          "--ships", "300", "--api-rate", "10", "--health-rate", "5", "--sample-interval", "0.5",

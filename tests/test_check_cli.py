@@ -9,6 +9,7 @@ import pytest
 from ais_watch.cli import main
 
 
+@pytest.mark.integration
 def test_check_passes_on_a_fresh_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--db", f"sqlite:///{tmp_path / 'ok.db'}", "check"]) == 0
     out = capsys.readouterr().out
@@ -16,6 +17,7 @@ def test_check_passes_on_a_fresh_database(tmp_path: Path, capsys: pytest.Capture
     assert "31 zones" in out  # the bundled geofences
 
 
+@pytest.mark.unit
 def test_check_names_a_broken_geofence_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     zones = tmp_path / "zones"
@@ -28,6 +30,7 @@ def test_check_names_a_broken_geofence_file(tmp_path: Path, capsys: pytest.Captu
     assert "mine.geojson feature 0" in err and "Polygon" in err
 
 
+@pytest.mark.unit
 def test_check_names_a_bad_notifier_without_leaking_its_url(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIS_WATCH_SLACK_WEBHOOK_URL", "ftp://hooks.example/secret-token")
@@ -36,12 +39,14 @@ def test_check_names_a_bad_notifier_without_leaking_its_url(
     assert "slack_webhook_url" in err and "secret-token" not in err
 
 
+@pytest.mark.integration
 def test_check_reports_an_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--db", "postgresql://postgres@127.0.0.1:1/none", "check"]) == 2
     err = capsys.readouterr().err
     assert "unreachable" in err or "cannot open database" in err, err
 
 
+@pytest.mark.unit
 def test_serve_with_no_feed_and_no_demo_refuses_in_one_line_before_starting_anything(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIS_WATCH_DEMO_REPLAY", "false")

@@ -14,10 +14,11 @@ from ais_watch.config import BY_NAME, SETTINGS, load_settings, settings_table_ma
 from ais_watch.errors import ConfigError
 from ais_watch.pipeline.runner import PipelineOptions
 from ais_watch.store.writer import StoreWriter
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
+
+pytestmark = pytest.mark.unit
 
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
-
 
 
 def toml(tmp_path: Path, content: str) -> Path:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ais_watch.alerts.model import alert_json
-from ais_watch.alerts.store import AlertStore
 from ais_watch.cli import main
 from ais_watch.simulate import Leg, Ship, merged, voyage
-from ais_watch.store.db import open_database
+from tests.helpers.alerts import stored_alerts
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2023, 9, 1, tzinfo=UTC)
 ANGARA = Ship(mmsi=273111111, name="ANGARA", imo=9179842, call_sign="UBXX", destination="")
@@ -36,14 +36,6 @@ def write_feed(path: Path, legs: list[Leg]) -> None:
     ship = list(voyage(ANGARA, T0, *VOSTOCHNY, legs))
     lines = merged(ship, ferry(ship[-1][0] - T0))
     path.write_text("\n".join(lines) + "\n")
-
-
-async def stored_alerts(db: str) -> list[dict[str, Any]]:
-    engine = await open_database(db)
-    try:
-        return [alert_json(r) for r in await AlertStore(engine).query()]
-    finally:
-        await engine.dispose()
 
 
 def replay(db: str, path: Path, capsys: pytest.CaptureFixture[str]) -> str:

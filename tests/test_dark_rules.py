@@ -5,7 +5,6 @@ machines: no database, no network, no pipeline. Each test drives `on_position` /
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,26 +21,15 @@ from ais_watch.detectors.dark_rules import (
 )
 from ais_watch.geo import distance_nm
 from ais_watch.pipeline.feed_health import FeedHealth
+from tests.helpers.ports import RAJIN, VOSTOCHNY, Port
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
 MMSI = 273111111
 OTHER_MMSI = 273999999
 SOURCE = "feed-a"
 H = timedelta(hours=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Port:
-    id: str
-    name: str
-    country: str
-    ref_lat: float
-    ref_lon: float
-    aliases: tuple[str, ...] = ()
-
-
-RAJIN = Port("KPRJN", "Rajin", "KP", 42.2333, 130.3, ("NAJIN",))
-VOSTOCHNY = Port("RUVYP", "Vostochny", "RU", 42.75, 133.0833)
 PORTS = (RAJIN, VOSTOCHNY)
 AT_SEA = (42.5, 132.3)  # between the two, about 38 nm from Vostochny and 90 nm from Rajin
 RULES = DarkRules()

@@ -8,25 +8,24 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+import pytest
 
-from ais_watch.alerts.model import alert_json, iso
-from ais_watch.alerts.store import AlertStore
-from ais_watch.clock import ReplayClock
+from ais_watch.alerts.model import iso
 from ais_watch.detectors.dark import DarkStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
-from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+from ais_watch.model import PositionReport, Report, StaticReport
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
-from ais_watch.steps import build_pipeline
-from ais_watch.store.db import open_database
-from ais_watch.store.schema import alerts as alerts_table
-from ais_watch.store.writer import StoreWriter
 from ais_watch.watchlist.entries import WatchEntry
 from ais_watch.watchlist.index import WatchlistIndex
+from tests.helpers.alerts import empty_alert_details, stored_alerts
+from tests.helpers.pipeline import running_stages
+from tests.helpers.ports import RAJIN, VOSTOCHNY
+from tests.helpers.reports import make_position, make_static
+
+pytestmark = pytest.mark.integration
 
 LIMIT = 60  # seconds any one test may take
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -49,18 +48,7 @@ ENTRIES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
-    id: str
-    name: str
-    country: str
-    ref_lat: float
-    ref_lon: float
-    aliases: tuple[str, ...] = ()
-
-
-PORTS = (Port("KPRJN", "Rajin", "KP", 42.2333, 130.3, ("NAJIN",)),
-         Port("RUVYP", "Vostochny", "RU", 42.75, 133.0833))
+PORTS = (RAJIN, VOSTOCHNY)
 
 
 def at(hours: float = 0.0, minutes: float = 0.0) -> datetime:
@@ -69,15 +57,13 @@ def at(hours: float = 0.0, minutes: float = 0.0) -> datetime:
 
 def pos(mmsi: int, when: datetime, lat: float = 42.5, lon: float = 132.3, *, sog: float = 10.0,
         cog: float = 270.0, valid: bool = True) -> PositionReport:
-    return PositionReport(mmsi=mmsi, time=when, lat=lat, lon=lon, sog=sog, cog=cog, heading=None,
-                          nav_status=0, msg_type=1, source=SOURCE, received_at=when, mmsi_valid=valid)
+    return make_position(mmsi, when, lat, lon, sog=sog, cog=cog, heading=None, source=SOURCE,
+                         mmsi_valid=valid)
 
 
 def static(mmsi: int, when: datetime, name: str, imo: int | None = None, *,
            destination: str | None = None, valid: bool = True) -> StaticReport:
-    return StaticReport(mmsi=mmsi, time=when, msg_type=5, source=SOURCE, received_at=when, name=name,
-                        imo=imo, imo_valid=True if imo is not None else None, destination=destination,
-                        mmsi_valid=valid)
+    return make_static(mmsi, when, name, imo, source=SOURCE, destination=destination, mmsi_valid=valid)
 
 
 def track(mmsi: int, start: float, end: float, *, every: float = 10, lat: float = 42.6,
@@ -107,23 +93,11 @@ async def running(db_url: str, index: WatchlistIndex | None = None, event_time_t
                   **dark: Any) -> AsyncIterator[tuple[Pipeline, WatchlistEnricher, DarkStage]]:
     """A started pipeline with [WatchlistEnricher, DarkStage] on the database; closed on exit. Without
     event_time_ticks the test ticks it (pipeline.run_ticks), as serve's scheduler does."""
-    engine = await open_database(db_url)
-    try:
-        stats = IngestStats()
-        writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
-        enricher = WatchlistEnricher(index if index is not None else WatchlistIndex(ENTRIES))
-        stage = DarkStage(enricher, PORTS, **dark)
-        options = PipelineOptions(event_time_ticks=event_time_ticks, tick_interval=60, feed_outage_after=600)
-        pipeline = build_pipeline(engine, writer, stats, ReplayClock(), options, detectors=[enricher, stage],
-                                  alerts=AlertStore(engine))
-        await pipeline.start(periodic_flush=False)
-        try:
-            yield pipeline, enricher, stage
-        finally:
-            await pipeline.close()
-        assert pipeline.stage_errors == {}
-    finally:
-        await engine.dispose()
+    enricher = WatchlistEnricher(index if index is not None else WatchlistIndex(ENTRIES))
+    stage = DarkStage(enricher, PORTS, **dark)
+    options = PipelineOptions(event_time_ticks=event_time_ticks, tick_interval=60, feed_outage_after=600)
+    async with running_stages(db_url, [enricher, stage], options) as pipeline:
+        yield pipeline, enricher, stage
 
 
 async def run(db_url: str, reports: Iterable[Report], **dark: Any) -> DarkStage:
@@ -131,14 +105,6 @@ async def run(db_url: str, reports: Iterable[Report], **dark: Any) -> DarkStage:
         for report in reports:
             await pipeline.submit(report)
     return stage
-
-
-async def stored_alerts(db_url: str) -> list[dict[str, Any]]:
-    engine = await open_database(db_url)
-    try:
-        return [alert_json(row) for row in await AlertStore(engine).query()]
-    finally:
-        await engine.dispose()
 
 
 def of(alerts: list[dict[str, Any]], *mmsis: int) -> list[tuple[str, int]]:
@@ -251,12 +217,7 @@ async def test_whether_a_ship_is_dark_survives_a_restart_whatever_the_alerts_say
     alert's details emptied between runs, the restart still neither repeats it nor misses reappeared."""
     async with asyncio.timeout(LIMIT):
         await run(db_url, feed(0, 8, static(ANGARA_A, at(0), "ANGARA", ANGARA_IMO), track(ANGARA_A, 0, 1)))
-        engine = await open_database(db_url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(update(alerts_table).values(details={}))
-        finally:
-            await engine.dispose()
+        await empty_alert_details(db_url)
         await run(db_url, feed(8, 15, track(ANGARA_A, 14, 15, lat=42.3, lon=131.0)))
         angara = of(await stored_alerts(db_url), ANGARA_A)
         assert angara[:2] == [("went_dark", ANGARA_A), ("reappeared", ANGARA_A)], angara

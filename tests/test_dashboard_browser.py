@@ -15,9 +15,6 @@ Chromium). Never `playwright install`: nothing can be downloaded here. The brows
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -29,8 +26,9 @@ import aiohttp
 import pytest
 
 from ais_watch.simulate import Ship, position_lines, static_lines
-from tests.conftest import REPO, _require
-from tests.test_alert_restart import Serve
+from tests.helpers.needs import require
+from tests.helpers.paths import REPO
+from tests.helpers.serve import Serve, child_env, cli_token, get_json, nmea_feed
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -48,91 +46,31 @@ BERTH = (42.2333, 130.30)  # Rajin's reference point
 HOSTILE_AT = (42.60, 131.10)  # well away from ANGARA, so its marker is not covered
 NOTE = "tasked imagery <b>now</b>"
 
-pytestmark = pytest.mark.timeout(LIMIT + 30)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(LIMIT + 30)]
 
 
 def _playwright_or_skip() -> Any:
     try:
         from playwright import async_api
     except ImportError as err:
-        _require("no Playwright", f"pip install -e '.[dev]' ({err})")
+        require("no Playwright", f"pip install -e '.[dev]' ({err})")
     if not CHROMIUM.exists():
-        _require("no Chromium", f"{CHROMIUM} is missing: apt-get install -y chromium "
-                 "(never `playwright install`)")
+        require("no Chromium", f"{CHROMIUM} is missing: apt-get install -y chromium "
+                "(never `playwright install`)")
     return async_api
 
 
-class Feed:
-    """A local NMEA TCP server: serve connects to it as its source; send() writes to every connection."""
-
-    def __init__(self) -> None:
-        self.writers: list[asyncio.StreamWriter] = []
-        self.connected = asyncio.Event()
-        self.port = 0
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.append(writer)
-        self.connected.set()
-        try:
-            while await reader.read(4096):
-                pass
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            if writer in self.writers:
-                self.writers.remove(writer)
-            writer.close()
-
-    async def send(self, lines: list[str]) -> None:
-        assert self.writers, "serve is not connected to the feed"
-        data = "".join(line + "\r\n" for line in lines).encode()
-        for writer in list(self.writers):
-            writer.write(data)
-            await writer.drain()
-
-
-@asynccontextmanager
-async def nmea_feed() -> AsyncIterator[Feed]:
-    feed = Feed()
-    server = await asyncio.start_server(feed._handle, "127.0.0.1", 0)
-    feed.port = int(server.sockets[0].getsockname()[1])
-    try:
-        yield feed
-    finally:
-        for writer in list(feed.writers):
-            writer.close()
-        server.close()
-        await asyncio.wait_for(server.wait_closed(), 5)
-
-
 def serve_env(db_url: str, config: Path, feed_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AIS_WATCH_") and k not in ("AISSTREAM_API_KEY", "PYTHONPATH")}
-    env.update({
-        "AIS_WATCH_DB": db_url, "AIS_WATCH_CONFIG": str(config), "AIS_WATCH_HTTP_PORT": "0",
-        "AIS_WATCH_DEMO_REPLAY": "false", "AIS_WATCH_NMEA_TCP": f"127.0.0.1:{feed_port}",
-        "AIS_WATCH_PORT_CALLS_MIN_DWELL": "0.05",  # minutes: a port call within seconds
-        "AIS_WATCH_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
-    })
-    return env
-
-
-def create_token(env: dict[str, str], db_url: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "ais_watch", "--db", db_url, "token", "create", "--role",
-                          "operator", "--name", "e2e"], cwd=str(REPO), env=env, capture_output=True,
-                         text=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
+    return child_env(
+        AIS_WATCH_DB=db_url, AIS_WATCH_CONFIG=str(config), AIS_WATCH_HTTP_PORT="0",
+        AIS_WATCH_DEMO_REPLAY="false", AIS_WATCH_NMEA_TCP=f"127.0.0.1:{feed_port}",
+        AIS_WATCH_PORT_CALLS_MIN_DWELL="0.05",  # minutes: a port call within seconds
+        AIS_WATCH_LOG_LEVEL="INFO",
+    )
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-async def api(session: aiohttp.ClientSession, base: str, token: str, path: str) -> Any:
-    async with session.get(base + path, headers={"Authorization": f"Bearer {token}"}) as response:
-        assert response.status == 200, (path, response.status, await response.text())
-        return await response.json()
 
 
 @asynccontextmanager
@@ -171,173 +109,168 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'dashboard.db'}"
     config = tmp_path / "ais-watch.toml"
     config.write_text('[dashboard]\ntile_url = ""\n')  # no base-map tiles: nothing but loopback is reached
-    serve = Serve({}, tmp_path / "serve.log")
     dialogs: list[str] = []
     page_errors: list[str] = []
     csp_violations: list[str] = []
     outside: list[str] = []
-    try:
-        async with asyncio.timeout(LIMIT), nmea_feed() as feed, aiohttp.ClientSession() as http:
-            serve.env = serve_env(db_url, config, feed.port)
-            token = await asyncio.to_thread(create_token, serve.env, db_url)
-            await serve.start()
-            base = await serve.api_base()
-            await serve.wait_for(feed.connected.is_set, 30, "serve to connect to the NMEA feed")
+    async with (Serve({}, tmp_path / "serve.log") as serve, asyncio.timeout(LIMIT), nmea_feed() as feed,
+                aiohttp.ClientSession() as http):
+        serve.env = serve_env(db_url, config, feed.port)
+        token = await asyncio.to_thread(cli_token, serve.env, db_url)
+        await serve.start()
+        base = await serve.api_base()
+        await serve.wait_for(feed.connected.is_set, 30, "serve to connect to the NMEA feed")
 
-            # Before the page opens: both ships known, on the map.
-            t = now()
-            await feed.send(static_lines(HOSTILE, t) + position_lines(HOSTILE, t, *HOSTILE_AT, 8.0, 90.0, 0)
-                            + static_lines(ANGARA, t) + position_lines(ANGARA, t, *OFF_RAJIN, 8.0, 290.0, 0))
+        # Before the page opens: both ships known, on the map.
+        t = now()
+        await feed.send(static_lines(HOSTILE, t) + position_lines(HOSTILE, t, *HOSTILE_AT, 8.0, 90.0, 0)
+                        + static_lines(ANGARA, t) + position_lines(ANGARA, t, *OFF_RAJIN, 8.0, 290.0, 0))
 
-            async def on_the_map() -> bool:
-                names = {v["name"] for v in (await api(http, base, token, "/api/map"))["vessels"]}
-                return {HOSTILE_NAME, ANGARA.name} <= names
+        async def on_the_map() -> bool:
+            names = {v["name"] for v in (await get_json(http, base, token, "/api/map"))["vessels"]}
+            return {HOSTILE_NAME, ANGARA.name} <= names
 
-            await serve.wait_for(on_the_map, 30, "both ships in /api/map", interval=0.3)
-            assert (await api(http, base, token, "/api/alerts"))["alerts"] == [], "no alert before the call"
+        await serve.wait_for(on_the_map, 30, "both ships in /api/map", interval=0.3)
+        before = (await get_json(http, base, token, "/api/alerts"))["alerts"]
+        assert before == [], "no alert before the call"
 
-            async with loopback_page(async_api, outside) as page:
-                expect.set_options(timeout=STEP)
+        async with loopback_page(async_api, outside) as page:
+            expect.set_options(timeout=STEP)
 
-                async def on_dialog(dialog: Any) -> None:
-                    dialogs.append(f"{dialog.type}: {dialog.message}")
-                    await dialog.dismiss()
+            async def on_dialog(dialog: Any) -> None:
+                dialogs.append(f"{dialog.type}: {dialog.message}")
+                await dialog.dismiss()
 
-                page.on("dialog", on_dialog)
-                page.on("pageerror", lambda err: page_errors.append(str(err)))
-                page.on("console", lambda msg: csp_violations.append(msg.text)
-                        if msg.type == "error" and "Content Security Policy" in msg.text else None)
+            page.on("dialog", on_dialog)
+            page.on("pageerror", lambda err: page_errors.append(str(err)))
+            page.on("console", lambda msg: csp_violations.append(msg.text)
+                    if msg.type == "error" and "Content Security Policy" in msg.text else None)
 
-                # --- sign in
-                response = await page.goto(base + "/")
-                assert response is not None and response.ok, response
-                assert urlsplit(page.url).path == "/dashboard/", page.url
-                await expect(page.locator("#app")).to_be_hidden()
-                await page.fill("#token", token)
-                await page.click("#signin")
-                await expect(page.locator("#app")).to_be_visible()
-                kept = await page.evaluate("Object.values(sessionStorage)")
-                assert token in kept, "the token is kept in sessionStorage"
-                await expect(page.locator("#live-status")).to_have_text("live")
-                await expect(page.locator("#demo-banner")).to_be_hidden()  # a live feed: no demo banner
+            # --- sign in
+            response = await page.goto(base + "/")
+            assert response is not None and response.ok, response
+            assert urlsplit(page.url).path == "/dashboard/", page.url
+            await expect(page.locator("#app")).to_be_hidden()
+            await page.fill("#token", token)
+            await page.click("#signin")
+            await expect(page.locator("#app")).to_be_visible()
+            kept = await page.evaluate("Object.values(sessionStorage)")
+            assert token in kept, "the token is kept in sessionStorage"
+            await expect(page.locator("#live-status")).to_have_text("live")
+            await expect(page.locator("#demo-banner")).to_be_hidden()  # a live feed: no demo banner
 
-                # --- the map: the watchlisted ship highlighted, geofences drawn
-                angara = page.locator('#map .vessel-marker.watched[title="ANGARA"]')
-                await expect(angara).to_have_count(1)
-                await expect(angara).to_be_visible()
-                assert await page.locator("#map .zone").count() > 0, "geofences drawn with class 'zone'"
-                hostile = page.locator(f'#map .vessel-marker[title="{HOSTILE_NAME}"]')
-                await expect(hostile).to_have_count(1)
-                assert "watched" not in (await hostile.get_attribute("class") or "").split()
+            # --- the map: the watchlisted ship highlighted, geofences drawn
+            angara = page.locator('#map .vessel-marker.watched[title="ANGARA"]')
+            await expect(angara).to_have_count(1)
+            await expect(angara).to_be_visible()
+            assert await page.locator("#map .zone").count() > 0, "geofences drawn with class 'zone'"
+            hostile = page.locator(f'#map .vessel-marker[title="{HOSTILE_NAME}"]')
+            await expect(hostile).to_have_count(1)
+            assert "watched" not in (await hostile.get_attribute("class") or "").split()
 
-                # --- the hostile name and destination, shown literally in the vessel panel
-                await hostile.click()
-                await expect(page.locator("#vessel")).to_be_visible()
-                await expect(page.locator("#vessel-name")).to_have_text(HOSTILE_NAME)
-                shown = await page.evaluate(
-                    """(texts) => texts.map((t) => [...document.querySelectorAll('body *')]
-                                          .some((e) => e.textContent === t))""",
-                    [HOSTILE_NAME, HOSTILE_DESTINATION])
-                assert shown == [True, True], "the AIS text is shown literally"
+            # --- the hostile name and destination, shown literally in the vessel panel
+            await hostile.click()
+            await expect(page.locator("#vessel")).to_be_visible()
+            await expect(page.locator("#vessel-name")).to_have_text(HOSTILE_NAME)
+            shown = await page.evaluate(
+                """(texts) => texts.map((t) => [...document.querySelectorAll('body *')]
+                                      .some((e) => e.textContent === t))""",
+                [HOSTILE_NAME, HOSTILE_DESTINATION])
+            assert shown == [True, True], "the AIS text is shown literally"
 
-                # --- the alert, live: ANGARA sails in and stops at Rajin
-                await expect(page.locator("#alerts li.alert")).to_have_count(0)
-                alert_item = page.locator('#alerts li.alert[data-kind="port_call"]')
+            # --- the alert, live: ANGARA sails in and stops at Rajin
+            await expect(page.locator("#alerts li.alert")).to_have_count(0)
+            alert_item = page.locator('#alerts li.alert[data-kind="port_call"]')
 
-                async def sail_in() -> None:
-                    for _ in range(30):  # a moored report every 2 s for at most a minute
-                        t = now()
-                        await feed.send(position_lines(ANGARA, t, *BERTH, 0.0, 290.0, 5))
-                        await asyncio.sleep(2)
+            async def sail_in() -> None:
+                for _ in range(30):  # a moored report every 2 s for at most a minute
+                    t = now()
+                    await feed.send(position_lines(ANGARA, t, *BERTH, 0.0, 290.0, 5))
+                    await asyncio.sleep(2)
 
-                sailing = asyncio.create_task(sail_in())
-                try:
-                    await expect(alert_item).to_have_count(1, timeout=60_000)
-                finally:
-                    sailing.cancel()
-                    await asyncio.gather(sailing, return_exceptions=True)
-                await expect(page.locator("#live-status")).to_have_text("live")  # it came over the socket
-                item = alert_item.first
-                alert_id = int(await item.get_attribute("data-id") or "0")
-                await expect(item).to_have_attribute("data-state", "open")
-                await expect(item.locator(".alert-name")).to_have_text("ANGARA")
+            sailing = asyncio.create_task(sail_in())
+            try:
+                await expect(alert_item).to_have_count(1, timeout=60_000)
+            finally:
+                sailing.cancel()
+                await asyncio.gather(sailing, return_exceptions=True)
+            await expect(page.locator("#live-status")).to_have_text("live")  # it came over the socket
+            item = alert_item.first
+            alert_id = int(await item.get_attribute("data-id") or "0")
+            await expect(item).to_have_attribute("data-state", "open")
+            await expect(item.locator(".alert-name")).to_have_text("ANGARA")
 
-                # Newest first: the list's order is the event-time order the API gives.
-                listed = (await api(http, base, token, "/api/alerts"))["alerts"]
-                times = {a["id"]: a["occurred_at"] for a in listed}
-                ids = [int(i) for i in await page.locator("#alerts li.alert").evaluate_all(
-                    "(items) => items.map((li) => li.dataset.id)")]
-                assert set(ids) == set(times), (ids, listed)
-                assert [times[i] for i in ids] == sorted((times[i] for i in ids), reverse=True), ids
+            # Newest first: the list's order is the event-time order the API gives.
+            listed = (await get_json(http, base, token, "/api/alerts"))["alerts"]
+            times = {a["id"]: a["occurred_at"] for a in listed}
+            ids = [int(i) for i in await page.locator("#alerts li.alert").evaluate_all(
+                "(items) => items.map((li) => li.dataset.id)")]
+            assert set(ids) == set(times), (ids, listed)
+            assert [times[i] for i in ids] == sorted((times[i] for i in ids), reverse=True), ids
 
-                # --- clicking the alert centres the map on it (and opens the vessel)
-                await item.locator(".alert-name").click()
-                await expect(page.locator("#vessel-name")).to_have_text("ANGARA")
-                map_box = await page.locator("#map").bounding_box()
-                assert map_box is not None
-                centre = (map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2)
+            # --- clicking the alert centres the map on it (and opens the vessel)
+            await item.locator(".alert-name").click()
+            await expect(page.locator("#vessel-name")).to_have_text("ANGARA")
+            map_box = await page.locator("#map").bounding_box()
+            assert map_box is not None
+            centre = (map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2)
 
-                async def marker_offset() -> float:
-                    box = await angara.bounding_box()
-                    assert box is not None
-                    return max(abs(box["x"] + box["width"] / 2 - centre[0]),
-                               abs(box["y"] + box["height"] / 2 - centre[1]))
+            async def marker_offset() -> float:
+                box = await angara.bounding_box()
+                assert box is not None
+                return max(abs(box["x"] + box["width"] / 2 - centre[0]),
+                           abs(box["y"] + box["height"] / 2 - centre[1]))
 
-                await serve.wait_for(lambda: _under(marker_offset(), 12), 10,
-                                     "the map to centre on the alert", interval=0.2)
+            await serve.wait_for(lambda: _under(marker_offset(), 12), 10,
+                                 "the map to centre on the alert", interval=0.2)
 
-                # --- acknowledge with a note
-                await item.locator(".ack-note").fill(NOTE)
-                await item.locator(".ack").click()
-                acked = page.locator(f'#alerts li.alert[data-id="{alert_id}"]')
-                await expect(acked).to_have_attribute("data-state", "acknowledged")
-                acknowledged = await api(http, base, token, "/api/alerts?state=acknowledged")
-                (via_api,) = [a for a in acknowledged["alerts"] if a["id"] == alert_id]
-                assert via_api["kind"] == "port_call" and via_api["vessel_name"] == "ANGARA"
-                assert "rajin" in (via_api["place"] or "").lower(), via_api
-                # Who acknowledged it, with the note: GET /api/alerts/{id} (the list has the contract object).
-                one = await api(http, base, token, f"/api/alerts/{alert_id}")
-                assert one["alert"]["state"] == "acknowledged", one
-                assert one["review"]["ack_note"] == NOTE and one["review"]["acknowledged_by"] == "e2e", one
+            # --- acknowledge with a note
+            await item.locator(".ack-note").fill(NOTE)
+            await item.locator(".ack").click()
+            acked = page.locator(f'#alerts li.alert[data-id="{alert_id}"]')
+            await expect(acked).to_have_attribute("data-state", "acknowledged")
+            acknowledged = await get_json(http, base, token, "/api/alerts?state=acknowledged")
+            (via_api,) = [a for a in acknowledged["alerts"] if a["id"] == alert_id]
+            assert via_api["kind"] == "port_call" and via_api["vessel_name"] == "ANGARA"
+            assert "rajin" in (via_api["place"] or "").lower(), via_api
+            # Who acknowledged it, with the note: GET /api/alerts/{id} (the list has the contract object).
+            one = await get_json(http, base, token, f"/api/alerts/{alert_id}")
+            assert one["alert"]["state"] == "acknowledged", one
+            assert one["review"]["ack_note"] == NOTE and one["review"]["acknowledged_by"] == "e2e", one
 
-                # --- the filters
-                await page.select_option("#filter-state", "open")
-                await expect(acked).to_have_count(0)
-                await page.select_option("#filter-state", "acknowledged")
-                await expect(acked).to_have_count(1)
-                await page.select_option("#filter-kind", "went_dark")
-                await expect(acked).to_have_count(0)
-                await page.select_option("#filter-kind", "port_call")
-                await expect(acked).to_have_count(1)
-                await page.select_option("#filter-kind", "")
-                await page.select_option("#filter-state", "")
+            # --- the filters
+            await page.select_option("#filter-state", "open")
+            await expect(acked).to_have_count(0)
+            await page.select_option("#filter-state", "acknowledged")
+            await expect(acked).to_have_count(1)
+            await page.select_option("#filter-kind", "went_dark")
+            await expect(acked).to_have_count(0)
+            await page.select_option("#filter-kind", "port_call")
+            await expect(acked).to_have_count(1)
+            await page.select_option("#filter-kind", "")
+            await page.select_option("#filter-state", "")
 
-                # --- nothing became markup, nothing ran
-                injected = await page.evaluate("""() => ({
-                    img: [...document.querySelectorAll('img')].filter((i) =>
-                        (i.getAttribute('src') || '').toUpperCase() === 'X').length,
-                    svgOnload: document.querySelectorAll('svg[onload], [onerror]').length })""")
-                assert injected == {"img": 0, "svgOnload": 0}, injected
-                assert await page.locator('img[src="X"]').count() == 0
+            # --- nothing became markup, nothing ran
+            injected = await page.evaluate("""() => ({
+                img: [...document.querySelectorAll('img')].filter((i) =>
+                    (i.getAttribute('src') || '').toUpperCase() === 'X').length,
+                svgOnload: document.querySelectorAll('svg[onload], [onerror]').length })""")
+            assert injected == {"img": 0, "svgOnload": 0}, injected
+            assert await page.locator('img[src="X"]').count() == 0
 
-                await expect(page.locator("#alerts li.alert")).to_have_count(len(times))  # unfiltered again
-                await page.locator("#alerts").scroll_into_view_if_needed()  # the alert feed in the picture
-                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                await page.screenshot(path=str(SCREENSHOT))
-                assert SCREENSHOT.stat().st_size > 10_000, SCREENSHOT.stat().st_size
-                assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            await expect(page.locator("#alerts li.alert")).to_have_count(len(times))  # unfiltered again
+            await page.locator("#alerts").scroll_into_view_if_needed()  # the alert feed in the picture
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOT))
+            assert SCREENSHOT.stat().st_size > 10_000, SCREENSHOT.stat().st_size
+            assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-                assert dialogs == [], dialogs
-                assert page_errors == [], page_errors
-                assert csp_violations == [], csp_violations
-                assert outside == [], f"the page reached beyond loopback: {outside}"
-            code, _ = await serve.stop()
-            assert code == 0, serve.tail()
-    except BaseException:
-        print(f"--- serve log (tail)\n{serve.tail()}", file=sys.stderr)
-        raise
-    finally:
-        await serve.kill()
+            assert dialogs == [], dialogs
+            assert page_errors == [], page_errors
+            assert csp_violations == [], csp_violations
+            assert outside == [], f"the page reached beyond loopback: {outside}"
+        code, _ = await serve.stop()
+        assert code == 0, serve.tail()
 
 
 async def _under(value: Any, limit: float) -> bool:
@@ -357,16 +290,13 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'demo.db'}"
     config = tmp_path / "ais-watch.toml"
     config.write_text('[dashboard]\ntile_url = ""\n')
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AIS_WATCH_") and k not in ("AISSTREAM_API_KEY", "PYTHONPATH")}
-    env.update({"AIS_WATCH_DB": db_url, "AIS_WATCH_CONFIG": str(config), "AIS_WATCH_HTTP_PORT": "0",
-                "AIS_WATCH_DEMO_SPEED": DEMO_SPEED, "AIS_WATCH_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"})
-    serve = Serve(env, tmp_path / "serve.log")
+    env = child_env(AIS_WATCH_DB=db_url, AIS_WATCH_CONFIG=str(config), AIS_WATCH_HTTP_PORT="0",
+                    AIS_WATCH_DEMO_SPEED=DEMO_SPEED, AIS_WATCH_LOG_LEVEL="INFO")
     page_errors: list[str] = []
     outside: list[str] = []
-    try:
+    async with Serve(env, tmp_path / "serve.log") as serve:
         async with asyncio.timeout(LIMIT):
-            token = await asyncio.to_thread(create_token, env, db_url)
+            token = await asyncio.to_thread(cli_token, env, db_url)
             await serve.start()
             base = await serve.api_base()
             async with loopback_page(async_api, outside) as page:
@@ -414,8 +344,3 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
                 assert outside == [], f"the page reached beyond loopback: {outside}"
             code, _ = await serve.stop()
             assert code == 0, serve.tail()
-    except BaseException:
-        print(f"--- serve log (tail)\n{serve.tail()}", file=sys.stderr)
-        raise
-    finally:
-        await serve.kill()

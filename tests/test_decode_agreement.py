@@ -27,15 +27,17 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ais_watch.decode import NmeaDecoder
 from ais_watch.model import POSITION_TYPES, IngestStats, PositionReport, Report, StaticReport
+from tests.helpers.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "decoder"
+pytestmark = pytest.mark.unit
+
+DECODER_FIXTURES = FIXTURES / "decoder"
 RECEIVED_AT = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock for lines with no time of their own
 TRACKED = POSITION_TYPES | {5, 24}
 
@@ -181,7 +183,7 @@ def _ref(obj: dict[str, Any], *, scaled: bool, libais: bool = False) -> Ref:
 
 
 def _lines(name: str) -> list[bytes]:
-    return (FIXTURES / name).read_bytes().splitlines()
+    return (DECODER_FIXTURES / name).read_bytes().splitlines()
 
 
 def _jsonl(name: str) -> list[dict[str, Any]]:

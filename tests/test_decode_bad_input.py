@@ -9,14 +9,15 @@ must be counted once under its reason and nothing else may be counted.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import reduce
 from typing import Any
 
-import pyais
 import pytest
 
 from ais_watch.decode import NmeaDecoder
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+from tests.helpers.nmea import encode, sentence, tag_block
+
+pytestmark = pytest.mark.unit
 
 RECEIVED_AT = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock: what a line with no time of its own gets
 
@@ -24,29 +25,6 @@ RECEIVED_AT = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock: what a line with n
 BEFORE = b"!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A"  # 371798000
 AFTER = b"!AIVDM,1,1,,A,16SteH0P00Jt63hHaa6SagvJ087r,0*42"  # 440348000
 BEFORE_MMSI, AFTER_MMSI = 371798000, 440348000
-
-
-def _checksum(body: bytes) -> bytes:
-    return f"{reduce(lambda acc, byte: acc ^ byte, body, 0):02X}".encode()
-
-
-def nmea(body: str | bytes, start: bytes = b"!") -> bytes:
-    """A sentence with a correct checksum: nmea("AIVDM,1,1,,A,...,0"), nmea("GPZDA,...", b"$")."""
-    raw = body.encode() if isinstance(body, str) else body
-    return start + raw + b"*" + _checksum(raw)
-
-
-def tag(body: str | bytes) -> bytes:
-    """An NMEA 4 tag block with a correct checksum: tag("c:1683719212,s:STATION")."""
-    raw = body.encode() if isinstance(body, str) else body
-    return b"\\" + raw + b"*" + _checksum(raw) + b"\\"
-
-
-def encode(seq_id: int | None = None, **fields: Any) -> list[bytes]:
-    """A message built with pyais's encoder, as !AIVDM sentences on channel A."""
-    sentences = pyais.encode_dict(fields, talker_id="AI", sentence_type="VDM", radio_channel="A",
-                                  seq_id=seq_id)
-    return [sentence.encode() for sentence in sentences]
 
 
 TYPE5 = {"type": 5, "mmsi": 351759000, "imo": 9134270, "callsign": "3FOF8", "shipname": "EVER DIADEM",
@@ -86,15 +64,15 @@ BAD_LINES = {
     "truncated sentence": ([b"!AIVDM,1,1,,A"], {"malformed_sentence": 1}),
     "non-ASCII bytes in the payload": ([BEFORE.replace(b"cjM8", b"cj\xff\xfeM8")], {"malformed_sentence": 1}),
     "non-ASCII characters in a str line": ([BEFORE.decode().replace("cjM8", "cjéM8")], {"bad_checksum": 1}),
-    "non-ASCII talker": ([nmea(b"\xc3\xa9VDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0")],
+    "non-ASCII talker": ([sentence(b"\xc3\xa9VDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0")],
                          {"malformed_sentence": 1}),
     "bad tag block checksum": ([b"\\c:1683719212,s:X*00\\" + BEFORE], {"bad_tag_block_checksum": 1}),
     "tag block never closed": ([b"\\c:1683719212*00" + BEFORE], {"bad_tag_block": 1}),
-    "non-AIS sentence": ([nmea("GPGSA,A,3,11,32,14,28,22,03,10,08,17,,,,2.02,1.03,1.74", b"$")],
+    "non-AIS sentence": ([sentence("GPGSA,A,3,11,32,14,28,22,03,10,08,17,,,,2.02,1.03,1.74", b"$")],
                          {"non_ais_sentence": 1}),
-    "$GPZDA with a wrong checksum": ([nmea("GPZDA,114652.00,10,05,2023,00,00", b"$")[:-2] + b"00"],
+    "$GPZDA with a wrong checksum": ([sentence("GPZDA,114652.00,10,05,2023,00,00", b"$")[:-2] + b"00"],
                                      {"bad_checksum": 1}),
-    "impossible date in $GPZDA": ([nmea("GPZDA,114652.00,31,02,2023,00,00", b"$")], {"bad_zda": 1}),
+    "impossible date in $GPZDA": ([sentence("GPZDA,114652.00,31,02,2023,00,00", b"$")], {"bad_zda": 1}),
     "second part without its first": ([TYPE5_PARTS[1]], {"orphan_fragment": 1}),
     "first part that never completes": ([TYPE5_PARTS[0]], {"incomplete_multipart": 1}),  # counted at close()
 }
@@ -163,8 +141,8 @@ def test_fragment_within_ttl_completes_whatever_the_event_times() -> None:
     stats = IngestStats()
     decoder = NmeaDecoder("t", stats, fragment_ttl=60.0)
     soon = RECEIVED_AT + timedelta(seconds=59)
-    out = _feed_at(decoder, [(tag(f"c:{T0}") + TYPE5_PARTS[0], RECEIVED_AT),
-                             (tag(f"c:{T0 + 3600}") + AFTER, soon), (TYPE5_PARTS[1], soon)])
+    out = _feed_at(decoder, [(tag_block(f"c:{T0}") + TYPE5_PARTS[0], RECEIVED_AT),
+                             (tag_block(f"c:{T0 + 3600}") + AFTER, soon), (TYPE5_PARTS[1], soon)])
     assert [r.mmsi for r in out[1]] == [AFTER_MMSI]
     [static] = out[2]
     assert isinstance(static, StaticReport)
@@ -246,7 +224,7 @@ def test_uscg_trailer_with_receiver_fields() -> None:
 
 def test_pghp_line_gives_the_next_sentence_its_time_and_station() -> None:
     """Gatehouse: $PGHP,1,yyyy,mm,dd,hh,mi,ss,ms,country,region,pss,online,... (DMA's recordings)."""
-    pghp = nmea("PGHP,1,2013,11,12,12,0,0,180,219,,2190067,1,62", b"$")
+    pghp = sentence("PGHP,1,2013,11,12,12,0,0,180,219,,2190067,1,62", b"$")
     out, stats = run([BEFORE, pghp, AFTER, BEFORE])
     assert [r.time for r in out[0]] == [RECEIVED_AT]
     assert out[1] == []
@@ -259,7 +237,7 @@ def test_pghp_line_gives_the_next_sentence_its_time_and_station() -> None:
 
 def test_pghp_satellite_variant_with_1ais_s_online_field() -> None:
     """AMSA: the 'online' field reads '1AIS_S' and the line itself has a trailing epoch-ms."""
-    pghp = nmea("PGHP,1,2012,1,31,5,7,2,151,316,2,316000002,1AIS_S,51", b"$") + b",1327992119157"
+    pghp = sentence("PGHP,1,2012,1,31,5,7,2,151,316,2,316000002,1AIS_S,51", b"$") + b",1327992119157"
     out, stats = run([BEFORE, pghp, AFTER + b",1327992119173"])
     assert_neighbours_ok(out)
     [report] = out[2]
@@ -269,8 +247,8 @@ def test_pghp_satellite_variant_with_1ais_s_online_field() -> None:
 
 def test_pghp_and_tag_block_on_their_own_lines() -> None:
     """DMA's layout: a tag block line, a $PGHP line, then the sentence; all belong to the sentence."""
-    pghp = nmea("PGHP,1,2013,11,12,12,0,0,11,219,,2190067,1,62", b"$")
-    out, stats = run([BEFORE, tag("s:AISD,c:1383998400"), pghp, AFTER])
+    pghp = sentence("PGHP,1,2013,11,12,12,0,0,11,219,,2190067,1,62", b"$")
+    out, stats = run([BEFORE, tag_block("s:AISD,c:1383998400"), pghp, AFTER])
     assert_neighbours_ok(out)
     [report] = out[-1]
     assert (report.time, report.station) == (datetime(2013, 11, 9, 12, 0, tzinfo=UTC), "AISD")  # c: first
@@ -278,8 +256,8 @@ def test_pghp_and_tag_block_on_their_own_lines() -> None:
 
 
 def test_gpzda_is_the_stream_clock_for_following_lines() -> None:
-    zda = nmea("GPZDA,114652.00,10,05,2023,00,00", b"$")
-    out, stats = run([BEFORE, zda, AFTER, BEFORE, tag(f"c:{T0 + 3600}") + AFTER])
+    zda = sentence("GPZDA,114652.00,10,05,2023,00,00", b"$")
+    out, stats = run([BEFORE, zda, AFTER, BEFORE, tag_block(f"c:{T0 + 3600}") + AFTER])
     assert [r.time for r in out[0]] == [RECEIVED_AT]  # before any clock
     assert [r.time for r in out[2]] == [EVENT]
     assert [r.time for r in out[3]] == [EVENT]  # still the stream clock
@@ -289,7 +267,7 @@ def test_gpzda_is_the_stream_clock_for_following_lines() -> None:
 
 def test_require_event_time_rejects_a_sentence_with_no_time() -> None:
     out, stats = run([
-        tag(f"c:{T0}") + BEFORE,
+        tag_block(f"c:{T0}") + BEFORE,
         AFTER,  # no time of its own, no stream clock
         b"2023-05-10T11:46:53Z " + AFTER,
     ], require_event_time=True)
@@ -304,9 +282,9 @@ def test_require_event_time_rejects_a_sentence_with_no_time() -> None:
 # What the message says.
 # --------------------------------------------------------------------------------------------------------
 def _type1(**fields: Any) -> bytes:
-    [sentence] = encode(**{"type": 1, "mmsi": 371798000, "speed": 5.0, "course": 90.0, "heading": 91,
-                           "status": 0, **fields})
-    return sentence
+    [line] = encode(**{"type": 1, "mmsi": 371798000, "speed": 5.0, "course": 90.0, "heading": 91,
+                       "status": 0, **fields})
+    return line
 
 
 @pytest.mark.parametrize(("lat", "lon", "reason"), [
@@ -367,7 +345,7 @@ def test_hostile_text_in_type5_is_decoded_literally() -> None:
 @pytest.mark.parametrize("payload", [b"1", b"5", b"H", b"B", b"K"])
 def test_payload_with_no_mmsi_is_rejected_not_raised(payload: bytes) -> None:
     """Only the type, no MMSI: pyais decodes it with every field None; one reject, the stream goes on."""
-    out, stats = run([BEFORE, nmea(b"AIVDM,1,1,,A," + payload + b",0"), AFTER])
+    out, stats = run([BEFORE, sentence(b"AIVDM,1,1,,A," + payload + b",0"), AFTER])
     assert_neighbours_ok(out)
     assert out[1] == []
     assert stats.rejects == {"truncated_payload": 1}
@@ -378,7 +356,7 @@ def test_payload_with_no_mmsi_is_rejected_not_raised(payload: bytes) -> None:
     (b"H5MiOp1:uJ0MDhJ0", 0),  # libais's 24A for 366764000 'R/V GULF CHALLENGER', first 96 bits
 ])
 def test_truncated_message_is_rejected_not_misread(payload: bytes, fill: int) -> None:
-    out, stats = run([BEFORE, nmea(b"AIVDM,1,1,,A," + payload + b"," + str(fill).encode()), AFTER])
+    out, stats = run([BEFORE, sentence(b"AIVDM,1,1,,A," + payload + b"," + str(fill).encode()), AFTER])
     assert_neighbours_ok(out)
     assert out[1] == [], f"misread as {out[1]}"
     assert sum(stats.rejects.values()) == 1

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
 import signal
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,15 +40,15 @@ from ais_watch.demo import (
     watch_simulated_ship,
 )
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
-from ais_watch.model import IngestStats, PositionReport, Report
+from ais_watch.model import IngestStats, Report
 from ais_watch.runtime import running_pipeline
 from ais_watch.simulate import DEMO_SHIP, demo_voyage
-from ais_watch.store.db import open_database
 from ais_watch.store.schema import alerts, port_calls, positions, watchlist
 from ais_watch.watchlist.index import WatchlistIndex
-from tests.conftest import REPO
-from tests.test_alert_restart import Serve
-from tests.test_dashboard_browser import api, create_token
+from tests.helpers.db import fetch
+from tests.helpers.paths import REPO
+from tests.helpers.reports import make_position
+from tests.helpers.serve import Serve, child_env, cli_token, get_json
 
 T0 = datetime(2031, 3, 1, 6, 0, tzinfo=UTC)
 SHIP = DEMO_SHIP.mmsi
@@ -65,6 +63,7 @@ class FakeWall:
 
 
 # ------------------------------------------------------------------------------------------ the clock
+@pytest.mark.unit
 def test_demo_clock_runs_speed_times_the_wall_clock() -> None:
     wall = FakeWall(T0)
     clock = DemoClock(60, wall=wall)
@@ -95,6 +94,7 @@ def test_demo_clock_runs_speed_times_the_wall_clock() -> None:
         DemoClock(0)
 
 
+@pytest.mark.unit
 def test_the_demo_runs_only_with_no_live_feed_and_demo_replay_on() -> None:
     assert load_settings(environ={})["demo.speed"] == 60.0
     clock = demo_clock(load_settings(environ={}))
@@ -153,27 +153,19 @@ async def replay_demo(db_url: str, reports: list[Report], *, watch_demo_ship: bo
             await runtime.pipeline.submit(report)
 
 
-async def query(db_url: str, statement: Any) -> list[Any]:
-    engine = await open_database(db_url)
-    try:
-        async with engine.connect() as conn:
-            return list((await conn.execute(statement)).all())
-    finally:
-        await engine.dispose()
-
-
 def first(rows: list[Any], kind: str, place: Callable[[str | None], bool] = lambda _: True) -> int:
     found = [i for i, row in enumerate(rows) if row.kind == kind and place(row.place)]
     assert found, f"no {kind} alert among {[(r.kind, r.place) for r in rows]}"
     return found[0]
 
 
+@pytest.mark.integration
 async def test_the_simulated_voyage_calls_at_rajin_goes_dark_and_calls_at_a_russian_port(
         db_url: str, recordings: list[Recording]) -> None:
     reports, end = demo_traffic(recordings, T0, every=600)
     await replay_demo(db_url, reports, watch_demo_ship=True)
 
-    rows = await query(db_url, select(alerts.c.kind, alerts.c.place, alerts.c.occurred_at, alerts.c.mmsi,
+    rows = await fetch(db_url, select(alerts.c.kind, alerts.c.place, alerts.c.occurred_at, alerts.c.mmsi,
                                       alerts.c.details).order_by(alerts.c.occurred_at, alerts.c.id))
     ship = [r for r in rows if r.mmsi == SHIP]
     rajin = first(ship, "port_call", lambda p: p == "Rajin")
@@ -194,23 +186,25 @@ async def test_the_simulated_voyage_calls_at_rajin_goes_dark_and_calls_at_a_russ
     assert outages == []
 
     # Labelled in the store: tag block station SIMULATED, on the demo source.
-    stored = await query(db_url, select(positions.c.source, positions.c.station, func.count())
+    stored = await fetch(db_url, select(positions.c.source, positions.c.station, func.count())
                          .where(positions.c.mmsi == SHIP).group_by(positions.c.source, positions.c.station))
     assert [(s, st) for s, st, _ in stored] == [(SOURCE, "SIMULATED")]
 
 
+@pytest.mark.integration
 async def test_without_its_in_memory_entry_the_simulated_ship_raises_nothing(
         tmp_path: Path, recordings: list[Recording]) -> None:
     db_url = f"sqlite:///{tmp_path / 'plain.db'}"
     reports, _ = demo_traffic(recordings, T0, every=3600)
     await replay_demo(db_url, reports, watch_demo_ship=False)
-    assert await query(db_url, select(alerts.c.kind).where(alerts.c.mmsi == SHIP)) == []
+    assert await fetch(db_url, select(alerts.c.kind).where(alerts.c.mmsi == SHIP)) == []
     # It is an ordinary vessel then: its port calls are recorded, like any vessel's.
-    calls = {row.port_name for row in await query(db_url, select(port_calls.c.port_name)
+    calls = {row.port_name for row in await fetch(db_url, select(port_calls.c.port_name)
                                                     .where(port_calls.c.mmsi == SHIP))}
     assert {"Rajin", "Vostochny"} <= calls
 
 
+@pytest.mark.unit
 def test_the_demo_entry_is_added_to_an_index_and_kept_through_a_reload() -> None:
     enricher = WatchlistEnricher(WatchlistIndex())
     assert enricher.index.match(SHIP, True, DEMO_SHIP.imo, DEMO_SHIP.name) is None
@@ -224,6 +218,7 @@ def test_the_demo_entry_is_added_to_an_index_and_kept_through_a_reload() -> None
 
 
 # --------------------------------------------------------------------------------- the demo for real
+@pytest.mark.integration
 async def test_recorded_loops_never_send_a_vessel_back_in_time(recordings: list[Recording]) -> None:
     """Each loop re-anchors at the demo clock's time, never before the previous loop's end."""
     dma = next(r for r in recordings if r.name.startswith("dma"))
@@ -245,6 +240,7 @@ async def test_recorded_loops_never_send_a_vessel_back_in_time(recordings: list[
     assert max(r.time for r in sent) <= clock.now()
 
 
+@pytest.mark.integration
 async def test_the_demo_runs_the_ship_on_the_demo_clock_and_writes_no_watchlist_row(db_url: str) -> None:
     settings = load_settings(environ={"AIS_WATCH_DB": db_url, "AIS_WATCH_DEMO_SPEED": "3600"})
     clock = demo_clock(settings)
@@ -262,7 +258,7 @@ async def test_the_demo_runs_the_ship_on_the_demo_clock_and_writes_no_watchlist_
         try:
             # 1 s is an hour of demo time: in from sea, moored at Rajin, a port call after 30 minutes.
             async def called() -> bool:
-                rows = await query(db_url, select(alerts.c.kind).where(alerts.c.mmsi == SHIP))
+                rows = await fetch(db_url, select(alerts.c.kind).where(alerts.c.mmsi == SHIP))
                 return ("port_call",) in rows
 
             for _ in range(300):
@@ -279,9 +275,9 @@ async def test_the_demo_runs_the_ship_on_the_demo_clock_and_writes_no_watchlist_
             await asyncio.gather(demo, return_exceptions=True)
         latest = max(v["last_seen"] for v in runtime.pipeline.vessels.values() if v["last_seen"])
 
-    keys = [row.key for row in await query(db_url, select(watchlist.c.key))]
+    keys = [row.key for row in await fetch(db_url, select(watchlist.c.key))]
     assert keys and DEMO_ENTRY.key not in keys, "the simulated ship is never written to the watchlist table"
-    assert not any(row.mmsi == SHIP for row in await query(db_url, select(watchlist.c.mmsi)))
+    assert not any(row.mmsi == SHIP for row in await fetch(db_url, select(watchlist.c.mmsi)))
     ours = [r for r in sent if r.mmsi == SHIP]
     assert ours and all(r.station == "SIMULATED" and r.source == SOURCE for r in ours)
     assert all(a.time <= b.time for a, b in itertools.pairwise(ours))
@@ -309,6 +305,7 @@ async def test_the_demo_runs_the_ship_on_the_demo_clock_and_writes_no_watchlist_
     assert sent and min(r.time for r in sent) > latest
 
 
+@pytest.mark.integration
 async def test_a_demo_after_a_live_run_counts_the_time_between_as_nobodys_silence(tmp_path: Path) -> None:
     """A watched ship last heard live two days ago has not been dark for two days when the demo starts:
     nothing was watching. As a live restart does, the demo records that time as the service's downtime."""
@@ -316,9 +313,7 @@ async def test_a_demo_after_a_live_run_counts_the_time_between_as_nobodys_silenc
     settings = load_settings(environ={"AIS_WATCH_DB": db_url, "AIS_WATCH_DEMO_SPEED": "3600"})
     heard = datetime.now(UTC) - timedelta(days=2)
     async with running_pipeline(settings, ReplayClock(), deliver=False) as runtime:
-        await runtime.pipeline.submit(PositionReport(
-            mmsi=273111111, time=heard, lat=42.0, lon=131.0, sog=10.0, cog=90.0, heading=90, nav_status=0,
-            msg_type=1, source="aisstream", received_at=heard))
+        await runtime.pipeline.submit(make_position(273111111, heard, 42.0, 131.0, source="aisstream"))
     clock = demo_clock(settings)
     assert clock is not None
     async with running_pipeline(settings, clock, deliver=False) as runtime:
@@ -337,70 +332,62 @@ async def test_a_demo_after_a_live_run_counts_the_time_between_as_nobodys_silenc
 
 # ----------------------------------------------------------------------------------- serve, for real
 def demo_env(db_url: str, speed: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AIS_WATCH_") and k not in ("AISSTREAM_API_KEY", "PYTHONPATH")}
-    env.update({"AIS_WATCH_DB": db_url, "AIS_WATCH_HTTP_PORT": "0", "AIS_WATCH_DEMO_SPEED": speed,
-                "AIS_WATCH_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"})
-    return env
+    return child_env(AIS_WATCH_DB=db_url, AIS_WATCH_HTTP_PORT="0", AIS_WATCH_DEMO_SPEED=speed,
+                     AIS_WATCH_LOG_LEVEL="INFO")
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.integration
 async def test_serve_with_nothing_configured_shows_the_simulated_ship(db_url: str, tmp_path: Path) -> None:
     env = demo_env(db_url, "600")
-    serve = Serve(env, tmp_path / "serve.log")
-    try:
-        async with asyncio.timeout(90), aiohttp.ClientSession() as http:
-            token = await asyncio.to_thread(create_token, env, db_url)
-            await serve.start()
-            base = await serve.api_base()
-            said = ("demo: simulated voyage of SIMULATED DEMO SHIP (not a real ship) around Rajin, "
-                    "demo clock at 600x")
-            await serve.wait_for(lambda: said in serve.text(), 10, "the demo's log line")
+    async with (Serve(env, tmp_path / "serve.log") as serve, asyncio.timeout(90),
+                aiohttp.ClientSession() as http):
+        token = await asyncio.to_thread(cli_token, env, db_url)
+        await serve.start()
+        base = await serve.api_base()
+        said = ("demo: simulated voyage of SIMULATED DEMO SHIP (not a real ship) around Rajin, "
+                "demo clock at 600x")
+        await serve.wait_for(lambda: said in serve.text(), 10, "the demo's log line")
 
-            async def on_the_map() -> bool:
-                vessels = (await api(http, base, token, "/api/map"))["vessels"]
-                return any(v["mmsi"] == SHIP and v["watched"] for v in vessels)
+        async def on_the_map() -> bool:
+            vessels = (await get_json(http, base, token, "/api/map"))["vessels"]
+            return any(v["mmsi"] == SHIP and v["watched"] for v in vessels)
 
-            started = asyncio.get_running_loop().time()
-            await serve.wait_for(on_the_map, 15, "the simulated ship, watched, in /api/map", interval=0.2)
-            assert asyncio.get_running_loop().time() - started < 15
+        started = asyncio.get_running_loop().time()
+        await serve.wait_for(on_the_map, 15, "the simulated ship, watched, in /api/map", interval=0.2)
+        assert asyncio.get_running_loop().time() - started < 15
 
-            config = await api(http, base, token, "/api/config")
-            assert config["demo"] == {"speed": 600.0, "banner": banner(600.0)}
-            assert datetime.fromisoformat(config["now"]) > datetime.now(UTC) + timedelta(seconds=30)
+        config = await get_json(http, base, token, "/api/config")
+        assert config["demo"] == {"speed": 600.0, "banner": banner(600.0)}
+        assert datetime.fromisoformat(config["now"]) > datetime.now(UTC) + timedelta(seconds=30)
 
-            detail = await api(http, base, token, f"/api/vessels/{SHIP}")
-            assert detail["vessel"]["name"] == "SIMULATED DEMO SHIP"
-            assert [e["reason"] for e in detail["watchlist"]] == ["simulated demo vessel, not a real ship"]
-            listed = (await api(http, base, token, "/api/watchlist"))["entries"]
-            assert listed and all(e["mmsi"] != SHIP for e in listed), "not in the watchlist table"
+        detail = await get_json(http, base, token, f"/api/vessels/{SHIP}")
+        assert detail["vessel"]["name"] == "SIMULATED DEMO SHIP"
+        assert [e["reason"] for e in detail["watchlist"]] == ["simulated demo vessel, not a real ship"]
+        listed = (await get_json(http, base, token, "/api/watchlist"))["entries"]
+        assert listed and all(e["mmsi"] != SHIP for e in listed), "not in the watchlist table"
 
-            async def called_at_rajin() -> bool:
-                rows = (await api(http, base, token, f"/api/alerts?vessel={SHIP}"))["alerts"]
-                return any(a["kind"] == "port_call" and a["place"] == "Rajin" for a in rows)
+        async def called_at_rajin() -> bool:
+            rows = (await get_json(http, base, token, f"/api/alerts?vessel={SHIP}"))["alerts"]
+            return any(a["kind"] == "port_call" and a["place"] == "Rajin" for a in rows)
 
-            await serve.wait_for(called_at_rajin, 40, "the port call at Rajin", interval=0.5)
-            track = await api(http, base, token, f"/api/vessels/{SHIP}/track?limit=5")
-            assert {p["source"] for p in track["points"]} == {SOURCE}
-            code, _ = await serve.stop(signal.SIGTERM, timeout=15)
-            assert code == 0, serve.tail()
-            assert "stopped cleanly" in serve.text()
-    except BaseException:
-        print(f"--- serve log (tail)\n{serve.tail()}", file=sys.stderr)
-        raise
-    finally:
-        await serve.kill()
+        await serve.wait_for(called_at_rajin, 40, "the port call at Rajin", interval=0.5)
+        track = await get_json(http, base, token, f"/api/vessels/{SHIP}/track?limit=5")
+        assert {p["source"] for p in track["points"]} == {SOURCE}
+        code, _ = await serve.stop(signal.SIGTERM, timeout=15)
+        assert code == 0, serve.tail()
+        assert "stopped cleanly" in serve.text()
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.integration
 async def test_nothing_configured_the_demo_keeps_to_its_own_database_and_says_how_to_sign_in(
         tmp_path: Path) -> None:
     """`make run` on a fresh checkout: no database set, so the demo's (demo-timed) data goes to
     ./ais-watch-demo.db, never ./ais-watch.db, and the log gives a token the dashboard accepts."""
     env = demo_env("", "600")
     del env["AIS_WATCH_DB"]
-    serve = Serve(env, tmp_path / "serve.log", cwd=tmp_path)
-    try:
+    async with Serve(env, tmp_path / "serve.log", cwd=tmp_path) as serve:
         async with asyncio.timeout(75), aiohttp.ClientSession() as http:
             await serve.start()
             said = re.compile(r"sign in to the dashboard with this operator token "
@@ -408,20 +395,16 @@ async def test_nothing_configured_the_demo_keeps_to_its_own_database_and_says_ho
             base = await serve.api_base()
             await serve.wait_for(lambda: said.search(serve.text()) is not None, 30, "the sign-in token")
             token = said.search(serve.text()).group(1)  # type: ignore[union-attr]
-            assert (await api(http, base, token, "/api/config"))["demo"]["speed"] == 600.0
+            assert (await get_json(http, base, token, "/api/config"))["demo"]["speed"] == 600.0
             async with http.get(f"{base}/api/config", headers={"Authorization": "Bearer not-a-token"}) as bad:
                 assert bad.status == 401
             code, _ = await serve.stop(signal.SIGTERM, timeout=15)
             assert code == 0, serve.tail()
         assert "demo: database sqlite:///./ais-watch-demo.db" in serve.text()
         assert (tmp_path / "ais-watch-demo.db").exists() and not (tmp_path / "ais-watch.db").exists()
-    except BaseException:
-        print(f"--- serve log (tail)\n{serve.tail()}", file=sys.stderr)
-        raise
-    finally:
-        await serve.kill()
 
 
+@pytest.mark.unit
 def test_the_demo_uses_its_own_database_only_when_none_is_configured() -> None:
     from ais_watch.demo import DEMO_DB, demo_settings
 
@@ -430,6 +413,7 @@ def test_the_demo_uses_its_own_database_only_when_none_is_configured() -> None:
     assert demo_settings(configured)["db"] == "sqlite:///./mine.db"
 
 
+@pytest.mark.unit
 def test_the_demo_data_is_where_the_demo_looks() -> None:
     assert DEMO_DIR == REPO / "ais_watch" / "data" / "demo"
     assert sorted(p.name for p in DEMO_DIR.glob("*.nmea*")) == [

@@ -1,8 +1,7 @@
 """The outbox dispatcher against real aiohttp servers on 127.0.0.1 standing in for Slack and a webhook
-receiver: what arrives (raw bytes, headers, signature), retries and what each attempt records,
-Retry-After, timeouts, giving up, permanent errors, Slack's rate limit, and one notifier failing.
-
-`Receiver` and `receiver_server` are also used by test_replay_notify.py and test_alert_restart.py.
+receiver (tests/helpers/receiver.py): what arrives (raw bytes, headers, signature), retries and what each
+attempt records, Retry-After, timeouts, giving up, permanent errors, Slack's rate limit, and one notifier
+failing.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.dispatcher import Dispatcher, RetryPolicy
@@ -34,8 +31,11 @@ from ais_watch.alerts.notifiers import (
 from ais_watch.alerts.notifiers.webhook import serialise
 from ais_watch.alerts.store import AlertStore
 from ais_watch.cli import main
-from ais_watch.store.db import open_database
-from ais_watch.store.schema import deliveries, delivery_attempts
+from tests.helpers.alerts import attempt_rows, delivery_rows
+from tests.helpers.receiver import Receiver
+from tests.helpers.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 SECRET = "s3cret-webhook-key"
 MAP_URL = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}"
@@ -46,109 +46,7 @@ HTTP_TIMEOUT = 2.0
 LIMIT = 20  # seconds any one test may take
 
 
-
-# --- the loopback receiver ------------------------------------------------------------------------------
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float  # time.monotonic() on arrival
-    status: int = 0  # what we answered (0: no answer, e.g. the client gave up first)
-
-    @property
-    def key(self) -> str:
-        return self.headers.get("X-AIS-Watch-Delivery", "")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-Action = int | str  # a status code, "sleep:<seconds>" (then 200), or "retry-after:<value>" (a 429)
-
-
-@dataclass
-class Receiver:
-    """Records every request; answers each path from its script (then `default`, 200 unless changed)."""
-
-    base: str = ""
-    requests: list[Received] = field(default_factory=list)
-    scripts: dict[str, list[Action]] = field(default_factory=dict)
-    default: Action = 200
-
-    def url(self, path: str) -> str:
-        return f"{self.base}{path}"
-
-    def on(self, path: str) -> list[Received]:
-        return [r for r in self.requests if r.path == path]
-
-    def accepted(self, path: str | None = None) -> list[Received]:
-        return [r for r in self.requests if 200 <= r.status < 300 and (path is None or r.path == path)]
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        entry = Received(request.path, dict(request.headers), await request.read(), time.monotonic())
-        self.requests.append(entry)
-        script = self.scripts.get(request.path)
-        action = script.pop(0) if script else self.default
-        if isinstance(action, str) and action.startswith("sleep:"):
-            await asyncio.sleep(float(action.split(":", 1)[1]))
-            entry.status = 200  # the client has usually gone by now
-            return web.Response(text="too late")
-        if isinstance(action, str) and action.startswith("retry-after:"):
-            entry.status = 429
-            return web.Response(status=429, text="rate_limited",
-                                headers={"Retry-After": action.split(":", 1)[1]})
-        assert isinstance(action, int)
-        entry.status = action
-        return web.Response(status=action, text="ok" if action < 300 else f"error {action}")
-
-
-@asynccontextmanager
-async def receiver_server(port: int = 0, rec: Receiver | None = None) -> AsyncIterator[Receiver]:
-    rec = rec or Receiver()
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", rec.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    rec.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield rec
-    finally:
-        await runner.cleanup()
-
-
-async def wait_for(predicate: Callable[[], Awaitable[bool] | bool], timeout: float, what: str,
-                   interval: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
 # --- the system under test ------------------------------------------------------------------------------
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with receiver_server() as rec:
-        yield rec
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = await open_database(db_url)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-
-
 @asynccontextmanager
 async def dispatching(engine: AsyncEngine, notifiers: list[Any],
                       policy: RetryPolicy = FAST) -> AsyncIterator[tuple[AlertStore, Dispatcher]]:
@@ -188,21 +86,6 @@ def draft(n: int = 0, **overrides: Any) -> AlertDraft:
     }
     values.update(overrides)
     return AlertDraft(**values)
-
-
-async def delivery_rows(engine: AsyncEngine, notifier: str | None = None) -> list[dict[str, Any]]:
-    query = select(deliveries).order_by(deliveries.c.id)
-    if notifier is not None:
-        query = query.where(deliveries.c.notifier == notifier)
-    async with engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-
-async def attempt_rows(engine: AsyncEngine, delivery_id: int) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(
-            select(delivery_attempts).where(delivery_attempts.c.delivery_id == delivery_id)
-            .order_by(delivery_attempts.c.attempt))).mappings()]
 
 
 def settled(engine: AsyncEngine, n: int, notifier: str | None = None) -> Callable[[], Awaitable[bool]]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ais_watch.pipeline.feed_health import FeedHealth
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

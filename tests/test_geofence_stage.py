@@ -10,24 +10,22 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+import pytest
 
-from ais_watch.alerts.model import alert_json, iso
-from ais_watch.alerts.store import AlertStore
-from ais_watch.clock import ReplayClock
+from ais_watch.alerts.model import iso
 from ais_watch.detectors.port_calls import PortCallStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.detectors.zones import ZoneAlerts, ZoneEnricher
-from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+from ais_watch.model import PositionReport, Report, StaticReport
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
-from ais_watch.steps import build_pipeline
-from ais_watch.store.db import open_database
 from ais_watch.store.queries import port_call_rows
-from ais_watch.store.schema import alerts as alerts_table
-from ais_watch.store.writer import StoreWriter
 from ais_watch.watchlist.entries import WatchEntry
 from ais_watch.watchlist.index import WatchlistIndex
 from ais_watch.zones import ZoneRegistry
+from tests.helpers.alerts import alerts_in, empty_alert_details
+from tests.helpers.db import engine_on
+from tests.helpers.pipeline import running_stages
+from tests.helpers.reports import make_position, make_static
 
 LIMIT = 60
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
@@ -71,6 +69,7 @@ def ids(zones: Iterable[Any]) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------ hysteresis (pure)
+@pytest.mark.unit
 def test_points_used_here_are_where_they_claim() -> None:
     assert RAJIN is not None and RAJIN.id == "kp-rajin" and TERRITORIAL is not None
     assert ids(INDEX.zones_at(*BERTH)) == {"kp-rajin", "kp-territorial-sea"}
@@ -81,6 +80,7 @@ def test_points_used_here_are_where_they_claim() -> None:
     assert INDEX.zones_at(*TS_OUT) == () and INDEX.distance_km(TERRITORIAL, *TS_OUT) > 5
 
 
+@pytest.mark.unit
 def test_inside_stays_in_within_the_exit_margin_and_leaves_beyond_it() -> None:
     enricher = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
     assert "kp-rajin" in ids(enricher.zones_for(ANGARA, *BERTH))
@@ -93,6 +93,7 @@ def test_inside_stays_in_within_the_exit_margin_and_leaves_beyond_it() -> None:
     assert "kp-rajin" in ids(enricher.zones_for(ANGARA, EAST_LAT, 130.316))
 
 
+@pytest.mark.unit
 def test_the_exit_margin_is_the_setting() -> None:
     wide = ZoneEnricher(REGISTRY, exit_margin_km=2.0)
     wide.zones_for(ANGARA, EAST_LAT, 130.316)
@@ -102,6 +103,7 @@ def test_the_exit_margin_is_the_setting() -> None:
     assert never_in.zones_for(OTHER, *east_of_rajin(0.3)) == (), "near is not in"
 
 
+@pytest.mark.unit
 def test_drifting_across_the_boundary_never_flaps() -> None:
     enricher = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
     outside = east_of_rajin(0.3)
@@ -113,16 +115,12 @@ def test_drifting_across_the_boundary_never_flaps() -> None:
 # ------------------------------------------------------------------------------------- the stage
 def pos(mmsi: int, minute: float, lat: float, lon: float, sog: float = 0.0,
         status: int = 0) -> PositionReport:
-    when = at(minute)
-    return PositionReport(mmsi=mmsi, time=when, lat=lat, lon=lon, sog=sog, cog=270.0, heading=None,
-                          nav_status=status, msg_type=1, source=SOURCE, received_at=when, mmsi_valid=True)
+    return make_position(mmsi, at(minute), lat, lon, sog=sog, cog=270.0, heading=None, nav_status=status,
+                         source=SOURCE)
 
 
 def static(mmsi: int, minute: float, name: str, imo: int | None) -> StaticReport:
-    when = at(minute)
-    return StaticReport(mmsi=mmsi, time=when, msg_type=5, source=SOURCE, received_at=when, name=name,
-                        imo=imo, imo_valid=True if imo is not None else None, destination="RAJIN",
-                        mmsi_valid=True)
+    return make_static(mmsi, at(minute), name, imo, source=SOURCE, destination="RAJIN")
 
 
 def line(mmsi: int, start: float, end: float, a: tuple[float, float], b: tuple[float, float],
@@ -156,25 +154,12 @@ def call_at_rajin(mmsi: int, start: float = 0.0, moored_hours: float = 2.0) -> l
 
 @asynccontextmanager
 async def running(db_url: str) -> AsyncIterator[tuple[Pipeline, ZoneEnricher, PortCallStage]]:
-    engine = await open_database(db_url)
-    try:
-        stats = IngestStats()
-        writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
-        zones = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
-        watch = WatchlistEnricher(WatchlistIndex(ENTRIES))
-        port_calls = PortCallStage()
-        options = PipelineOptions(event_time_ticks=True, tick_interval=60, feed_outage_after=30 * 86400)
-        pipeline = build_pipeline(engine, writer, stats, ReplayClock(), options,
-                                  detectors=[zones, watch, port_calls, ZoneAlerts()],
-                                  alerts=AlertStore(engine))
-        await pipeline.start(periodic_flush=False)
-        try:
-            yield pipeline, zones, port_calls
-        finally:
-            await pipeline.close()
-        assert pipeline.stage_errors == {}
-    finally:
-        await engine.dispose()
+    zones = ZoneEnricher(REGISTRY, exit_margin_km=1.0)
+    watch = WatchlistEnricher(WatchlistIndex(ENTRIES))
+    port_calls = PortCallStage()
+    options = PipelineOptions(event_time_ticks=True, tick_interval=60, feed_outage_after=30 * 86400)
+    async with running_stages(db_url, [zones, watch, port_calls, ZoneAlerts()], options) as pipeline:
+        yield pipeline, zones, port_calls
 
 
 async def run(db_url: str, reports: Iterable[Report]) -> PortCallStage:
@@ -186,18 +171,15 @@ async def run(db_url: str, reports: Iterable[Report]) -> PortCallStage:
 
 async def stored(db_url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(alerts, port_calls rows) in the store."""
-    engine = await open_database(db_url)
-    try:
-        alerts = [alert_json(row) for row in await AlertStore(engine).query()]
-        return alerts, await port_call_rows(engine)
-    finally:
-        await engine.dispose()
+    async with engine_on(db_url) as engine:
+        return await alerts_in(engine), await port_call_rows(engine)
 
 
 def kinds(alerts: list[dict[str, Any]], mmsi: int = ANGARA) -> list[str]:
     return [a["kind"] for a in alerts if a["mmsi"] == mmsi]
 
 
+@pytest.mark.integration
 async def test_a_watchlisted_call_is_recorded_and_alerted(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports = call_at_rajin(ANGARA)
@@ -220,6 +202,7 @@ async def test_a_watchlisted_call_is_recorded_and_alerted(db_url: str) -> None:
         assert departure["details"]["duration_seconds"] == row["duration_seconds"]
 
 
+@pytest.mark.integration
 async def test_drifting_on_the_boundary_for_an_hour_is_one_visit(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         inside, outside = (EAST_LAT, 130.316), east_of_rajin(0.3)
@@ -236,6 +219,7 @@ async def test_drifting_on_the_boundary_for_an_hour_is_one_visit(db_url: str) ->
         assert kinds(alerts) == ["port_call", "port_departure"], alerts
 
 
+@pytest.mark.integration
 async def test_a_single_stray_fix_in_a_zone_is_no_entry(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]
@@ -247,6 +231,7 @@ async def test_a_single_stray_fix_in_a_zone_is_no_entry(db_url: str) -> None:
         assert alerts == [] and calls == []
 
 
+@pytest.mark.integration
 async def test_two_fixes_in_a_zone_are_an_entry_and_leaving_is_an_exit(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]
@@ -268,6 +253,7 @@ async def test_two_fixes_in_a_zone_are_an_entry_and_leaving_is_an_exit(db_url: s
         assert calls == []
 
 
+@pytest.mark.integration
 async def test_a_vessel_not_on_the_watchlist_has_its_call_recorded_and_no_alert(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         await run(db_url, call_at_rajin(OTHER))
@@ -278,6 +264,7 @@ async def test_a_vessel_not_on_the_watchlist_has_its_call_recorded_and_no_alert(
         assert row["evidence"] == "entry+stop+exit" and row["vessel_name"] == "OTHER SHIP"
 
 
+@pytest.mark.integration
 async def test_a_call_carries_on_across_a_restart(db_url: str) -> None:
     """Run 1: in, moored 2 h (call established, no departure). Run 2 on the same store: still moored, then
     leaves: the same row gets its departure, and the departure is alerted."""
@@ -304,6 +291,7 @@ async def test_a_call_carries_on_across_a_restart(db_url: str) -> None:
         assert stage.visits == {}
 
 
+@pytest.mark.integration
 async def test_a_restart_inside_a_zone_is_no_new_entry(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]
@@ -318,6 +306,7 @@ async def test_a_restart_inside_a_zone_is_no_new_entry(db_url: str) -> None:
         assert leaving["details"]["duration_seconds"] == (at(70) - at(4)).total_seconds()
 
 
+@pytest.mark.integration
 async def test_a_restart_inside_a_zone_keeps_the_entry_whatever_the_alerts_say(db_url: str) -> None:
     """The open entry is the detector's own state, not read back from the alert: rewording (here
     emptying) every alert's details between runs changes nothing that is detected."""
@@ -326,7 +315,7 @@ async def test_a_restart_inside_a_zone_keeps_the_entry_whatever_the_alerts_say(d
         reports += [pos(ANGARA, m, TS_IN[0], TS_IN[1] + m * 1e-4, sog=5) for m in range(2, 62, 2)]
         reports += [pos(ANGARA, 70, *TS_OUT, sog=10), pos(ANGARA, 72, TS_OUT[0], TS_OUT[1] + 0.01, sog=10)]
         await run(db_url, [r for r in reports if r.time <= at(30)])
-        await reword_alerts(db_url)
+        await empty_alert_details(db_url)
         await run(db_url, [r for r in reports if r.time > at(30)])
         alerts, _ = await stored(db_url)
         assert kinds(alerts) == ["zone_entry", "zone_exit"], alerts
@@ -334,15 +323,7 @@ async def test_a_restart_inside_a_zone_keeps_the_entry_whatever_the_alerts_say(d
         assert alerts[1]["details"]["duration_seconds"] == (at(70) - at(4)).total_seconds()
 
 
-async def reword_alerts(db_url: str) -> None:
-    engine = await open_database(db_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(update(alerts_table).values(details={}))
-    finally:
-        await engine.dispose()
-
-
+@pytest.mark.integration
 async def test_an_old_fix_heard_late_is_no_departure(db_url: str) -> None:
     async with asyncio.timeout(LIMIT):
         reports: list[Report] = [static(ANGARA, 0, "ANGARA", ANGARA_IMO)]

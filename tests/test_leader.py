@@ -24,19 +24,19 @@ from ais_watch.alerts.store import AlertStore
 from ais_watch.config import load_settings
 from ais_watch.leader import Leadership
 from ais_watch.store.db import open_database
-from tests.conftest import pg_url_or_skip
-from tests.test_alert_restart import Serve, base_env, check_exactly_once, delivery_rows, tcp_sink
-from tests.test_dispatcher import receiver_server, wait_for
+from tests.helpers.alerts import delivery_rows
+from tests.helpers.db import engine_on
+from tests.helpers.delivery import check_exactly_once, webhook_env
+from tests.helpers.receiver import receiver_server
+from tests.helpers.serve import Serve, nmea_feed
+from tests.helpers.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 TAKEOVER_WITHIN = 10.0  # seconds from the leader's death to a new leader (leader.interval 0.5 s here)
 # pg_locks is server-wide: count only this database's locks, not those of another suite on the same server.
 GRANTED_ADVISORY = ("FROM pg_locks WHERE locktype = 'advisory' AND granted"
                     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
-
-
-@pytest.fixture
-def pg_url() -> str:
-    return pg_url_or_skip()
 
 
 class Hooks:
@@ -118,16 +118,13 @@ async def test_a_leader_that_loses_its_connection_steps_down_and_the_lock_is_fre
 
 
 async def test_on_sqlite_the_only_instance_leads(tmp_path: Path) -> None:
-    engine = await open_database(f"sqlite:///{tmp_path / 'one.db'}")
-    hooks = Hooks()
-    lead = leadership(engine, hooks)
-    try:
+    async with engine_on(f"sqlite:///{tmp_path / 'one.db'}") as engine:
+        hooks = Hooks()
+        lead = leadership(engine, hooks)
         lead.start()
         await wait_for(lambda: lead.is_leader, 5, "leading")
         await lead.close()
         assert hooks.events == ["elected", "deposed"]
-    finally:
-        await engine.dispose()
 
 
 # ------------------------------------------------------------------------------------ real processes
@@ -165,9 +162,9 @@ async def test_two_serves_the_leader_killed_no_alert_lost_or_sent_twice(
     a, b = instances
     engine = await open_database(pg_url)
     try:
-        async with asyncio.timeout(150), receiver_server() as rec, tcp_sink() as sink_port:
-            env = base_env(pg_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{sink_port}",
-                           AIS_WATCH_LEADER_INTERVAL="0.5")
+        async with asyncio.timeout(150), receiver_server() as rec, nmea_feed() as feed:
+            env = webhook_env(pg_url, rec.url("/hook"), AIS_WATCH_NMEA_TCP=f"127.0.0.1:{feed.port}",
+                              AIS_WATCH_LEADER_INTERVAL="0.5")
             a.env = b.env = env
             store = AlertStore(engine, notifiers_from_settings(load_settings(environ=env)))
             sent_ids: list[int] = []

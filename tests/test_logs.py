@@ -6,7 +6,11 @@ import json
 import logging
 import sys
 
+import pytest
+
 from ais_watch.logs import JsonFormatter
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_record_is_one_json_object_with_its_traceback() -> None:

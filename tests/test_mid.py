@@ -7,6 +7,8 @@ import pytest
 
 from ais_watch.mid import country_name, flag_of, mid_of
 
+pytestmark = pytest.mark.unit
+
 
 def _rows() -> list[dict[str, str]]:
     text = files("ais_watch.data").joinpath("mid.csv").read_text(encoding="utf-8")

@@ -20,9 +20,10 @@ from ais_watch.errors import StoreError
 from ais_watch.store.db import migrate, open_database
 from ais_watch.store.partitions import create_partitions, day_of_partition
 from ais_watch.store.schema import metadata, positions
+from tests.helpers.paths import REPO
 
 # The repository's top-level migrations/ (the wheel carries them as ais_watch/migrations/).
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = REPO / "migrations"
 
 
 def _script() -> ScriptDirectory:
@@ -45,6 +46,7 @@ def _revision(sync_conn: Connection) -> str | None:
     return MigrationContext.configure(sync_conn).get_current_revision()
 
 
+@pytest.mark.integration
 async def test_head_schema_equals_declared_metadata(db_url: str) -> None:
     async with asyncio.timeout(30):
         engine = await open_database(db_url)
@@ -61,6 +63,7 @@ async def test_head_schema_equals_declared_metadata(db_url: str) -> None:
     assert {"positions", "vessels", "identity_history"} <= tables
 
 
+@pytest.mark.unit
 def test_one_linear_history() -> None:
     script = _script()
     assert len(script.get_heads()) == 1, "two heads: migrations branched"
@@ -69,6 +72,7 @@ def test_one_linear_history() -> None:
     assert all(len(r.nextrev) <= 1 for r in revisions)
 
 
+@pytest.mark.integration
 async def test_schema_comparison_does_detect_drift(db_url: str) -> None:
     """The check above is only worth something if the comparison sees a column or index the db lacks."""
     drifted = MetaData(naming_convention=metadata.naming_convention)
@@ -86,6 +90,7 @@ async def test_schema_comparison_does_detect_drift(db_url: str) -> None:
     assert diff[0][3].name == "not_in_any_migration"
 
 
+@pytest.mark.integration
 async def test_migrating_twice_is_a_no_op(db_url: str) -> None:
     when = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
     async with asyncio.timeout(30):
@@ -119,6 +124,7 @@ async def test_migrating_twice_is_a_no_op(db_url: str) -> None:
     assert count == 1
 
 
+@pytest.mark.integration
 async def test_open_without_migrating_refuses_an_empty_database(db_url: str) -> None:
     async with asyncio.timeout(30):
         with pytest.raises(StoreError) as info:
@@ -129,6 +135,7 @@ async def test_open_without_migrating_refuses_an_empty_database(db_url: str) -> 
     assert HEAD in message
 
 
+@pytest.mark.integration
 async def test_unreachable_postgresql_is_a_store_error_without_the_password() -> None:
     for migrate_schema in (True, False):
         async with asyncio.timeout(20):
@@ -140,6 +147,7 @@ async def test_unreachable_postgresql_is_a_store_error_without_the_password() ->
         assert "s3cr3t-pw" not in message, "the password must never reach an error message"
 
 
+@pytest.mark.integration
 async def test_sqlite_in_a_missing_directory_is_a_store_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'ais.db'}"
     for migrate_schema in (True, False):
@@ -153,6 +161,7 @@ async def test_sqlite_in_a_missing_directory_is_a_store_error(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("url", [UNREACHABLE_PG, "sqlite:////nonexistent-ais-watch-dir/x/ais.db"])
+@pytest.mark.integration
 def test_cli_reports_an_unreachable_database_in_one_line(url: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--db", url, "migrate"]) == 2
@@ -163,6 +172,7 @@ def test_cli_reports_an_unreachable_database_in_one_line(url: str,
     assert len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.integration
 def test_cli_migrate_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     assert main(["--db", url, "migrate"]) == 0
@@ -170,6 +180,7 @@ def test_cli_migrate_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out.count("database schema is at head") == 2
 
 
+@pytest.mark.integration
 async def test_0007_carries_the_detectors_restart_state_over_from_the_alerts(db_url: str) -> None:
     """Before 0007 the detectors read their restart state back from alert payloads. The upgrade keeps it:
     an open zone entry (no exit after it) and the latest went_dark per vessel; a closed entry is gone."""

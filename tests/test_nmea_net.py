@@ -9,48 +9,29 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
-import pyais
 import pytest
 
 from ais_watch.config import load_settings
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport, from_epoch
 from ais_watch.sources.nmea_net import NmeaTcpSource, NmeaUdpSource, sources_from_settings
+from tests.helpers.nmea import encode, sentence, tag_block
 
 TYPE1 = b"!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A"  # MMSI 371798000
 TYPE5_1 = b"!AIVDM,2,1,1,A,55?MbV02;H;s<HtKR20EHE:0@T4@Dn2222222216L961O5Gf0NSQEp6ClRp8,0*1C"
 TYPE5_2 = b"!AIVDM,2,2,1,A,88888888880,2*25"  # MMSI 351759000, EVER DIADEM
 
 
-def _xor(text: str) -> str:
-    value = 0
-    for char in text.encode("ascii"):
-        value ^= char
-    return f"{value:02X}"
-
-
-def nmea(body: str) -> bytes:
-    """'AIVDM,...' -> '!AIVDM,...*hh' with the right checksum."""
-    return f"!{body}*{_xor(body)}".encode()
-
-
-def tag_block(body: str) -> bytes:
-    """'s:...,c:...' -> '\\s:...,c:...*hh\\' (checksum over the characters between '\\' and '*')."""
-    return f"\\{body}*{_xor(body)}\\".encode()
-
-
-TAGGED = tag_block("s:2573345,c:1200000000") + nmea("AIVDM,1,1,,B,15RTgt0PAso;90TKcjM8h6g208CQ,0")
+TAGGED = tag_block("s:2573345,c:1200000000") + sentence("AIVDM,1,1,,B,15RTgt0PAso;90TKcjM8h6g208CQ,0")
 
 
 def position(mmsi: int, lat: float = 35.5, lon: float = 129.4) -> bytes:
     """A type 1 position encoded by pyais."""
-    data = {"type": 1, "mmsi": mmsi, "lat": lat, "lon": lon, "speed": 10.0, "course": 90.0, "heading": 90}
-    (line,) = pyais.encode_dict(data, talker_id="AI", sentence_type="VDM")
-    return line.encode()
+    (line,) = encode(type=1, mmsi=mmsi, lat=lat, lon=lon, speed=10.0, course=90.0, heading=90)
+    return line
 
 
 def static(mmsi: int, name: str, seq_id: int) -> list[bytes]:
-    data = {"type": 5, "mmsi": mmsi, "shipname": name, "callsign": "TEST1", "imo": 9134270}
-    return [s.encode() for s in pyais.encode_dict(data, talker_id="AI", sentence_type="VDM", seq_id=seq_id)]
+    return encode(seq_id=seq_id, type=5, mmsi=mmsi, shipname=name, callsign="TEST1", imo=9134270)
 
 
 def settings(idle: float = 30.0):
@@ -166,6 +147,7 @@ async def feed(sessions: list[tuple[list[bytes], str]], idle: float = 30.0):
 # --------------------------------------------------------------------------- TCP
 
 
+@pytest.mark.integration
 async def test_tcp_positions_and_statics_arrive_with_their_values() -> None:
     chunks = [TYPE1 + b"\r\n", lines(TYPE5_1, TYPE5_2), TAGGED + b"\r\n"]
     async with asyncio.timeout(5), feed([(chunks, "hold")]) as (server, source, sink, stats, _):
@@ -191,6 +173,7 @@ async def test_tcp_positions_and_statics_arrive_with_their_values() -> None:
         assert stats.lines == 4
 
 
+@pytest.mark.integration
 async def test_tcp_reconnects_after_the_server_drops_and_reads_on() -> None:
     before = [lines(position(211000001), position(211000002), position(211000003))]
     after = [lines(position(211000004), position(211000005))]
@@ -204,6 +187,7 @@ async def test_tcp_reconnects_after_the_server_drops_and_reads_on() -> None:
         assert source.status.last_error == "closed by the server"
 
 
+@pytest.mark.integration
 async def test_tcp_pending_part_is_incomplete_and_not_glued_across_connections() -> None:
     first = [lines(position(211000001), TYPE5_1)]
     # The second part of the very same message, on the next connection: it must not complete the first.
@@ -216,6 +200,7 @@ async def test_tcp_pending_part_is_incomplete_and_not_glued_across_connections()
         assert source.status.connects == 2
 
 
+@pytest.mark.integration
 async def test_tcp_bad_lines_are_counted_by_reason_and_good_lines_around_them_arrive() -> None:
     over_long = b"!AIVDM,1,1,,A," + b"A" * 100_000 + b",0*00"  # its tail alone would be 'not_nmea'
     sent = [
@@ -223,7 +208,7 @@ async def test_tcp_bad_lines_are_counted_by_reason_and_good_lines_around_them_ar
         b"hello, this is not NMEA",
         TYPE1[:-2] + b"4B",  # wrong checksum
         position(211000002),
-        nmea("AIVDM,2,2,7,A,88888888880,2"),  # second half of a message whose first half never came
+        sentence("AIVDM,2,2,7,A,88888888880,2"),  # second half of a message whose first half never came
         b"!AIVDM,1,1,,A,15RTgt0P\xc3\xa9so;90TKcjM8h6g208CQ,0*4A",  # non-ASCII inside a sentence
         b"\xff\xfe\xfd\xfc",
         position(211000003),
@@ -247,6 +232,7 @@ async def test_tcp_bad_lines_are_counted_by_reason_and_good_lines_around_them_ar
         assert source.status.connects == 1  # nothing above cost the connection
 
 
+@pytest.mark.integration
 async def test_tcp_over_long_line_without_newline_before_eof_is_dropped() -> None:
     chunks = [lines(position(211000001)), b"!AIVDM" + b"B" * 70_000]
     async with asyncio.timeout(5), feed([(chunks, "close"), ([lines(position(211000002))], "hold")]) as (
@@ -256,6 +242,7 @@ async def test_tcp_over_long_line_without_newline_before_eof_is_dropped() -> Non
         assert stats.rejects == {"line_too_long": 1}
 
 
+@pytest.mark.integration
 async def test_tcp_idle_connection_is_dropped_and_reopened() -> None:
     idle = 1.0  # the smallest nmea.idle_timeout the settings accept
     sessions = [([lines(position(211000001))], "hold"), ([lines(position(211000002))], "hold")]
@@ -271,6 +258,7 @@ async def test_tcp_idle_connection_is_dropped_and_reopened() -> None:
         await asyncio.wait_for(server.client_closed[0].wait(), 1)  # the silent socket was closed
 
 
+@pytest.mark.integration
 async def test_tcp_cancel_closes_the_socket() -> None:
     async with asyncio.timeout(5), feed([([lines(position(211000001))], "hold")]) as (server, source, sink, _,
                                                                                      task):
@@ -286,6 +274,7 @@ async def test_tcp_cancel_closes_the_socket() -> None:
         assert source.status.disconnects == 1
 
 
+@pytest.mark.integration
 async def test_tcp_keeps_retrying_a_refused_port_then_connects() -> None:
     server = FeedServer([([lines(position(211000001))], "hold")])
     with socket.socket() as probe:
@@ -326,6 +315,7 @@ def sender() -> socket.socket:
     return sock
 
 
+@pytest.mark.integration
 async def test_udp_datagrams_with_several_lines() -> None:
     async with asyncio.timeout(5), udp_listener() as (source, sink, stats, _):
         port = source.bound_port
@@ -345,6 +335,7 @@ async def test_udp_datagrams_with_several_lines() -> None:
         assert source.connected
 
 
+@pytest.mark.integration
 async def test_udp_two_senders_interleaving_parts_with_the_same_sequence_id() -> None:
     alpha = static(244123456, "ALPHA", seq_id=3)
     bravo = static(351759000, "BRAVO STAR", seq_id=3)
@@ -361,6 +352,7 @@ async def test_udp_two_senders_interleaving_parts_with_the_same_sequence_id() ->
         assert stats.rejects == {}
 
 
+@pytest.mark.integration
 async def test_udp_least_recently_heard_sender_is_evicted_and_its_parts_counted() -> None:
     async with asyncio.timeout(5), udp_listener(max_senders=1) as (source, sink, stats, _):
         address = ("127.0.0.1", source.bound_port)
@@ -375,6 +367,7 @@ async def test_udp_least_recently_heard_sender_is_evicted_and_its_parts_counted(
         assert stats.rejects == {"incomplete_multipart": 1, "orphan_fragment": 1}
 
 
+@pytest.mark.integration
 async def test_udp_full_queue_drops_and_counts_without_blocking() -> None:
     async with asyncio.timeout(5), udp_listener(queue_size=2) as (source, sink, stats, _):
         # Four datagrams arrive before run() gets to drain any: the protocol callback must not block.
@@ -386,6 +379,7 @@ async def test_udp_full_queue_drops_and_counts_without_blocking() -> None:
         assert [r.mmsi for r in sink.reports] == [211000001, 211000002]
 
 
+@pytest.mark.integration
 async def test_udp_cancel_closes_the_socket() -> None:
     async with asyncio.timeout(5), udp_listener() as (source, _, _, task):
         port = source.bound_port
@@ -400,6 +394,7 @@ async def test_udp_cancel_closes_the_socket() -> None:
 # ------------------------------------------------------------------------ settings
 
 
+@pytest.mark.unit
 def test_sources_from_settings() -> None:
     config = settings().with_overrides(nmea__tcp=["feed.example:10110", "[::1]:2000"],
                                        nmea__udp=["0.0.0.0:10111"])

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -30,6 +28,8 @@ from ais_watch.alerts.notifiers.base import RESPONSE_SNIPPET
 from ais_watch.alerts.notifiers.http import parse_retry_after
 from ais_watch.alerts.notifiers.slack import FIELD_MAX, FIELDS_MAX, HEADER_MAX, format_duration, slack_message
 from ais_watch.config import ConfigError, load_settings
+from tests.helpers.receiver import Receiver, receiver_server
+from tests.helpers.serve import free_port
 
 MAP_URL = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}"
 SECRET = "s3cret-webhook-key"
@@ -58,80 +58,45 @@ def make_alert(**overrides: Any) -> dict[str, Any]:
 
 
 # --- the loopback receiver ------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    base: str
-    requests: list[Received] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return f"{self.base}{path}"
-
-    def last(self) -> Received:
-        assert self.requests, "the receiver got no request"
-        return self.requests[-1]
+async def answer_by_path(path: str) -> web.StreamResponse:
+    """Each path is one way a receiver answers."""
+    match path:
+        case "/ok":
+            return web.Response(text="ok")
+        case "/500":
+            return web.Response(status=500, text="rollup_error")
+        case "/429":
+            return web.Response(status=429, text="rate limited", headers={"Retry-After": "7"})
+        case "/503-date":
+            when = datetime.now(UTC) + timedelta(seconds=120)
+            return web.Response(status=503, text="maintenance",
+                                headers={"Retry-After": format_datetime(when, usegmt=True)})
+        case "/503-long":
+            return web.Response(status=503, headers={"Retry-After": "86400"})
+        case "/404":
+            return web.Response(status=404, text="no_service")
+        case "/400":
+            return web.Response(status=400, text="invalid_payload")
+        case "/302":
+            return web.Response(status=302, headers={"Location": "/ok"})
+        case "/big":
+            return web.Response(status=500, text="x" * 50_000)
+        case "/slow":
+            await asyncio.sleep(2)
+            return web.Response(text="too late")
+    return web.Response(status=404)
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver(base="")
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        rec.requests.append(Received(request.path, dict(request.headers), body))
-        match request.path:
-            case "/ok":
-                return web.Response(text="ok")
-            case "/500":
-                return web.Response(status=500, text="rollup_error")
-            case "/429":
-                return web.Response(status=429, text="rate limited", headers={"Retry-After": "7"})
-            case "/503-date":
-                when = datetime.now(UTC) + timedelta(seconds=120)
-                return web.Response(status=503, text="maintenance",
-                                    headers={"Retry-After": format_datetime(when, usegmt=True)})
-            case "/503-long":
-                return web.Response(status=503, headers={"Retry-After": "86400"})
-            case "/404":
-                return web.Response(status=404, text="no_service")
-            case "/400":
-                return web.Response(status=400, text="invalid_payload")
-            case "/302":
-                return web.Response(status=302, headers={"Location": "/ok"})
-            case "/big":
-                return web.Response(status=500, text="x" * 50_000)
-            case "/slow":
-                await asyncio.sleep(2)
-                return web.Response(text="too late")
-        return web.Response(status=404)
-
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    rec.base = f"http://127.0.0.1:{port}"
-    try:
+    """Here the receiver answers by path (conftest's answers from a script)."""
+    async with receiver_server(rec=Receiver(answer=answer_by_path)) as rec:
         yield rec
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def all_strings(value: Any) -> Iterator[str]:
@@ -169,6 +134,7 @@ def field_texts(message: dict[str, Any]) -> dict[str, str]:
 # --- webhook --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 async def test_webhook_delivers_signed_alert_byte_for_byte(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         alert = make_alert(vessel_name="ПРИМОРЬЕ", details={"note": "ünïcode"})
@@ -204,6 +170,7 @@ async def test_webhook_delivers_signed_alert_byte_for_byte(receiver: Receiver) -
         assert not verify_signature("", ts, got.body, sig)
 
 
+@pytest.mark.integration
 async def test_webhook_without_secret_is_unsigned(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = WebhookNotifier("hook", receiver.url("/ok"), None, NotifierFilter(), timeout=5)
@@ -216,6 +183,7 @@ async def test_webhook_without_secret_is_unsigned(receiver: Receiver) -> None:
         assert headers["X-AIS-Watch-Delivery"] == "k"
 
 
+@pytest.mark.integration
 async def test_webhook_gets_hostile_name_unchanged(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         alert = make_alert(vessel_name=HOSTILE, place="<b>Rajin</b> & co")
@@ -230,6 +198,7 @@ async def test_webhook_gets_hostile_name_unchanged(receiver: Receiver) -> None:
 
 
 @pytest.mark.parametrize("kind", ["webhook", "slack"])
+@pytest.mark.integration
 async def test_http_500_is_retryable(receiver: Receiver, kind: str) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = _http_notifier(kind, receiver.url("/500"))
@@ -241,6 +210,7 @@ async def test_http_500_is_retryable(receiver: Receiver, kind: str) -> None:
         assert result.response == "rollup_error" and result.retry_after is None
 
 
+@pytest.mark.integration
 async def test_http_429_retry_after_seconds(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = _http_notifier("slack", receiver.url("/429"))
@@ -252,6 +222,7 @@ async def test_http_429_retry_after_seconds(receiver: Receiver) -> None:
         assert result.retry_after == 7.0
 
 
+@pytest.mark.integration
 async def test_http_503_retry_after_date_and_cap(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = _http_notifier("webhook", receiver.url("/503-date"))
@@ -266,6 +237,7 @@ async def test_http_503_retry_after_date_and_cap(receiver: Receiver) -> None:
         assert long.retry_after == 3600.0
 
 
+@pytest.mark.unit
 def test_parse_retry_after() -> None:
     now = datetime(2024, 1, 1, tzinfo=UTC)
     assert parse_retry_after("7") == 7.0
@@ -281,6 +253,7 @@ def test_parse_retry_after() -> None:
 
 
 @pytest.mark.parametrize("path", ["/404", "/400", "/302"])
+@pytest.mark.integration
 async def test_http_4xx_and_redirect_are_permanent(receiver: Receiver, path: str) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = _http_notifier("webhook", receiver.url(path))
@@ -292,6 +265,7 @@ async def test_http_4xx_and_redirect_are_permanent(receiver: Receiver, path: str
         assert [r.path for r in receiver.requests] == [path]  # the redirect was not followed
 
 
+@pytest.mark.integration
 async def test_long_error_body_is_cut_to_snippet(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = _http_notifier("webhook", receiver.url("/big"))
@@ -303,6 +277,7 @@ async def test_long_error_body_is_cut_to_snippet(receiver: Receiver) -> None:
 
 
 @pytest.mark.parametrize("kind", ["webhook", "slack"])
+@pytest.mark.integration
 async def test_timeout(receiver: Receiver, kind: str) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = _http_notifier(kind, receiver.url("/slow"), timeout=0.2)
@@ -318,6 +293,7 @@ async def test_timeout(receiver: Receiver, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["webhook", "slack"])
+@pytest.mark.integration
 async def test_connection_refused(closed_port: int, kind: str) -> None:
     async with asyncio.timeout(LIMIT):
         url = f"http://127.0.0.1:{closed_port}/services/T000/B000/SECRETPATH"
@@ -332,6 +308,7 @@ async def test_connection_refused(closed_port: int, kind: str) -> None:
         assert "SECRETPATH" not in repr(notifier)
 
 
+@pytest.mark.integration
 async def test_session_is_reopened_after_close(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = _http_notifier("webhook", receiver.url("/ok"))
@@ -354,6 +331,7 @@ def _http_notifier(kind: str, url: str, timeout: float = 5.0) -> SlackNotifier |
 # --- Slack ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 async def test_slack_delivery_escapes_hostile_name(receiver: Receiver) -> None:
     async with asyncio.timeout(LIMIT):
         alert = make_alert(vessel_name=HOSTILE, place="Rajin <!here>",
@@ -389,6 +367,7 @@ async def test_slack_delivery_escapes_hostile_name(receiver: Receiver) -> None:
                 assert f["type"] == "mrkdwn" and f["verbatim"] is True
 
 
+@pytest.mark.unit
 def test_slack_message_content() -> None:
     alert = make_alert(details={"flag": "RU", "gap_seconds": 3 * 86400 + 4 * 3600 + 59,
                                 "duration_seconds": 5 * 3600 + 12 * 60})
@@ -412,6 +391,7 @@ def test_slack_message_content() -> None:
     assert message["unfurl_links"] is False
 
 
+@pytest.mark.unit
 def test_slack_message_sparse_alerts() -> None:
     dark = slack_message(make_alert(kind="went_dark", vessel_name=None, place=None, imo=None, lat=None,
                                     lon=None, details={"gap_seconds": 7200}), MAP_URL)
@@ -429,6 +409,7 @@ def test_slack_message_sparse_alerts() -> None:
     assert departure["blocks"][0]["text"]["text"] == "MEDIUM · Port departure: ANGARA from Rajin"
 
 
+@pytest.mark.unit
 def test_format_duration() -> None:
     assert format_duration(3 * 86400 + 4 * 3600 + 1800) == "3 d 4 h"
     assert format_duration(86400) == "1 d 0 h"
@@ -438,6 +419,7 @@ def test_format_duration() -> None:
     assert format_duration("bogus") is None
 
 
+@pytest.mark.unit
 def test_slack_limits_with_a_500_char_name() -> None:
     name = ("<&>" * 200)[:499] + "Z"  # escapes to more than FIELD_MAX characters
     assert len(name) == 500
@@ -470,6 +452,7 @@ def test_slack_limits_with_a_500_char_name() -> None:
 # --- file -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 async def test_file_notifier_appends_json_lines(tmp_path: Path) -> None:
     async with asyncio.timeout(LIMIT):
         path = tmp_path / "alerts.jsonl"
@@ -489,6 +472,7 @@ async def test_file_notifier_appends_json_lines(tmp_path: Path) -> None:
         assert len(path.read_text(encoding="utf-8").splitlines()) == 4
 
 
+@pytest.mark.unit
 async def test_file_notifier_concurrent_sends_do_not_interleave(tmp_path: Path) -> None:
     async with asyncio.timeout(LIMIT):
         path = tmp_path / "alerts.jsonl"
@@ -499,6 +483,7 @@ async def test_file_notifier_concurrent_sends_do_not_interleave(tmp_path: Path) 
         assert ids == list(range(50))
 
 
+@pytest.mark.unit
 async def test_file_notifier_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     async with asyncio.timeout(LIMIT):
         notifier = FileNotifier("stdout", "-", NotifierFilter())
@@ -506,6 +491,7 @@ async def test_file_notifier_stdout(capsys: pytest.CaptureFixture[str]) -> None:
         assert json.loads(capsys.readouterr().out) == make_alert()
 
 
+@pytest.mark.unit
 async def test_file_notifier_reports_unwritable_paths(tmp_path: Path) -> None:
     async with asyncio.timeout(LIMIT):
         missing = FileNotifier("log", tmp_path / "no-such-dir" / "alerts.jsonl", NotifierFilter())
@@ -524,6 +510,7 @@ SLACK_URL = "https://hooks.slack.com/services/T0001/B0001/XyZsecretToken"
 HOOK_URL = "https://receiver.example.org/ais?token=hush-hush"
 
 
+@pytest.mark.unit
 def test_env_settings_make_slack_and_webhook_notifiers() -> None:
     settings = load_settings(environ={"AIS_WATCH_SLACK_WEBHOOK_URL": SLACK_URL,
                                       "AIS_WATCH_WEBHOOK_URL": HOOK_URL,
@@ -540,6 +527,7 @@ def test_env_settings_make_slack_and_webhook_notifiers() -> None:
     assert notifiers_from_settings(load_settings(environ={})) == []
 
 
+@pytest.mark.unit
 def test_tables_from_config_file(tmp_path: Path) -> None:
     config = tmp_path / "ais-watch.toml"
     config.write_text(f"""
@@ -621,6 +609,7 @@ BAD_TABLES = [
 
 
 @pytest.mark.parametrize(("table", "expected"), BAD_TABLES)
+@pytest.mark.unit
 def test_bad_table_is_named_and_leaks_nothing(table: dict[str, Any], expected: str) -> None:
     good = {"type": "file", "name": "first", "path": "-"}
     with pytest.raises(ConfigError) as info:
@@ -636,6 +625,7 @@ def test_bad_table_is_named_and_leaks_nothing(table: dict[str, Any], expected: s
             assert secret not in text
 
 
+@pytest.mark.unit
 def test_duplicate_names() -> None:
     with pytest.raises(ConfigError, match=r"duplicate notifier name 'slack'") as info:
         notifiers_from_settings(_tables({"type": "slack", "name": "slack", "url": SLACK_URL},
@@ -657,6 +647,7 @@ def test_duplicate_names() -> None:
     ({"AIS_WATCH_SLACK_WEBHOOK_URL": "hooks.slack.com/services/XyZsecretToken"}, "slack_webhook_url"),
     ({"AIS_WATCH_WEBHOOK_URL": "file:///etc/hush-hush"}, "webhook_url"),
 ])
+@pytest.mark.unit
 def test_bad_plain_urls(env: dict[str, str], setting: str) -> None:
     with pytest.raises(ConfigError, match=f"setting '{setting}': must be an http\\(s\\) URL") as info:
         notifiers_from_settings(load_settings(environ=env))

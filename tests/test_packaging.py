@@ -26,8 +26,8 @@ from alembic.script import ScriptDirectory
 
 from ais_watch.store.schema import metadata
 from ais_watch.zones import load_zones
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 # Top-level folders of the repository and where the wheel carries them (setup.py's package-dir mapping).
 MAPPED = {"geofences": "ais_watch/geofences", "migrations": "ais_watch/migrations"}
 
@@ -56,6 +56,7 @@ def _in_wheel(tracked: str) -> str:
     return f"{MAPPED[top]}/{rest}" if top in MAPPED else tracked
 
 
+@pytest.mark.integration
 def test_every_data_file_of_the_package_is_in_the_wheel(wheel: Path) -> None:
     shipped = set(zipfile.ZipFile(wheel).namelist())
     tracked = subprocess.run(["git", "ls-files", "ais_watch", *MAPPED], cwd=REPO, capture_output=True,
@@ -146,6 +147,7 @@ def test_the_wheel_in_a_fresh_virtualenv_migrates_and_loads_the_bundled_geofence
             proc.wait(timeout=30)
 
 
+@pytest.mark.unit
 def test_the_dockerfile_installs_and_runs_the_package_like_the_makefile() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     makefile = (REPO / "Makefile").read_text()

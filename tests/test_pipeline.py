@@ -16,9 +16,10 @@ from ais_watch.pipeline.dedup import Deduplicator
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.steps import build_pipeline
 from ais_watch.store import queries
-from ais_watch.store.db import open_database
 from ais_watch.store.schema import identity_history, positions
 from ais_watch.store.writer import StoreWriter
+from tests.helpers.db import engine_on
+from tests.helpers.reports import make_position, make_static
 
 T0 = datetime(2024, 5, 10, 11, 0, 0, tzinfo=UTC)
 RU_SHIP = 273355410  # MID 273: Russian Federation
@@ -32,21 +33,17 @@ def at(seconds: float) -> datetime:
 
 def pos(seconds: float, mmsi: int = RU_SHIP, *, lat: float = 43.1, lon: float = 131.9,
         payload: bytes | None = None, msg_type: int = 1, source: str = "test") -> PositionReport:
-    return PositionReport(mmsi=mmsi, time=at(seconds), lat=lat, lon=lon, sog=10.5, cog=90.0, heading=91,
-                          nav_status=0, msg_type=msg_type, source=source, received_at=at(seconds),
-                          payload=payload)
+    return make_position(mmsi, at(seconds), lat, lon, sog=10.5, heading=91, msg_type=msg_type, source=source,
+                         payload=payload)
 
 
 def static(seconds: float, mmsi: int = RU_SHIP, *, msg_type: int = 5, part: str | None = None,
            **fields: Any) -> StaticReport:
-    report = StaticReport(mmsi=mmsi, time=at(seconds), msg_type=msg_type, source="test",
-                          received_at=at(seconds), part=part, **fields)
-    if report.imo is not None and report.imo_valid is None:
-        report.imo_valid = True
-    return report
+    return make_static(mmsi, at(seconds), msg_type=msg_type, part=part, **fields)
 
 
 # ------------------------------------------------------------------------------------- dedup, pure
+@pytest.mark.unit
 def test_same_payload_within_the_window_is_one_transmission() -> None:
     dedup = Deduplicator(window=60)
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
@@ -60,6 +57,7 @@ def test_same_payload_within_the_window_is_one_transmission() -> None:
     assert not dedup.is_duplicate(pos(31, mmsi=RU_SHIP + 1, payload=PAYLOAD))
 
 
+@pytest.mark.unit
 def test_same_payload_after_the_window_is_a_new_transmission() -> None:
     dedup = Deduplicator(window=60)
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
@@ -68,6 +66,7 @@ def test_same_payload_after_the_window_is_a_new_transmission() -> None:
     assert not dedup.is_duplicate(pos(200, payload=PAYLOAD))
 
 
+@pytest.mark.unit
 def test_json_reports_are_compared_by_time_and_position() -> None:
     dedup = Deduplicator(window=60)
     assert not dedup.is_duplicate(pos(0))
@@ -84,12 +83,14 @@ def test_json_reports_are_compared_by_time_and_position() -> None:
     assert dedup.is_duplicate(static(5, msg_type=24, part="B", call_sign="UBCD"))
 
 
+@pytest.mark.unit
 def test_window_zero_turns_dedup_off() -> None:
     dedup = Deduplicator(window=0)
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
     assert not dedup.is_duplicate(pos(0, payload=PAYLOAD))
 
 
+@pytest.mark.unit
 def test_dedup_memory_is_bounded_by_the_window() -> None:
     dedup = Deduplicator(window=60)
     peak = 0
@@ -101,6 +102,7 @@ def test_dedup_memory_is_bounded_by_the_window() -> None:
     assert len(dedup) <= 62
 
 
+@pytest.mark.unit
 def test_dedup_memory_is_capped_by_max_entries() -> None:
     dedup = Deduplicator(window=3600, max_entries=100)
     for i in range(2000):  # all within the window, time always advancing
@@ -109,6 +111,7 @@ def test_dedup_memory_is_capped_by_max_entries() -> None:
 
 
 # -------------------------------------------------------------------------------------- clocks
+@pytest.mark.unit
 def test_replay_clock_follows_the_watermark_and_never_runs_backwards() -> None:
     clock = ReplayClock()
     with pytest.raises(RuntimeError):
@@ -121,6 +124,7 @@ def test_replay_clock_follows_the_watermark_and_never_runs_backwards() -> None:
     assert ReplayClock(start=at(0)).now() == at(0)
 
 
+@pytest.mark.unit
 def test_wall_clock_ignores_event_times() -> None:
     ticks = iter([at(1000), at(1001)])
     clock = WallClock(lambda: next(ticks))
@@ -133,8 +137,7 @@ def test_wall_clock_ignores_event_times() -> None:
 # ---------------------------------------------------------------------------- with a real store
 async def run(db_url: str, reports: Iterable[Report], **options: Any) -> Pipeline:
     """Reports through a started pipeline on the database, then close() (everything written)."""
-    engine = await open_database(db_url)
-    try:
+    async with engine_on(db_url) as engine:
         stats = IngestStats()
         writer = StoreWriter(engine, stats, retry_initial=0.01, retry_max_delay=0.1)
         pipeline = build_pipeline(engine, writer, stats, ReplayClock(), PipelineOptions(**options))
@@ -142,22 +145,17 @@ async def run(db_url: str, reports: Iterable[Report], **options: Any) -> Pipelin
         for report in reports:
             await pipeline.submit(report)
         await pipeline.close()
-    finally:
-        await engine.dispose()
     return pipeline
 
 
 async def stored(db_url: str, mmsi: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
     """(vessels row, identity history, positions count) of one vessel, read back from the database."""
-    engine = await open_database(db_url, migrate_schema=False)
-    try:
+    async with engine_on(db_url, migrate_schema=False) as engine:
         row = await queries.vessel(engine, mmsi)
         history = await queries.identity_changes(engine, mmsi)
         async with engine.connect() as conn:
             count = (await conn.execute(
                 select(func.count()).select_from(positions).where(positions.c.mmsi == mmsi))).scalar_one()
-    finally:
-        await engine.dispose()
     return row, history, count
 
 
@@ -165,6 +163,7 @@ def changes(history: list[dict[str, Any]]) -> list[tuple[str, str | None, str | 
     return [(h["field"], h["old_value"], h["new_value"], h["time"]) for h in history]
 
 
+@pytest.mark.integration
 async def test_duplicates_are_stored_once(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -176,6 +175,7 @@ async def test_duplicates_are_stored_once(db_url: str) -> None:
     assert pipeline.stats.positions_stored == 2
 
 
+@pytest.mark.integration
 async def test_an_older_position_is_history_but_does_not_move_the_vessel_back(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -191,6 +191,7 @@ async def test_an_older_position_is_history_but_does_not_move_the_vessel_back(db
     assert row["last_sog"] == 10.5 and row["last_heading"] == 91 and row["last_source"] == "test"
 
 
+@pytest.mark.integration
 async def test_first_seen_is_the_oldest_stored_fix(db_url: str) -> None:
     async with asyncio.timeout(30):
         await run(db_url, [pos(100), pos(200), pos(50)])
@@ -200,6 +201,7 @@ async def test_first_seen_is_the_oldest_stored_fix(db_url: str) -> None:
     assert row["first_seen"] == at(50)
 
 
+@pytest.mark.integration
 async def test_identity_history_records_the_first_name_and_each_change(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -220,6 +222,7 @@ async def test_identity_history_records_the_first_name_and_each_change(db_url: s
     assert pipeline.stats.statics_stored == 3
 
 
+@pytest.mark.integration
 async def test_an_older_static_report_does_not_undo_a_newer_one(db_url: str) -> None:
     async with asyncio.timeout(30):
         pipeline = await run(db_url, [
@@ -235,6 +238,7 @@ async def test_an_older_static_report_does_not_undo_a_newer_one(db_url: str) -> 
     assert pipeline.stats.out_of_order == 1
 
 
+@pytest.mark.integration
 async def test_an_invalid_imo_is_not_taken_as_identity(db_url: str) -> None:
     async with asyncio.timeout(30):
         await run(db_url, [static(0, name="X", imo=9179843, imo_valid=False)])  # bad check digit
@@ -243,6 +247,7 @@ async def test_an_invalid_imo_is_not_taken_as_identity(db_url: str) -> None:
     assert [h["field"] for h in history] == ["name"]
 
 
+@pytest.mark.integration
 async def test_type_24_parts_merge_into_one_vessel(db_url: str) -> None:
     mmsi = 440123450
     async with asyncio.timeout(30):
@@ -263,6 +268,7 @@ async def test_type_24_parts_merge_into_one_vessel(db_url: str) -> None:
                                                                      ("name", "MIRAE 2")]
 
 
+@pytest.mark.integration
 async def test_type_24_part_b_heard_late_still_merges(db_url: str) -> None:
     mmsi = 440123450
     async with asyncio.timeout(30):
@@ -275,6 +281,7 @@ async def test_type_24_part_b_heard_late_still_merges(db_url: str) -> None:
     assert (row["name"], row["call_sign"], row["ship_type"]) == ("MIRAE 2", "DSQR7", 30)
 
 
+@pytest.mark.integration
 async def test_flag_comes_from_the_mid(db_url: str) -> None:
     sart = 970123456  # AIS-SART: no MID, no flag
     async with asyncio.timeout(30):
@@ -285,6 +292,7 @@ async def test_flag_comes_from_the_mid(db_url: str) -> None:
                                                           219000734: "DK"}
 
 
+@pytest.mark.integration
 async def test_a_restarted_pipeline_continues_from_the_stored_vessels(db_url: str) -> None:
     async with asyncio.timeout(60):
         first = await run(db_url, [pos(100, lat=43.1), pos(200, lat=43.2), static(150, name="VOSTOK 7")])
@@ -306,13 +314,10 @@ async def test_a_restarted_pipeline_continues_from_the_stored_vessels(db_url: st
                                 ("name", "VOSTOK 7", "SEA STAR", at(300))]
 
 
+@pytest.mark.integration
 async def test_identity_rows_are_in_the_table_not_just_in_memory(db_url: str) -> None:
     async with asyncio.timeout(30):
         await run(db_url, [static(0, name="A", call_sign="UBCD", draught=9.8, destination="NAMPO")])
-        engine = await open_database(db_url, migrate_schema=False)
-        try:
-            async with engine.connect() as conn:
-                fields = sorted(r[0] for r in await conn.execute(select(identity_history.c.field)))
-        finally:
-            await engine.dispose()
+        async with engine_on(db_url, migrate_schema=False) as engine, engine.connect() as conn:
+            fields = sorted(r[0] for r in await conn.execute(select(identity_history.c.field)))
     assert fields == ["call_sign", "destination", "draught", "name"]

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ais_watch.detectors.port_call_rules import (
     AT_ANCHOR,
     MOORED,
@@ -14,6 +16,8 @@ from ais_watch.detectors.port_call_rules import (
     Visit,
     on_position,
 )
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
 RULES = PortCallRules()  # 30 min dwell, 0.5 kn

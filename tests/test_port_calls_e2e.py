@@ -6,19 +6,17 @@ Rajin, lies moored there for 6 hours and leaves; and a ship not on the watchlist
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ais_watch.alerts.model import alert_json
-from ais_watch.alerts.store import AlertStore
-from ais_watch.cli import main
 from ais_watch.simulate import Leg, Ship, merged, voyage
-from ais_watch.store.db import open_database
 from ais_watch.zones import ZoneRegistry
+from tests.helpers.alerts import stored_alerts
+from tests.helpers.cli import cli, jsonl
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 2, 10, 3, 0, tzinfo=UTC)
 ANGARA = Ship(mmsi=273111111, name="ANGARA", imo=9179842, call_sign="UBXX", destination="RAJIN")
@@ -43,28 +41,10 @@ def write_feed(path: Path) -> None:
     path.write_text("\n".join(merged(angara, passer)) + "\n")
 
 
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-async def stored_alerts(db: str) -> list[dict[str, Any]]:
-    engine = await open_database(db)
-    try:
-        return [alert_json(r) for r in await AlertStore(engine).query()]
-    finally:
-        await engine.dispose()
-
-
-def jsonl(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def expected_call(db: str, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
     """From ANGARA's stored track: its first fix inside Rajin, and its first fix after the stay more than
     the 1 km exit margin outside the polygon."""
-    code, out, _ = cli(["--db", db, "track", str(ANGARA.mmsi), "--format", "jsonl"], capsys)
+    code, out, _ = cli(capsys, "--db", db, "track", str(ANGARA.mmsi), "--format", "jsonl")
     assert code == 0
     fixes = jsonl(out)
     inside = [i for i, f in enumerate(fixes) if RAJIN in INDEX.zones_at(f["lat"], f["lon"])]
@@ -80,11 +60,11 @@ def test_a_watchlisted_call_at_rajin_end_to_end(db_url: str, tmp_path: Path,
     path = tmp_path / "rajin.nmea"
     write_feed(path)
     db = db_url
-    code, _, _ = cli(["--db", db, "replay", str(path), "--no-progress"], capsys)
+    code, _, _ = cli(capsys, "--db", db, "replay", str(path), "--no-progress")
     assert code == 0
     arrival, departure = expected_call(db, capsys)
 
-    code, out, _ = cli(["--db", db, "port-calls", "--format", "jsonl"], capsys)
+    code, out, _ = cli(capsys, "--db", db, "port-calls", "--format", "jsonl")
     assert code == 0
     rows = jsonl(out)
     assert len(rows) == 1, "one call, by ANGARA; the passing ship made none"
@@ -117,19 +97,19 @@ def test_a_watchlisted_call_at_rajin_end_to_end(db_url: str, tmp_path: Path,
 
     for query in (["--vessel", "IMO:9179842"], ["--port", "Najin"], ["--port", "kp-rajin"],
                   ["--vessel", str(ANGARA.mmsi), "--port", "Rajin"]):
-        code, out, _ = cli(["--db", db, "port-calls", *query, "--format", "jsonl"], capsys)
+        code, out, _ = cli(capsys, "--db", db, "port-calls", *query, "--format", "jsonl")
         assert code == 0 and jsonl(out) == rows, query
-    code, out, _ = cli(["--db", db, "port-calls", "--vessel", str(PASSER.mmsi)], capsys)
+    code, out, _ = cli(capsys, "--db", db, "port-calls", "--vessel", str(PASSER.mmsi))
     assert code == 0 and out == ""
-    code, out, err = cli(["--db", db, "port-calls", "--port", "Nowhere"], capsys)
+    code, out, err = cli(capsys, "--db", db, "port-calls", "--port", "Nowhere")
     assert code == 2 and out == ""
     assert "Nowhere" in err and "no port" in err, err
-    code, out, _ = cli(["--db", db, "port-calls", "--port", "Rajin", "--format", "table"], capsys)
+    code, out, _ = cli(capsys, "--db", db, "port-calls", "--port", "Rajin", "--format", "table")
     assert code == 0 and "ANGARA" in out and "Rajin" in out
 
     # The same recording again: the same rows and alerts, nothing twice.
-    code, _, _ = cli(["--db", db, "replay", str(path), "--no-progress"], capsys)
+    code, _, _ = cli(capsys, "--db", db, "replay", str(path), "--no-progress")
     assert code == 0
-    code, out, _ = cli(["--db", db, "port-calls", "--format", "jsonl"], capsys)
+    code, out, _ = cli(capsys, "--db", db, "port-calls", "--format", "jsonl")
     assert code == 0 and jsonl(out) == rows
     assert asyncio.run(stored_alerts(db)) == alerts

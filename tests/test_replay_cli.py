@@ -13,12 +13,10 @@ import gzip
 import io
 import itertools
 import json
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from operator import xor
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +25,17 @@ from pyais.stream import IterMessages
 from sqlalchemy import text
 
 from ais_watch.cli import main
-from ais_watch.store.db import open_database
-from tests.conftest import DEMO_DATA
+from tests.helpers.aisstream import position_report, ship_static_data
+from tests.helpers.cli import cli, jsonl, summary_value
+from tests.helpers.db import fetch
+from tests.helpers.nmea import tagged
+from tests.helpers.paths import DEMO_DATA
 
 DEMO = DEMO_DATA / "dma-tagblock-pghp-2013.nmea.gz"
 # Documented in ais_watch/data/demo/SOURCES.md for this file.
 DEMO_LINES, DEMO_MESSAGES = 80_246, 26_077
 DEMO_START, DEMO_END = datetime(2013, 11, 12, 12, 0, tzinfo=UTC), datetime(2013, 11, 12, 12, 6, tzinfo=UTC)
 FIELDS = ["mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source"]
-
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -76,33 +76,9 @@ def demo_truth() -> DemoTruth:
     return truth
 
 
-def summary_value(out: str, label: str) -> int:
-    match = re.search(rf"^\s+{re.escape(label)}\s+([\d,]+)\s*$", out, re.MULTILINE)
-    assert match, f"no '{label}' in the replay summary:\n{out}"
-    return int(match.group(1).replace(",", ""))
-
-
 def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-    async def run() -> list[tuple[Any, ...]]:
-        async with asyncio.timeout(30):
-            engine = await open_database(url, migrate_schema=False)
-            try:
-                async with engine.connect() as conn:
-                    return [tuple(r) for r in (await conn.execute(text(sql), params)).all()]
-            finally:
-                await engine.dispose()
-
-    return asyncio.run(run())
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def jsonl(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines()]
+    rows = asyncio.run(asyncio.wait_for(fetch(url, text(sql), **params), 30))
+    return [tuple(r) for r in rows]
 
 
 def utc_time(value: str) -> datetime:
@@ -113,6 +89,7 @@ def utc_time(value: str) -> datetime:
 
 
 # ----------------------------------------------------------------------- the bundled recording
+@pytest.mark.integration
 def test_replay_the_demo_recording_then_track(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     truth = demo_truth()
     code, out, err = cli(capsys, "--db", db_url, "replay", str(DEMO), "--no-progress")
@@ -214,6 +191,7 @@ def test_replay_the_demo_recording_then_track(db_url: str, capsys: pytest.Captur
     (["replay", str(DEMO), "--speed", "0"], "--speed"),
     (["replay", str(DEMO), "--speed", "-2"], "--speed"),
 ])
+@pytest.mark.integration
 def test_bad_arguments_exit_2_with_a_message(argv: list[str], says: str, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "--db", f"sqlite:///{tmp_path / 'x.db'}", *argv)
@@ -223,6 +201,7 @@ def test_bad_arguments_exit_2_with_a_message(argv: list[str], says: str, tmp_pat
     assert out == ""
 
 
+@pytest.mark.integration
 def test_imo_1234567_has_a_valid_check_digit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """1*7+2*6+3*5+4*4+5*3+6*2 = 77, last digit 7: a well-formed IMO that is simply not in the store."""
     assert imo_check_digit_ok(1234567)
@@ -230,6 +209,7 @@ def test_imo_1234567_has_a_valid_check_digit(tmp_path: Path, capsys: pytest.Capt
     assert (code, out) == (0, ""), err
 
 
+@pytest.mark.unit
 def test_unparseable_option_values_are_usage_errors(tmp_path: Path) -> None:
     for argv in (["replay", str(DEMO), "--speed", "fast"], ["track", "273355410", "--since", "yesterday"],
                  ["track", "273355410", "--format", "kml"]):
@@ -246,6 +226,7 @@ def test_unparseable_option_values_are_usage_errors(tmp_path: Path) -> None:
     ('[dedup]\nwindow = "60s"\n', "dedup.window"),
     ("[demo]\nreplay = 1\n", "demo.replay"),
 ])
+@pytest.mark.unit
 def test_a_broken_config_file_exits_2_naming_the_setting(content: str, says: str, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ais-watch.toml"
@@ -258,6 +239,7 @@ def test_a_broken_config_file_exits_2_naming_the_setting(content: str, says: str
     assert not (tmp_path / "x.db").exists(), "nothing may run with a broken config"
 
 
+@pytest.mark.unit
 def test_config_file_from_the_environment_is_checked_too(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIS_WATCH_CONFIG", str(tmp_path / "missing.toml"))
@@ -266,45 +248,21 @@ def test_config_file_from_the_environment_is_checked_too(tmp_path: Path, capsys:
 
 
 # ------------------------------------------------------------------------------ other formats
-def aisstream_position(mmsi: int, time_utc: str, lat: float, lon: float) -> dict[str, Any]:
-    return {
-        "Message": {"PositionReport": {
-            "Cog": 204.6, "CommunicationState": 59916, "Latitude": lat, "Longitude": lon, "MessageID": 1,
-            "NavigationalStatus": 0, "PositionAccuracy": True, "Raim": False, "RateOfTurn": -2,
-            "RepeatIndicator": 0, "Sog": 11.3, "Spare": 0, "SpecialManoeuvreIndicator": 0, "Timestamp": 52,
-            "TrueHeading": 203, "UserID": mmsi, "Valid": True}},
-        "MessageType": "PositionReport",
-        "MetaData": {"MMSI": mmsi, "MMSI_String": mmsi, "ShipName": "VOSTOK 7            ",
-                     "latitude": lat, "longitude": lon, "time_utc": time_utc},
-    }
-
-
-def aisstream_static(mmsi: int, time_utc: str, name: str, imo: int) -> dict[str, Any]:
-    return {
-        "Message": {"ShipStaticData": {
-            "AisVersion": 2, "CallSign": "3FXY5  ", "Destination": "NAMPO@@@@@@@@@@@@@@@",
-            "Dimension": {"A": 150, "B": 40, "C": 16, "D": 16}, "Dte": False,
-            "Eta": {"Day": 12, "Hour": 6, "Minute": 0, "Month": 5}, "FixType": 1, "ImoNumber": imo,
-            "MaximumStaticDraught": 9.8, "MessageID": 5, "Name": name, "RepeatIndicator": 0,
-            "Spare": False, "Type": 70, "UserID": mmsi, "Valid": True}},
-        "MessageType": "ShipStaticData",
-        "MetaData": {"MMSI": mmsi, "MMSI_String": mmsi, "ShipName": name, "latitude": 38.72,
-                     "longitude": 125.38, "time_utc": time_utc},
-    }
-
-
 HOSTILE = "<script>&\"'"
 
 
+@pytest.mark.integration
 def test_replay_aisstream_json_lines(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "capture.jsonl"
     lines = [
-        json.dumps(aisstream_position(273355410, "2023-05-10 11:46:52.509865357 +0000 UTC",
-                                      43.10215, 131.87993)),
-        json.dumps(aisstream_position(273355410, "2023-05-10 11:47:02.5 +0000 UTC", 43.10115, 131.87893)),
+        json.dumps(position_report(273355410, time_utc="2023-05-10 11:46:52.509865357 +0000 UTC",
+                                   lat=43.10215, lon=131.87993)),
+        json.dumps(position_report(273355410, time_utc="2023-05-10 11:47:02.5 +0000 UTC", lat=43.10115,
+                                   lon=131.87893)),
         "{this is not json",
-        json.dumps(aisstream_static(352001234, "2023-05-10 11:47:01 +0000 UTC", HOSTILE, 9179842)),
-        json.dumps(aisstream_position(352001234, "2023-05-10 11:47:03 +0000 UTC", 38.72, 125.38)),
+        json.dumps(ship_static_data(HOSTILE, 9179842, 352001234, time_utc="2023-05-10 11:47:01 +0000 UTC")),
+        json.dumps(position_report(352001234, time_utc="2023-05-10 11:47:03 +0000 UTC", lat=38.72,
+                                   lon=125.38)),
         "",
     ]
     path.write_text("\n".join(lines) + "\n")
@@ -328,6 +286,7 @@ DMA_HEADER = ("# Timestamp,Type of mobile,MMSI,Latitude,Longitude,Navigational s
               "Destination,ETA,Data source type,A,B,C,D")
 
 
+@pytest.mark.integration
 def test_replay_dma_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "aisdk-2023-11-12.csv"
     path.write_text("\n".join([
@@ -363,6 +322,7 @@ def test_replay_dma_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert query(db_url, "SELECT msg_type FROM positions WHERE mmsi = 211234560") == [(18,)]
 
 
+@pytest.mark.integration
 def test_dma_unknown_placeholders_are_not_identity(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
@@ -387,6 +347,7 @@ NOAA_HEADER = ("MMSI,BaseDateTime,LAT,LON,SOG,COG,Heading,VesselName,IMO,CallSig
                "Width,Draft,Cargo,TransceiverClass")
 
 
+@pytest.mark.integration
 def test_replay_noaa_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "AIS_2023_01_01.csv"
     path.write_text("\n".join([
@@ -416,6 +377,7 @@ def test_replay_noaa_csv(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(out.splitlines()) == 3
 
 
+@pytest.mark.integration
 def test_track_by_imo_follows_every_mmsi_that_sent_it(db_url: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A ship re-flagged to a new MMSI keeps its IMO; an MMSI that sent the IMO before also counts."""
@@ -444,18 +406,15 @@ def test_track_by_imo_follows_every_mmsi_that_sent_it(db_url: str, tmp_path: Pat
 
 
 # -------------------------------------------------------------------------------------- pacing
-def tagged(sentence: bytes, epoch: int) -> bytes:
-    body = f"c:{epoch},s:pacing".encode()
-    return b"\\" + body + b"*%02X\\" % functools.reduce(xor, body, 0) + sentence
-
-
+@pytest.mark.integration
 def test_speed_paces_the_replay_on_event_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with gzip.open(DEMO) as fh:
         singles = [line.strip() for line in fh if line.startswith(b"!BSVDM,1,1,")][:5]
     start = 1_384_257_600  # 2013-11-12 12:00:00 UTC
     path = tmp_path / "two-seconds.nmea"
     offsets = (0, 0, 1, 2, 2)  # event time spans 2 s
-    path.write_bytes(b"\n".join(tagged(s, start + t) for s, t in zip(singles, offsets, strict=True)) + b"\n")
+    lines = (tagged(s, start + t, "pacing") for s, t in zip(singles, offsets, strict=True))
+    path.write_bytes(b"\n".join(lines) + b"\n")
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert main(["--db", url, "migrate"]) == 0  # the schema is not part of the timing
     began = time.perf_counter()
@@ -470,6 +429,7 @@ def test_speed_paces_the_replay_on_event_time(tmp_path: Path, capsys: pytest.Cap
 
 
 # ------------------------------------------------------------------------------- file names
+@pytest.mark.integration
 def test_a_long_replay_file_name_is_stored(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            request: pytest.FixtureRequest) -> None:
     with gzip.open(DEMO) as fh:

@@ -11,18 +11,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from operator import xor
 from pathlib import Path
 from typing import Any
 
-import pyais
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch import cli
 from ais_watch.alerts.model import AlertDraft, alert_json
@@ -35,9 +30,13 @@ from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, StageBase
 from ais_watch.runtime import running_pipeline
 from ais_watch.sources.replay import replay_paths
-from ais_watch.store.db import open_database
 from ais_watch.store.schema import alerts, deliveries
-from tests.test_dispatcher import Receiver, receiver_server
+from tests.helpers.cli import summary_value
+from tests.helpers.db import rows_of
+from tests.helpers.nmea import encode, tagged
+from tests.helpers.receiver import Receiver, receiver_server
+
+pytestmark = pytest.mark.integration
 
 SECRET = "replay-secret"
 TARGET, OTHER = 273350140, 244660000
@@ -47,27 +46,22 @@ TARGET_MINUTES = [*range(0, 21, 2), 45]
 LIMIT = 30  # seconds any one test may take
 
 
-
-def tagged(sentence: str, when: datetime) -> bytes:
-    body = f"c:{int(when.timestamp())},s:replaytest".encode()
-    return b"\\" + body + b"*%02X\\" % functools.reduce(xor, body, 0) + sentence.encode()
-
-
-def encode(**fields: Any) -> str:
-    (sentence,) = pyais.encode_dict(fields, talker_id="AI", sentence_type="VDM", radio_channel="A")
-    return sentence
+def message(when: datetime, **fields: Any) -> bytes:
+    """One single-sentence message, tagged with its event time."""
+    (sentence,) = encode(**fields)
+    return tagged(sentence, int(when.timestamp()), "replaytest")
 
 
 @pytest.fixture
 def nmea_file(tmp_path: Path) -> Path:
-    lines = [tagged(encode(type=24, mmsi=TARGET, partno=0, shipname="NORDSTERN"), START)]
+    lines = [message(START, type=24, mmsi=TARGET, partno=0, shipname="NORDSTERN")]
     for minute in range(0, 50):
         when = START + timedelta(minutes=minute)
         if minute in TARGET_MINUTES:
-            lines.append(tagged(encode(type=1, mmsi=TARGET, lat=42.24 + minute / 1000, lon=130.29, speed=0.1,
-                                       course=12.0, heading=10, status=5), when))
-        lines.append(tagged(encode(type=1, mmsi=OTHER, lat=54.1 + minute / 1000, lon=10.5, speed=12.0,
-                                   course=90.0, heading=90, status=0), when))
+            lines.append(message(when, type=1, mmsi=TARGET, lat=42.24 + minute / 1000, lon=130.29, speed=0.1,
+                                 course=12.0, heading=10, status=5))
+        lines.append(message(when, type=1, mmsi=OTHER, lat=54.1 + minute / 1000, lon=10.5, speed=12.0,
+                             course=90.0, heading=90, status=0))
     path = tmp_path / "went-dark.nmea"
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
@@ -110,21 +104,6 @@ def settings_for(db_url: str, webhook_url: str | None = None, **env: str) -> Set
         environ["AIS_WATCH_WEBHOOK_URL"] = webhook_url
         environ["AIS_WATCH_WEBHOOK_SECRET"] = SECRET
     return load_settings(environ=environ)
-
-
-async def rows_of(db_url: str, table: Any) -> list[dict[str, Any]]:
-    engine: AsyncEngine = await open_database(db_url)
-    try:
-        async with engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(select(table).order_by(table.c.id))).mappings()]
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-async def receiver() -> Any:
-    async with receiver_server() as rec:
-        yield rec
 
 
 # ---------------------------------------------------------------------------------- in-process
@@ -189,12 +168,6 @@ def with_stage(monkeypatch: pytest.MonkeyPatch) -> WentDarkStage:
     monkeypatch.setattr(cli, "running_pipeline",
                         functools.partial(running_pipeline, stages=[stage], **only_test_stages()))
     return stage
-
-
-def summary_value(out: str, label: str) -> int:
-    match = re.search(rf"^\s*{re.escape(label)}\s+([\d,]+)\s*$", out, re.MULTILINE)
-    assert match, f"no {label!r} line in:\n{out}"
-    return int(match.group(1).replace(",", ""))
 
 
 def test_replay_notify_with_no_notifiers_exits_0_at_once(

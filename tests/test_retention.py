@@ -21,8 +21,7 @@ from ais_watch.store.queries import track
 from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import positions
 from ais_watch.store.writer import POSITION_COLUMNS, Batch, StoreWriter
-from tests.conftest import pg_url_or_skip
-from tests.test_store_writer import engine_on
+from tests.helpers.db import engine_on
 
 DAY1 = datetime(2024, 3, 1, tzinfo=UTC)
 SHIPS = (273355410, 445123000)
@@ -60,6 +59,7 @@ async def per_day(engine: AsyncEngine) -> dict[date, int]:
 
 
 # ------------------------------------------------------------------------------------------ retention
+@pytest.mark.integration
 async def test_old_days_are_thinned_to_one_position_per_interval_and_recent_days_kept(db_url: str) -> None:
     async with asyncio.timeout(120), engine_on(db_url) as engine:
         await write(engine, every_minute(3))
@@ -91,6 +91,7 @@ async def test_old_days_are_thinned_to_one_position_per_interval_and_recent_days
                     assert leaves == len(days) > 3, index
 
 
+@pytest.mark.integration
 async def test_days_past_keep_days_are_dropped(db_url: str) -> None:
     async with asyncio.timeout(120), engine_on(db_url) as engine:
         await write(engine, every_minute(3))
@@ -108,6 +109,7 @@ async def test_days_past_keep_days_are_dropped(db_url: str) -> None:
             assert report.dropped_rows == 2 * 2880
 
 
+@pytest.mark.unit
 async def test_retention_settings_are_off_when_zero() -> None:
     now = datetime(2026, 11, 29, 12, tzinfo=UTC)
     assert RetentionPolicy(full_detail_days=0, keep_days=0).thin_before(now) is None
@@ -118,11 +120,7 @@ async def test_retention_settings_are_off_when_zero() -> None:
 
 
 # ------------------------------------------------------------------------------ PostgreSQL partitions
-@pytest.fixture
-def pg_url() -> str:
-    return pg_url_or_skip()
-
-
+@pytest.mark.integration
 async def test_writer_makes_the_partitions_of_the_days_it_meets(pg_url: str) -> None:
     async with asyncio.timeout(60), engine_on(pg_url) as engine:
         old = datetime(2013, 1, 15, 23, 59, 59, tzinfo=UTC)  # a replay of 2013 traffic: no partition yet
@@ -136,6 +134,7 @@ async def test_writer_makes_the_partitions_of_the_days_it_meets(pg_url: str) -> 
         assert in_parent == 0 and in_day == 1  # each row in its own day's partition
 
 
+@pytest.mark.integration
 async def test_maintenance_makes_partitions_ahead(pg_url: str) -> None:
     async with asyncio.timeout(60), engine_on(pg_url) as engine:
         now = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -145,6 +144,7 @@ async def test_maintenance_makes_partitions_ahead(pg_url: str) -> None:
         assert (await maintain_positions(engine, RetentionPolicy(partitions_ahead=3), now)).created == []
 
 
+@pytest.mark.integration
 async def test_a_dropped_day_is_made_again_for_a_late_position(pg_url: str) -> None:
     """The writer remembers which days exist; retention on another instance may have dropped one since."""
     async with asyncio.timeout(60), engine_on(pg_url) as engine:
@@ -161,6 +161,7 @@ async def test_a_dropped_day_is_made_again_for_a_late_position(pg_url: str) -> N
         assert await per_day(engine) == {DAY1.date(): 1}
 
 
+@pytest.mark.integration
 async def test_two_instances_making_the_same_partitions_at_once(pg_url: str) -> None:
     engines = [await open_database(pg_url) for _ in range(2)]
     try:
@@ -177,6 +178,7 @@ async def test_two_instances_making_the_same_partitions_at_once(pg_url: str) -> 
             await engine.dispose()
 
 
+@pytest.mark.integration
 async def test_a_track_query_reads_only_the_partitions_of_its_window(pg_url: str) -> None:
     async with asyncio.timeout(60), engine_on(pg_url) as engine:
         await write(engine, [row(m, DAY1 + timedelta(days=d, hours=h)) for d in range(10) for h in range(24)
@@ -194,6 +196,7 @@ async def test_a_track_query_reads_only_the_partitions_of_its_window(pg_url: str
         assert len(points) == 18 + 19
 
 
+@pytest.mark.integration
 async def test_upgrade_moves_existing_positions_into_day_partitions_and_back(pg_url: str) -> None:
     """A database from before partitioning (revision 0005) keeps every position through the upgrade."""
     engine = create_engine(pg_url)
@@ -221,6 +224,7 @@ async def test_upgrade_moves_existing_positions_into_day_partitions_and_back(pg_
 
 
 # ------------------------------------------------------------------------------------------- commands
+@pytest.mark.integration
 def test_maintain_command_thins_what_the_settings_say(db_url: str, capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     async def load() -> None:
@@ -239,6 +243,7 @@ def test_maintain_command_thins_what_the_settings_say(db_url: str, capsys: pytes
     assert asyncio.run(counted()) == 288
 
 
+@pytest.mark.integration
 def test_with_auto_migrate_off_an_old_schema_is_refused_with_the_way_out(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from ais_watch.clock import WallClock
 from ais_watch.config import load_settings
 from ais_watch.runtime import running_pipeline
 from ais_watch.scheduler import run_soon, start_scheduler
 from ais_watch.watchlist.entries import WatchEntry
 from ais_watch.watchlist.store import upsert
-from tests.test_dispatcher import wait_for
+from tests.helpers.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 NEW_SHIP = 273000123
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.clock import ReplayClock
 from ais_watch.errors import StoreError
-from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+from ais_watch.model import IngestStats, PositionReport, Report
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.steps import build_pipeline
-from ais_watch.store.db import open_database
 from ais_watch.store.schema import positions, vessels
 from ais_watch.store.writer import Batch, StoreWriter
+from tests.helpers.db import count, engine_on
+from tests.helpers.reports import make_position, make_static
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 5, 10, 11, 0, 0, tzinfo=UTC)
 RU_SHIP = 273355410
@@ -29,29 +31,12 @@ KP_SHIP = 445123000
 
 
 def pos(seconds: float, mmsi: int = RU_SHIP, **fields: Any) -> PositionReport:
-    values: dict[str, Any] = {"lat": 43.1 + seconds / 10000, "lon": 131.9, "sog": 10.5, "cog": 90.0,
-                              "heading": 91, "nav_status": 0, "msg_type": 1, "source": "test"}
-    values.update(fields)
-    when = T0 + timedelta(seconds=seconds)
-    return PositionReport(mmsi=mmsi, time=when, received_at=when, **values)
+    return make_position(mmsi, T0 + timedelta(seconds=seconds), 43.1 + seconds / 10000, 131.9, sog=10.5,
+                         heading=91, **fields)
 
 
 def db_down() -> OperationalError:
     return OperationalError("INSERT INTO positions ...", {}, ConnectionRefusedError("connection refused"))
-
-
-@contextlib.asynccontextmanager
-async def engine_on(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(db_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-async def count(engine: AsyncEngine, table: Any = positions) -> int:
-    async with engine.connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
 
 
 def pipeline_on(engine: AsyncEngine, *, queue_batches: int = 8, **options: Any) -> Pipeline:
@@ -91,12 +76,12 @@ async def test_a_full_queue_makes_submit_wait_and_loses_nothing(db_url: str,
         # One batch is being written, one waits in the queue (queue_batches=1); the third cannot be queued.
         assert submitted == [0, 1]
         assert writer.queue_depth == 1
-        assert await count(engine) == 0
+        assert await count(engine, positions) == 0
 
         gate.set()
         await producer
         await pipeline.close()
-        assert await count(engine) == 10
+        assert await count(engine, positions) == 10
         assert pipeline.stats.positions_stored == 10
 
 
@@ -124,7 +109,7 @@ async def test_failed_writes_are_retried_until_stored(db_url: str, monkeypatch: 
             await pipeline.submit(pos(i))
         await pipeline.close()
 
-        assert await count(engine) == 12, "every position handed over is stored, exactly once"
+        assert await count(engine, positions) == 12, "every position handed over is stored, exactly once"
         assert await count(engine, vessels) == 1
         assert writer.write_failures == 4
         assert pipeline.stats.positions_stored == 12
@@ -152,7 +137,7 @@ async def test_failures_on_every_batch_still_store_each_once(db_url: str,
         for i in range(10):
             await pipeline.submit(pos(i, mmsi=RU_SHIP if i % 2 else KP_SHIP))
         await pipeline.close()
-        assert await count(engine) == 10
+        assert await count(engine, positions) == 10
         assert writer.write_failures == 4  # batches of 3, 3, 3 and the final 1
         async with engine.connect() as conn:
             last = dict((await conn.execute(select(vessels.c.mmsi, vessels.c.last_seen))).all())
@@ -183,9 +168,9 @@ async def test_close_flushes_a_partial_batch(db_url: str) -> None:
         for i in range(7):
             await pipeline.submit(pos(i))
         await asyncio.sleep(0.1)
-        assert await count(engine) == 0, "7 < batch_size and the flush interval is far away"
+        assert await count(engine, positions) == 0, "7 < batch_size and the flush interval is far away"
         await pipeline.close()
-        assert await count(engine) == 7
+        assert await count(engine, positions) == 7
         assert await count(engine, vessels) == 1
         await pipeline.writer.close()  # a second close is harmless
 
@@ -197,10 +182,10 @@ async def test_a_partial_batch_is_written_after_the_flush_interval(db_url: str) 
         for i in range(3):
             await pipeline.submit(pos(i))
         for _ in range(100):
-            if await count(engine) == 3:
+            if await count(engine, positions) == 3:
                 break
             await asyncio.sleep(0.05)
-        assert await count(engine) == 3, "live positions must not wait for a full batch"
+        assert await count(engine, positions) == 3, "live positions must not wait for a full batch"
         await pipeline.close()
 
 
@@ -221,7 +206,7 @@ def poison(kind: str) -> Report:
     if kind == "nav status out of range":  # a CSV Status column is not checked against 0..15
         return pos(1, nav_status=40000)
     assert kind == "long ship name"  # CSV and JSON names have no 20-character limit
-    return StaticReport(mmsi=RU_SHIP, time=T0, msg_type=5, source="test", received_at=T0, name="N" * 100)
+    return make_static(RU_SHIP, T0, "N" * 100)
 
 
 @pytest.mark.parametrize("kind", ["long tag-block station", "nav status out of range", "long ship name"])

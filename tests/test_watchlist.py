@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.config import load_settings
 from ais_watch.errors import AisWatchError
 from ais_watch.model import imo_is_valid
-from ais_watch.store.db import open_database
 from ais_watch.watchlist.commands import add_parser, run
 from ais_watch.watchlist.entries import WatchEntry, WatchlistError, canonical_key, normalise_name
 from ais_watch.watchlist.importers import (
@@ -32,8 +32,7 @@ from ais_watch.watchlist.store import (
     seed_default,
     upsert,
 )
-
-from .conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 OFAC = FIXTURES / "watchlist" / "ofac_sdn_sample_2024-05-03.csv"
 OFAC_VESSELS = {"LADY RANIA", "SPARTA II", "AMBAL", "MARIA E", "PIZHMA", "SPARTA", "SPARTA III", "SPARTA IV",
@@ -49,6 +48,7 @@ def entry(name: str | None = None, imo: int | None = None, mmsi: int | None = No
 
 
 # ------------------------------------------------------------------------------------ identifiers
+@pytest.mark.unit
 def test_imo_check_digit() -> None:
     assert imo_is_valid(9179842)  # ANGARA: 9*7+1*6+7*5+9*4+8*3+4*2 = 172 -> 2
     assert imo_is_valid(9784893) and imo_is_valid(8517839)
@@ -61,6 +61,7 @@ def test_imo_check_digit() -> None:
         parse_imo("91798")
 
 
+@pytest.mark.unit
 def test_key_precedence() -> None:
     assert entry("ANGARA", 9179842, 273123456).key == "imo:9179842"
     assert entry("ANGARA", 9179843, 273123456).key == "mmsi:273123456"  # wrong IMO check digit
@@ -70,6 +71,7 @@ def test_key_precedence() -> None:
         _ = entry(None, None, None).key
 
 
+@pytest.mark.unit
 def test_name_normalisation() -> None:
     assert normalise_name("MAIA-1") == normalise_name("Maia 1") == normalise_name("  maia   1.") == "MAIA 1"
     assert normalise_name("Captain  Yakubovich") == "CAPTAIN YAKUBOVICH"
@@ -105,6 +107,7 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
     return path
 
 
+@pytest.mark.unit
 def test_csv_import_reports_a_bad_imo_by_line_and_imports_the_rest(tmp_path: Path) -> None:
     entries, report = read_csv(write(tmp_path, "list.csv", CSV_TEXT))
     assert report.read == 10
@@ -126,6 +129,7 @@ def test_csv_import_reports_a_bad_imo_by_line_and_imports_the_rest(tmp_path: Pat
     assert by_key["imo:9358010"].reason == 'reported as "MAIA"'
 
 
+@pytest.mark.unit
 def test_csv_with_bom_and_crlf_and_the_bundled_default(tmp_path: Path) -> None:
     path = write(tmp_path, "excel.csv", "\ufeffName,IMO,MMSI,Flag,Reason,Source\r\nANGARA,9179842,,,,\r\n")
     entries, report = read_csv(path)
@@ -136,6 +140,7 @@ def test_csv_with_bom_and_crlf_and_the_bundled_default(tmp_path: Path) -> None:
     assert {e.name: e.aliases for e in entries}["MARIA E"] == ("MARIA",)
 
 
+@pytest.mark.unit
 def test_a_file_that_is_not_the_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WatchlistError, match="not a watchlist CSV"):
         read_csv(OFAC)
@@ -158,6 +163,7 @@ def test_a_file_that_is_not_the_format_is_refused(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- OFAC
+@pytest.mark.unit
 def test_ofac_sample_imports_exactly_the_vessels() -> None:
     entries, report = read_ofac_sdn(OFAC)
     assert report.read == 22 and report.skipped == {"not a vessel": 6} and report.problems == []
@@ -176,6 +182,7 @@ def test_ofac_sample_imports_exactly_the_vessels() -> None:
     assert detect_format(OFAC) == "ofac-sdn"
 
 
+@pytest.mark.unit
 def test_ofac_cp1252_eof_mark_and_bad_imo(tmp_path: Path) -> None:
     lines = OFAC.read_bytes().split(b"\r\n")[:2]
     extra = ('99999,"NU\u00d1EZ STAR","vessel","SDGT",-0- ,-0- ,"Tanker",-0- ,-0- ,"Panama",-0- ,'
@@ -215,6 +222,7 @@ FTM_LINES = [
 ]
 
 
+@pytest.mark.unit
 def test_opensanctions_ftm_json_lines(tmp_path: Path) -> None:
     text = "\n".join(json.dumps(line) for line in FTM_LINES) + "\n\nnot json\n"
     path = write(tmp_path, "entities.ftm.json", text)
@@ -246,6 +254,7 @@ MARITIME_CSV = (
 )
 
 
+@pytest.mark.unit
 def test_opensanctions_maritime_csv(tmp_path: Path) -> None:
     path = write(tmp_path, "maritime.csv", MARITIME_CSV)
     assert detect_format(path) == "opensanctions"
@@ -262,77 +271,68 @@ def test_opensanctions_maritime_csv(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------- store
-async def test_reimport_updates_never_duplicates(db_url: str, tmp_path: Path) -> None:
-    engine = await open_database(db_url)
-    try:
-        default, _ = read_csv(DEFAULT_WATCHLIST)
-        assert await upsert(engine, default) == (13, 0)
-        assert await upsert(engine, default) == (0, 13)
-        before = {row["key"]: row for row in await list_entries(engine)}
-        assert len(before) == 13
+@pytest.mark.integration
+async def test_reimport_updates_never_duplicates(engine: AsyncEngine) -> None:
+    default, _ = read_csv(DEFAULT_WATCHLIST)
+    assert await upsert(engine, default) == (13, 0)
+    assert await upsert(engine, default) == (0, 13)
+    before = {row["key"]: row for row in await list_entries(engine)}
+    assert len(before) == 13
 
-        ofac, _ = read_ofac_sdn(OFAC)
-        assert await upsert(engine, ofac) == (3, 13)  # LADY RANIA, ADLER, ASCALON are new
-        rows = {row["key"]: row for row in await list_entries(engine)}
-        assert len(rows) == 16
-        angara = rows["imo:9179842"]
-        assert angara["tags"] == ["dprk-russia-munitions", "ofac", "russia-eo14024"]  # tags accumulate
-        assert angara["source"] == "OFAC SDN 37059"
-        assert angara["created_at"] == before["imo:9179842"]["created_at"]
-        assert rows["imo:9617923"]["aliases"] == ["MARIA"]
-        assert await upsert(engine, ofac) == (0, 16)
-        assert len(await list_entries(engine)) == 16
-    finally:
-        await engine.dispose()
+    ofac, _ = read_ofac_sdn(OFAC)
+    assert await upsert(engine, ofac) == (3, 13)  # LADY RANIA, ADLER, ASCALON are new
+    rows = {row["key"]: row for row in await list_entries(engine)}
+    assert len(rows) == 16
+    angara = rows["imo:9179842"]
+    assert angara["tags"] == ["dprk-russia-munitions", "ofac", "russia-eo14024"]  # tags accumulate
+    assert angara["source"] == "OFAC SDN 37059"
+    assert angara["created_at"] == before["imo:9179842"]["created_at"]
+    assert rows["imo:9617923"]["aliases"] == ["MARIA"]
+    assert await upsert(engine, ofac) == (0, 16)
+    assert len(await list_entries(engine)) == 16
 
 
-async def test_an_entry_known_by_name_or_mmsi_is_upgraded_by_its_imo(db_url: str, tmp_path: Path) -> None:
-    engine = await open_database(db_url)
-    try:
-        early = [entry("Lady-Rania", source="tip-off", tags=("tip",)),
-                 entry("OLD NAME", mmsi=273000555), entry("MARIA", source="ambiguous")]
-        assert await upsert(engine, early) == (3, 0)
-        created = {row["key"]: row["created_at"] for row in await list_entries(engine)}
-        later = [entry("LADY RANIA", 9784893, 273382620, source="OFAC SDN 36400"),
-                 entry("NEW NAME", 9179842, 273000555, source="list"),
-                 # Two ships named MARIA in one import: which one the name entry meant is unknown.
-                 entry("MARIA", 8517839), entry("MARIA", 9617923)]
-        assert await upsert(engine, later) == (2, 2)
-        rows = {row["key"]: row for row in await list_entries(engine)}
-        assert set(rows) == {"imo:9784893", "imo:9179842", "name:MARIA", "imo:8517839", "imo:9617923"}
-        rania = rows["imo:9784893"]
-        assert rania["created_at"] == created["name:LADY RANIA"]
-        assert (rania["name"], rania["tags"], rania["aliases"]) == ("LADY RANIA", ["tip"], [])
-        renamed = rows["imo:9179842"]
-        assert (renamed["name"], renamed["aliases"], renamed["mmsi"]) == ("NEW NAME", ["OLD NAME"], 273000555)
-        # Known by IMO, listed again by its MMSI alone: the same entry, not a second one.
-        assert await upsert(engine, [entry("LADY RANIA", mmsi=273382620, source="by MMSI")]) == (0, 1)
-        rows = {row["key"]: row for row in await list_entries(engine)}
-        assert len(rows) == 5 and rows["imo:9784893"]["source"] == "by MMSI"
+@pytest.mark.integration
+async def test_an_entry_known_by_name_or_mmsi_is_upgraded_by_its_imo(engine: AsyncEngine) -> None:
+    early = [entry("Lady-Rania", source="tip-off", tags=("tip",)),
+             entry("OLD NAME", mmsi=273000555), entry("MARIA", source="ambiguous")]
+    assert await upsert(engine, early) == (3, 0)
+    created = {row["key"]: row["created_at"] for row in await list_entries(engine)}
+    later = [entry("LADY RANIA", 9784893, 273382620, source="OFAC SDN 36400"),
+             entry("NEW NAME", 9179842, 273000555, source="list"),
+             # Two ships named MARIA in one import: which one the name entry meant is unknown.
+             entry("MARIA", 8517839), entry("MARIA", 9617923)]
+    assert await upsert(engine, later) == (2, 2)
+    rows = {row["key"]: row for row in await list_entries(engine)}
+    assert set(rows) == {"imo:9784893", "imo:9179842", "name:MARIA", "imo:8517839", "imo:9617923"}
+    rania = rows["imo:9784893"]
+    assert rania["created_at"] == created["name:LADY RANIA"]
+    assert (rania["name"], rania["tags"], rania["aliases"]) == ("LADY RANIA", ["tip"], [])
+    renamed = rows["imo:9179842"]
+    assert (renamed["name"], renamed["aliases"], renamed["mmsi"]) == ("NEW NAME", ["OLD NAME"], 273000555)
+    # Known by IMO, listed again by its MMSI alone: the same entry, not a second one.
+    assert await upsert(engine, [entry("LADY RANIA", mmsi=273382620, source="by MMSI")]) == (0, 1)
+    rows = {row["key"]: row for row in await list_entries(engine)}
+    assert len(rows) == 5 and rows["imo:9784893"]["source"] == "by MMSI"
 
-        assert await remove(engine, "IMO:9179842") is True
-        assert await remove(engine, "imo:9179842") is False
-        assert await remove(engine, "name:maria") is True
-        assert len(await list_entries(engine)) == 3
-    finally:
-        await engine.dispose()
+    assert await remove(engine, "IMO:9179842") is True
+    assert await remove(engine, "imo:9179842") is False
+    assert await remove(engine, "name:maria") is True
+    assert len(await list_entries(engine)) == 3
 
 
-async def test_seed_default_seeds_once(db_url: str) -> None:
-    engine = await open_database(db_url)
-    try:
-        assert await seed_default(engine) == 13
-        assert await seed_default(engine) == 0
-        assert len(await list_entries(engine)) == 13
-        index = await load_index(engine)
-        assert len(index) == 13 and index.match(273000001, True, 9179842, None) is not None
-        for row in await list_entries(engine):
-            assert await remove(engine, row["key"])
-        await upsert(engine, [entry("MY OWN", mmsi=273000666)])
-        assert await seed_default(engine) == 0  # the user's own list is never added to
-        assert [row["key"] for row in await list_entries(engine)] == ["mmsi:273000666"]
-    finally:
-        await engine.dispose()
+@pytest.mark.integration
+async def test_seed_default_seeds_once(engine: AsyncEngine) -> None:
+    assert await seed_default(engine) == 13
+    assert await seed_default(engine) == 0
+    assert len(await list_entries(engine)) == 13
+    index = await load_index(engine)
+    assert len(index) == 13 and index.match(273000001, True, 9179842, None) is not None
+    for row in await list_entries(engine):
+        assert await remove(engine, row["key"])
+    await upsert(engine, [entry("MY OWN", mmsi=273000666)])
+    assert await seed_default(engine) == 0  # the user's own list is never added to
+    assert [row["key"] for row in await list_entries(engine)] == ["mmsi:273000666"]
 
 
 # ------------------------------------------------------------------------------------ matching
@@ -341,6 +341,7 @@ def index() -> WatchlistIndex:
     return WatchlistIndex([*ofac, entry("ONLY MMSI", mmsi=273000777)])
 
 
+@pytest.mark.unit
 def test_imo_match_survives_a_new_mmsi_and_name() -> None:
     found = index().match(636099999, True, 9179842, "TOTALLY DIFFERENT")
     assert found is not None and (found.entry.name, found.by, found.strong) == ("ANGARA", "imo", True)
@@ -349,6 +350,7 @@ def test_imo_match_survives_a_new_mmsi_and_name() -> None:
     assert index().match(636099999, True, 9179843, "ANGARA").by == "name"  # type: ignore[union-attr]
 
 
+@pytest.mark.unit
 def test_mmsi_match_and_invalid_mmsi() -> None:
     found = index().match(273382620, True, None, None)
     assert found is not None and (found.entry.name, found.by, found.strong) == ("LADY RANIA", "mmsi", True)
@@ -362,6 +364,7 @@ def test_mmsi_match_and_invalid_mmsi() -> None:
     assert found is not None and (found.by, found.strong) == ("mmsi", False)
 
 
+@pytest.mark.unit
 def test_a_name_only_match_is_weak_and_two_marias_are_two_candidates() -> None:
     idx = index()
     found = idx.match(273000001, True, None, "Maria")
@@ -386,6 +389,7 @@ async def command(db_url: str, *argv: str) -> str:
     return out.getvalue()
 
 
+@pytest.mark.integration
 async def test_commands(db_url: str, tmp_path: Path) -> None:
     text = await command(db_url, "import", str(OFAC))
     assert text.splitlines() == ["read 22, imported 16, updated 0, skipped 6", "  skipped 6: not a vessel"]

@@ -27,7 +27,9 @@ from ais_watch.zones import (
     load_zone_file,
     load_zones,
 )
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
+
+pytestmark = pytest.mark.unit
 
 PORTS_CSV = REPO / "ais_watch" / "data" / "ports_of_interest.csv"  # the polygons' reference points
 NM_KM = 1.852
