@@ -61,9 +61,10 @@ def tick(state: Silence, now: datetime, rules: DarkRules = RULES, overlap=no_out
 
 def dark_ship(rules: DarkRules = RULES, *, lat: float = AT_SEA[0], lon: float = AT_SEA[1],
               in_port: str | None = None, cog: float | None = 270.0) -> Silence:
-    """A ship last heard at T0 that has raised went_dark."""
+    """A ship last heard at T0, two minutes after the report before (a terrestrial cadence, which leaves
+    its threshold as set), that has raised went_dark."""
     state = ship()
-    assert seen(state, at(-1), lat, lon, in_port=in_port, rules=rules, cog=cog) == []
+    assert seen(state, at(0, minutes=-2), lat, lon, in_port=in_port, rules=rules, cog=cog) == []
     assert seen(state, at(0), lat, lon, in_port=in_port, rules=rules, cog=cog) == []
     (draft,) = tick(state, at(0) + rules.threshold + timedelta(seconds=1), rules)
     assert draft.kind == "went_dark"
@@ -110,7 +111,7 @@ def test_silence_past_the_threshold_raises_went_dark_once() -> None:
     assert nearest == {"id": "RUVYP", "name": "Vostochny", "country": "RU",
                        "distance_nm": round(distance_nm(*AT_SEA, VOSTOCHNY.ref_lat, VOSTOCHNY.ref_lon), 1)}
     assert 30 < nearest["distance_nm"] < 45
-    assert dark.place == "Vostochny", "at sea: the nearest port names the place"
+    assert dark.place == "at sea, 38 nm SW of Vostochny", "at sea: where, from the nearest port"
     likely = d["likely_ports"]
     # Both are within a day's sailing; heading west (265) and bound for RAJIN, Rajin comes first.
     assert [p["id"] for p in likely] == ["KPRJN", "RUVYP"]
