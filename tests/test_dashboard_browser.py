@@ -344,3 +344,127 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
                 assert outside == [], f"the page reached beyond loopback: {outside}"
             code, _ = await serve.stop()
             assert code == 0, serve.tail()
+# ------------------------------------------------------------------------------------- coverage layer
+# Two receiving stations on one feed, with reception judged on a scale of seconds: NORTH falls silent
+# while SOUTH carries on, so NORTH is a reception loss within a few seconds.
+COVERAGE_ENV = {"AIS_WATCH_RECEPTION_WINDOW": "1", "AIS_WATCH_RECEPTION_MIN_USUAL": "2",
+                "AIS_WATCH_RECEPTION_MIN_SILENCE": "2", "AIS_WATCH_RECEPTION_LEARN": "2",
+                "AIS_WATCH_TICKS_INTERVAL": "0.5"}
+COVERAGE_STATIONS = {"NORTH": (42.9, 132.5), "SOUTH": (41.0, 129.0)}  # both in the map's first view
+COVERAGE_SHIPS = {"NORTH": [Ship(mmsi=273500000 + i, name=f"NORTH {i}") for i in range(2)],
+                  "SOUTH": [Ship(mmsi=273600000 + i, name=f"SOUTH {i}") for i in range(2)]}
+COVERAGE_SCREENSHOT = REPO / "test-results" / "dashboard-coverage.png"
+
+
+async def test_the_coverage_layer_in_a_real_browser(tmp_path: Path) -> None:
+    """The coverage layer draws each station as a rectangle, the one in outage red (with a dot that shows
+    at any zoom), with its tooltip; the switch hides and shows it; the reception_loss alert names the
+    station, no vessel, and clicking it centres the map on the station."""
+    async_api = _playwright_or_skip()
+    expect = async_api.expect
+    db_url = f"sqlite:///{tmp_path / 'coverage.db'}"
+    config = tmp_path / "ais-watch.toml"
+    config.write_text('[dashboard]\ntile_url = ""\n')
+    page_errors: list[str] = []
+    outside: list[str] = []
+    silent: set[str] = set()
+    async with (Serve({}, tmp_path / "serve.log") as serve, asyncio.timeout(LIMIT), nmea_feed() as feed,
+                aiohttp.ClientSession() as http):
+        serve.env = {**serve_env(db_url, config, feed.port), **COVERAGE_ENV}
+        token = await asyncio.to_thread(cli_token, serve.env, db_url)
+        await serve.start()
+        base = await serve.api_base()
+        await serve.wait_for(feed.connected.is_set, 30, "serve to connect to the NMEA feed")
+
+        async def stations_talk() -> None:
+            step = 0
+            while True:  # 8 messages a second from each station still talking
+                t = now()
+                lines: list[str] = []
+                for station, (lat, lon) in COVERAGE_STATIONS.items():
+                    if station in silent:
+                        continue
+                    for i, ship in enumerate(COVERAGE_SHIPS[station]):
+                        lines += position_lines(ship, t, lat - i / 50 + step / 10000, lon - i / 50, 8.0,
+                                                90.0, 0, station)
+                await feed.send(lines)
+                step += 1
+                await asyncio.sleep(0.25)
+
+        talking = asyncio.create_task(stations_talk())
+        try:
+            async def reception() -> dict[str, str]:
+                body = await get_json(http, base, token, "/api/reception?kind=stations")
+                return {s["label"]: s["state"] for s in body["stations"]}
+
+            async def both_judged() -> bool:
+                rates = await get_json(http, base, token, "/api/reception?kind=stations")
+                return sum(s["per_hour"] is not None for s in rates["stations"]) == 2
+
+            await serve.wait_for(both_judged, 30, "both stations' usual rates", interval=0.3)
+            silent.add("NORTH")
+            await serve.wait_for(lambda: _equals(reception(), {"NORTH": "outage", "SOUTH": "ok"}), 30,
+                                 "NORTH in outage, SOUTH ok", interval=0.3)
+
+            async with loopback_page(async_api, outside) as page:
+                expect.set_options(timeout=STEP)
+                page.on("pageerror", lambda err: page_errors.append(str(err)))
+                await page.goto(base + "/")
+                await page.fill("#token", token)
+                await page.click("#signin")
+                await expect(page.locator("#app")).to_be_visible()
+
+                # --- the layer: NORTH red (its box and its dot), SOUTH a subtle station box
+                outage = page.locator("#map path.coverage-station.coverage-outage")
+                await expect(outage).to_have_count(2)
+                assert {await outage.nth(i).get_attribute("stroke") for i in range(2)} == {"#ff3b30"}
+                ok = page.locator("#map path.coverage-station.coverage-ok")
+                await expect(ok).to_have_count(1)
+                assert await ok.get_attribute("stroke") != "#ff3b30"
+                assert await page.locator("#map .leaflet-coverage-pane path.coverage").count() >= 3
+
+                # --- the switch
+                await expect(page.locator("#map .coverage-legend")).to_be_visible()
+                await page.uncheck("#coverage-toggle")
+                await expect(page.locator("#map path.coverage")).to_have_count(0)
+                await expect(page.locator("#map .coverage-legend")).to_have_count(0)
+                await page.check("#coverage-toggle")
+                await expect(outage).to_have_count(2)
+
+                # --- the alert: the station, no vessel; a click centres the map on it
+                loss = page.locator('#alerts li.alert[data-kind="reception_loss"]')
+                await expect(loss).to_have_count(1)
+                await expect(loss.locator(".alert-name")).to_contain_text("station NORTH")
+                (alert,) = (await get_json(http, base, token, "/api/alerts?kind=reception_loss"))["alerts"]
+                assert alert["mmsi"] is None and alert["lat"] is not None, alert
+                async with page.expect_response(lambda r: "/api/reception?bbox=" in r.url):
+                    await page.evaluate("state.map.setView([38, 125], 6)")
+                async with page.expect_response(lambda r: "/api/reception?bbox=" in r.url):
+                    await loss.locator(".alert-name").click()  # the layer follows the map
+                centre = await page.evaluate("(() => { const c = state.map.getCenter(); "
+                                             "return [c.lat, c.lng]; })()")
+                assert abs(centre[0] - alert["lat"]) < 0.01 and abs(centre[1] - alert["lon"]) < 0.01, \
+                    (centre, alert)
+
+                # --- the tooltip, on a corner of the red box (its ships' markers are at its middle)
+                box = page.locator("#map path.coverage-outage:not(.coverage-dot)")
+                await expect(box).to_have_count(1)
+                await box.hover(position={"x": 3, "y": 3})
+                tip = page.locator(".leaflet-tooltip .coverage-tip")
+                await expect(tip).to_contain_text("NORTH")
+                await expect(tip).to_contain_text("OUTAGE")
+                await expect(tip).to_contain_text("2 vessels")
+                await expect(page.locator("#vessel")).to_be_hidden()  # no vessel to open
+                COVERAGE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(COVERAGE_SCREENSHOT))
+                assert page_errors == [], page_errors
+                assert outside == [], f"the page reached beyond loopback: {outside}"
+        finally:
+            talking.cancel()
+            await asyncio.gather(talking, return_exceptions=True)
+        code, _ = await serve.stop()
+        assert code == 0, serve.tail()
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return await value == expected

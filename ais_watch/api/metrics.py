@@ -1,5 +1,5 @@
 """Prometheus /metrics: read from the counters the service keeps anyway (IngestStats, AlertStats, the
-store writer), at scrape time, so the hot path pays nothing for being measured."""
+store writer, the reception step), at scrape time, so the hot path pays nothing for being measured."""
 
 from __future__ import annotations
 
@@ -53,12 +53,37 @@ class RuntimeCollector(Collector):
             yield GaugeMetricFamily(
                 "ais_watch_leader", "1 while this instance is the leader (scheduled rules, maintenance, "
                 "deliveries), else 0.", value=int(leadership.is_leader))
+        yield from self._reception()
         latest = pipeline.latest_event
         # On the pipeline's clock: the wall clock live, the demo clock in the demo (ahead of the wall).
         lag = (self.runtime.clock.now() - latest).total_seconds() if latest is not None else float("nan")
         yield GaugeMetricFamily("ais_watch_pipeline_lag_seconds",
                                 "The pipeline clock's now (live: wall time) less the newest event time "
                                 "processed.", value=lag)
+
+    def _reception(self) -> Iterator[Metric]:
+        """Stations and areas judged and in outage, by source: an operator alerts on reception too. Every
+        source heard has its 0, so a rule on `> 0` tells "none down" from "not measured"."""
+        reception = self.runtime.reception
+        if reception is None:
+            return
+        snapshot = reception.snapshot()
+        for kind, what in (("stations", "receiving stations"), ("areas", "grid-cell areas")):
+            known: dict[str, int] = {}
+            down: dict[str, int] = {}
+            for item in snapshot[kind]:
+                known[item["source"]] = known.get(item["source"], 0) + 1
+                down[item["source"]] = down.get(item["source"], 0) + (item["state"] == "outage")
+            judged = GaugeMetricFamily(f"ais_watch_reception_{kind}",
+                                       f"The {what} the reception step judges, by source.", labels=["source"])
+            outage = GaugeMetricFamily(f"ais_watch_reception_{kind}_in_outage",
+                                       f"The {what} in outage (a reception loss), by source.",
+                                       labels=["source"])
+            for source in sorted(known):
+                judged.add_metric([source], known[source])
+                outage.add_metric([source], down[source])
+            yield judged
+            yield outage
 
 
 def metrics_text(runtime: Runtime) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,25 @@ def query_limit(request: web.Request, default: int = 100, maximum: int = 10000) 
     if not digits(value, 9) or not 1 <= int(value) <= maximum:
         raise BadRequest(f"limit: a whole number from 1 to {maximum}")
     return int(value)
+
+
+def query_bbox(request: web.Request) -> tuple[float, float, float, float] | None:
+    """`bbox=west,south,east,north` in degrees (a map's viewport), or None when not given. West may be
+    east of east: the box then crosses the antimeridian (a Pacific view)."""
+    value = request.query.get("bbox")
+    if value is None:
+        return None
+    try:
+        west, south, east, north = (float(part) for part in value.split(","))
+    except ValueError as err:  # not four parts, or one not a number
+        raise BadRequest(f"bbox: west,south,east,north in degrees: {value[:80]!r}") from err
+    if not all(math.isfinite(v) for v in (west, south, east, north)):  # float() takes nan and inf
+        raise BadRequest("bbox: finite degrees only")
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise BadRequest("bbox: longitudes from -180 to 180")
+    if not (-90 <= south <= north <= 90):
+        raise BadRequest("bbox: latitudes from -90 to 90, south not above north")
+    return west, south, east, north
 
 
 def path_mmsi(request: web.Request) -> int:

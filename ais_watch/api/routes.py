@@ -16,6 +16,7 @@ from ais_watch.api.handlers.dashboard import dashboard_config
 from ais_watch.api.handlers.health import healthz, metrics, readyz
 from ais_watch.api.handlers.live import live
 from ais_watch.api.handlers.port_calls import list_port_calls
+from ais_watch.api.handlers.reception import list_reception
 from ais_watch.api.handlers.vessels import (
     count_vessels,
     get_vessel,
@@ -50,7 +51,8 @@ async def openapi(request: web.Request) -> web.Response:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", healthz, None, "The process is up."),
     Route("GET", "/readyz", readyz, None, "The database is reachable."),
-    Route("GET", "/metrics", metrics, None, "Prometheus metrics: ingest, rejects, alerts, deliveries, lag."),
+    Route("GET", "/metrics", metrics, None,
+          "Prometheus metrics: ingest, rejects, alerts, deliveries, lag, stations and areas in outage."),
     Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
     Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
     Route("GET", "/api/config", dashboard_config, "viewer",
@@ -148,6 +150,25 @@ ROUTES: tuple[Route, ...] = (
             ("since", "query", "ISO 8601"),
             ("until", "query", "ISO 8601"),
             ("limit", "query", "1-10000"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/reception",
+        list_reception,
+        "viewer",
+        "The receiving stations (feeds naming one) and grid-cell areas (feeds naming none) this service "
+        "judges, those in outage first: state (ok or outage) and since when, last message, usual messages "
+        "per hour, the bounds [south, west, north, east] of the positions heard through it, vessels last "
+        "heard there, and for areas whether they are heard terrestrially or only by satellite (with the "
+        "median gap between one vessel's reports). 404 when no pipeline runs in this process or "
+        "reception.enabled is off.",
+        (
+            ("state", "query", "ok or outage"),
+            ("kind", "query", "stations or areas (the other list is left out)"),
+            ("source", "query", "a source's name"),
+            ("bbox", "query", "west,south,east,north in degrees: only those whose bounds meet it "
+             "(west > east crosses the antimeridian)"),
         ),
     ),
     Route("GET", "/api/zones", list_zones, "viewer", "Every geofence, as GeoJSON."),

@@ -1,6 +1,6 @@
 """What the API reads from the running service (`Runtime`): its time, the demo (when `serve` runs it),
-the running watchlist. Every function takes the request; the runtime is None when no pipeline runs in
-this process (tests, a read-only instance)."""
+the running watchlist, the reception of its stations and areas. Every function takes the request; the
+runtime is None when no pipeline runs in this process (tests, a read-only instance)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,16 @@ def demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: in
              "dark_threshold": e.dark_threshold, "created_at": None, "updated_at": None}
             for e in index.entries
             if e.key not in stored and (e.mmsi == mmsi or (imo is not None and e.imo == imo))]
+
+
+def runs_pipeline(request: web.Request) -> bool:
+    """Whether a pipeline runs in this process (what /metrics and /api/reception report on)."""
+    return _runtime(request) is not None
+
+
+def reception(request: web.Request) -> dict[str, list[dict[str, Any]]] | None:
+    """Every receiving station and area the running pipeline judges, with its state and rates (the
+    reception step's snapshot); None when no pipeline runs here or `reception.enabled` is off."""
+    runtime = _runtime(request)
+    step = runtime.reception if runtime is not None else None
+    return None if step is None else step.snapshot()

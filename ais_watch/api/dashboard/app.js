@@ -5,7 +5,8 @@
 
 const state = { token: sessionStorage.getItem("ais-watch-token") || "", map: null, markers: new Map(),
                 alerts: new Map(), track: null, calls: null, selected: null, socket: null, retry: 1000,
-                clock: null, clockTimer: null };
+                clock: null, clockTimer: null, coverage: null, coverageLegend: null, coverageShapes: new Map(),
+                coverageTimer: null, coverageMoved: null };
 
 function el(tag, props = {}, text = null) {
   const node = document.createElement(tag);
@@ -85,6 +86,13 @@ async function start() {
   if (!state.map) {
     state.map = L.map("map", { preferCanvas: false }).setView([42.5, 131.5], 6);
     state.map.on("moveend", sendViewport);
+    state.map.on("moveend", coverageMoved);
+    state.map.createPane("coverage");  // under the zones, tracks and vessels (style.css)
+    state.coverage = L.layerGroup();
+    state.coverageLegend = coverageLegend();
+    if (document.getElementById("coverage-toggle").checked) {
+      state.coverage.addTo(state.map); state.coverageLegend.addTo(state.map);
+    }
     if (config.tile_url) {
       // With no tiles reachable (an air-gapped network) the zones, vessels and tracks still show.
       L.tileLayer(config.tile_url, { maxZoom: 18, attribution: config.tile_attribution || "" }).addTo(state.map);
@@ -92,7 +100,8 @@ async function start() {
   }
   const kinds = document.getElementById("filter-kind");
   if (kinds.options.length === 1) for (const kind of config.kinds) kinds.appendChild(el("option", { value: kind }, kind));
-  await Promise.all([loadZones(), loadVessels(), loadAlerts()]);
+  await Promise.all([loadZones(), loadVessels(), loadAlerts(), loadCoverage()]);
+  if (!state.coverageTimer) state.coverageTimer = setInterval(loadCoverage, COVERAGE_REFRESH);
   connectLive();
 }
 
@@ -136,17 +145,173 @@ async function loadVessels() {
   for (const v of data.vessels) placeVessel(v);
 }
 
+// -------------------------------------------------------------------------------------- coverage
+// The receiving stations and areas the service judges (/api/reception), in the viewport: each one's
+// bounds as a rectangle coloured by its state, an outage also as a dot that shows at any zoom.
+const COVERAGE_REFRESH = 60000;  // ms; a reception alert arriving live refreshes at once
+const COVERAGE_MIN_SPAN = 0.1;  // degrees: bounds of one position, or a line of them, still show as a box
+
+function viewportBox() {
+  // west,south,east,north within -180..180 (west > east crosses the antimeridian); none for the world.
+  const b = state.map.getBounds();
+  if (b.getEast() - b.getWest() >= 360) return null;
+  const wrap = (lon) => (lon < -180 || lon > 180 ? ((((lon + 180) % 360) + 360) % 360) - 180 : lon);
+  const clamp = (lat) => Math.max(-90, Math.min(90, lat));
+  return [wrap(b.getWest()), clamp(b.getSouth()), wrap(b.getEast()), clamp(b.getNorth())]
+    .map((v) => v.toFixed(4)).join(",");
+}
+
+function coverageMoved() {
+  clearTimeout(state.coverageMoved);
+  state.coverageMoved = setTimeout(loadCoverage, 300);
+}
+
+function coverageClass(item, kind) {
+  // coverage-outage, or coverage-ok with how an area is heard (satellite-only areas look different).
+  const how = kind === "stations" ? "station" : (item.reception || "unknown");
+  return `coverage coverage-${kind === "stations" ? "station" : "area"} coverage-${item.state} coverage-${how}`;
+}
+
+const COVERAGE_STYLE = {
+  outage: { color: "#ff3b30", weight: 2.5, fillOpacity: 0.25 },
+  station: { color: "#39c5cf", weight: 1, fillOpacity: 0.04 },
+  terrestrial: { color: "#3fb950", weight: 1, fillOpacity: 0.03 },
+  satellite: { color: "#d29922", weight: 1.5, fillOpacity: 0.06, dashArray: "6 4" },
+  unknown: { color: "#8b949e", weight: 1, fillOpacity: 0.02, dashArray: "2 4" },
+};
+
+function shortTime(iso) {
+  return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : null;
+}
+
+function coverageTooltip(item, kind) {
+  const lines = [
+    [kind === "stations" ? "station" : "area", item.source, kind === "areas" && item.reception !== "unknown" ? item.reception : null],
+    [item.state === "outage" ? "OUTAGE" : "ok", item.since && "since " + shortTime(item.since)],
+    [item.per_hour !== null ? `${item.per_hour} msg/h usually` : "rate not judged", `${item.vessels} vessels`],
+    [item.last_message && "last heard " + shortTime(item.last_message)],
+  ];
+  const box = el("div", { className: "coverage-tip" });
+  box.appendChild(el("strong", {}, item.label));
+  for (const parts of lines) {
+    const text = parts.filter((p) => p !== null && p !== undefined && p !== "").join(" · ");
+    if (text) box.appendChild(el("div", {}, text));
+  }
+  return box;
+}
+
+function coverageShape(item, kind) {
+  let [south, west, north, east] = item.bounds;
+  const padLat = Math.max(0, COVERAGE_MIN_SPAN - (north - south)) / 2;
+  const padLon = Math.max(0, COVERAGE_MIN_SPAN - (east - west)) / 2;
+  south -= padLat; north += padLat; west -= padLon; east += padLon;
+  const how = item.state === "outage" ? "outage" : kind === "stations" ? "station" : (item.reception || "unknown");
+  const options = { ...COVERAGE_STYLE[how], pane: "coverage", className: coverageClass(item, kind) };
+  const shapes = [L.rectangle([[south, west], [north, east]], options)];
+  if (item.state === "outage") {
+    shapes.push(L.circleMarker([(south + north) / 2, (west + east) / 2],
+                               { ...options, radius: 6, fillOpacity: 0.8, className: options.className + " coverage-dot" }));
+  }
+  for (const shape of shapes) shape.bindTooltip(coverageTooltip(item, kind), { sticky: true });
+  return shapes;
+}
+
+async function loadCoverage() {
+  if (!state.token || !state.map || !state.coverage) return;  // signed out: the timer asks nothing
+  if (!state.map.hasLayer(state.coverage)) return;  // switched off: nothing asked
+  const box = viewportBox();
+  let data;
+  try {
+    data = await api("/api/reception" + (box ? "?bbox=" + encodeURIComponent(box) : ""));
+  } catch (err) {
+    clearCoverage();  // reception off here, or no pipeline: nothing to draw
+    return;
+  }
+  if (!state.map.hasLayer(state.coverage)) return;  // switched off while asking
+  // A shape is redrawn only when its box or its colour changes; otherwise its tooltip is updated in
+  // place, so a refresh neither flickers nor closes the tooltip an operator is reading.
+  const seen = new Set();
+  for (const kind of ["areas", "stations"]) {
+    for (const item of data[kind] || []) {
+      if (!item.bounds) continue;
+      seen.add(item.id);
+      const look = JSON.stringify([kind, item.bounds, item.state, item.reception]);
+      const drawn = state.coverageShapes.get(item.id);
+      if (drawn && drawn.look === look) {
+        for (const shape of drawn.shapes) shape.setTooltipContent(coverageTooltip(item, kind));
+        continue;
+      }
+      if (drawn) for (const shape of drawn.shapes) state.coverage.removeLayer(shape);
+      const shapes = coverageShape(item, kind);
+      for (const shape of shapes) state.coverage.addLayer(shape);
+      state.coverageShapes.set(item.id, { look, shapes, outage: item.state === "outage" });
+    }
+  }
+  for (const [id, drawn] of state.coverageShapes) {
+    if (seen.has(id)) continue;
+    for (const shape of drawn.shapes) state.coverage.removeLayer(shape);
+    state.coverageShapes.delete(id);
+  }
+  // Outages on top: a red box is never hidden under an ok one.
+  for (const drawn of state.coverageShapes.values()) if (drawn.outage) for (const shape of drawn.shapes) shape.bringToFront();
+}
+
+function clearCoverage() {
+  state.coverage.clearLayers();
+  state.coverageShapes.clear();
+}
+
+function coverageLegend() {
+  const legend = L.control({ position: "bottomleft" });
+  legend.onAdd = () => {
+    const box = el("div", { className: "coverage-legend" });
+    for (const [look, text] of [["outage", "reception lost"], ["station", "station"], ["terrestrial", "area, terrestrial"],
+                                ["satellite", "area, satellite only"], ["unknown", "area, not yet known"]]) {
+      const row = el("div");
+      row.appendChild(el("span", { className: "swatch swatch-" + look }));
+      row.appendChild(document.createTextNode(text));
+      box.appendChild(row);
+    }
+    return box;
+  };
+  return legend;
+}
+
+function toggleCoverage() {
+  if (!state.map) return;
+  if (document.getElementById("coverage-toggle").checked) {
+    state.coverage.addTo(state.map); state.coverageLegend.addTo(state.map); loadCoverage();
+  } else { state.coverage.remove(); state.coverageLegend.remove(); clearCoverage(); }
+}
+
 // ---------------------------------------------------------------------------------------- alerts
+// Reception and feed alerts are about a station, an area or a feed, not a vessel: their place is the title.
+function alertTitle(a) {
+  if (a.vessel_name) return a.vessel_name;
+  return a.mmsi ? String(a.mmsi) : (a.place || "");
+}
+
+function alertMeta(a) {
+  const d = a.details || {};
+  const when = a.occurred_at && a.occurred_at.replace("T", " ").replace("Z", " UTC");
+  if (a.vessel_name || a.mmsi) return [a.place, when, a.imo && "IMO " + a.imo];
+  const parts = [typeof d.where === "string" && d.where !== a.place ? d.where : null, when];
+  if (a.kind === "reception_loss") {
+    parts.push(d.reason, Number.isFinite(d.vessels_last_heard) ? `${d.vessels_last_heard} vessels last heard there` : null);
+  } else if (a.kind === "reception_restored" && Number.isFinite(d.outage_seconds)) {
+    parts.push(`down ${Math.round(d.outage_seconds / 60)} min`);
+  }
+  return parts;
+}
+
 function alertItem(a) {
   const item = el("li", { className: "alert", dataset: { id: a.id, kind: a.kind, state: a.state, severity: a.severity } });
   const head = el("div", { className: "alert-head" });
   head.appendChild(el("span", { className: "alert-kind" }, a.kind.replaceAll("_", " ")));
   head.appendChild(el("span", { className: "alert-state" }, a.state));
   item.appendChild(head);
-  item.appendChild(el("div", { className: "alert-name" }, a.vessel_name || (a.mmsi ? String(a.mmsi) : "")));
-  item.appendChild(el("div", { className: "alert-meta" },
-    [a.place, a.occurred_at && a.occurred_at.replace("T", " ").replace("Z", " UTC"), a.imo && "IMO " + a.imo]
-      .filter(Boolean).join(" · ")));
+  item.appendChild(el("div", { className: "alert-name" }, alertTitle(a)));
+  item.appendChild(el("div", { className: "alert-meta" }, alertMeta(a).filter(Boolean).join(" · ")));
   if (a.state === "open") {
     const actions = el("div", { className: "alert-actions" });
     const note = el("input", { className: "ack-note", placeholder: "note", "aria-label": "note" });
@@ -160,7 +325,7 @@ function alertItem(a) {
     actions.appendChild(note); actions.appendChild(ack); item.appendChild(actions);
   }
   item.addEventListener("click", () => {
-    if (a.lat !== null && a.lon !== null) state.map.setView([a.lat, a.lon], Math.max(state.map.getZoom(), 9));
+    if (a.lat !== null && a.lat !== undefined && a.lon !== null && a.lon !== undefined) state.map.setView([a.lat, a.lon], Math.max(state.map.getZoom(), 9));
     if (a.mmsi) selectVessel(a.mmsi);
   });
   return item;
@@ -204,7 +369,10 @@ function connectLive() {
   });
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "alert") showAlert(message.alert);
+    if (message.type === "alert") {
+      showAlert(message.alert);
+      if (message.alert.kind.startsWith("reception_")) loadCoverage();
+    }
     else if (message.type === "position") placeVessel(message);
   });
   socket.addEventListener("close", () => {
@@ -265,5 +433,6 @@ document.getElementById("signin-form").addEventListener("submit", signIn);
 document.getElementById("signout").addEventListener("click", () => signOut());
 document.getElementById("filter-kind").addEventListener("change", loadAlerts);
 document.getElementById("filter-state").addEventListener("change", loadAlerts);
+document.getElementById("coverage-toggle").addEventListener("change", toggleCoverage);
 document.getElementById("track-days").addEventListener("change", () => state.selected && selectVessel(state.selected));
 if (state.token) signIn();
