@@ -230,6 +230,9 @@ def test_the_snapshot_lists_stations_and_areas_with_their_state() -> None:
     assert all(a["reception"] in ("terrestrial", "unknown") for a in snap["areas"])
     vlad = next(s for s in snap["stations"] if s["label"] == "vlad-1")
     assert vlad["per_hour"] and vlad["per_hour"] > 100 and vlad["vessels"] == 5 and vlad["since"]
+    assert vlad["judged"] is True and vlad["cell"] is None
+    vlad_area = next(a for a in snap["areas"] if a["cell"] == [43.0, 131.0, 44.0, 132.0])
+    assert vlad_area["judged"] is False, "its traffic names a station: the station is judged, not the area"
 
 
 # ------------------------------------------------------------------------------ cadence and the area

@@ -341,6 +341,12 @@ class Reception(StageBase):
                                    "down_since": iso(down_since),
                                    "outage_seconds": (when - down_since).total_seconds()})
 
+    def _cell_bounds(self, area: Coverage) -> list[float]:
+        """The grid cell an area is: south, west, north, east."""
+        _, _, south, west = area.key.rsplit(":", 3)
+        size = self.options.cell_degrees
+        return [int(south) * size, int(west) * size, (int(south) + 1) * size, (int(west) + 1) * size]
+
     # ------------------------------------------------------------------------------------- view
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         """Every station and area with its state and rates, for the API and the dashboard."""
@@ -353,7 +359,12 @@ class Reception(StageBase):
                 "last_message": iso(c.last_message),
                 "per_hour": None if c.window.usual is None
                 else round(c.window.usual * timedelta(hours=1) / self.options.window, 1),
-                "bounds": c.bounds, "vessels": len(c.vessels), "reception": reception,
+                "bounds": list(c.bounds) if c.bounds else None, "vessels": len(c.vessels),
+                "reception": reception, "cell": self._cell_bounds(c) if c.kind == "area" else None,
+                # Judged at all: an area whose traffic all names a station is the station's to judge, and
+                # a station or area too quiet (or still being learnt) is not judged either.
+                "judged": c.last_message is not None and c.window.usual is not None
+                and c.window.usual >= self.options.min_usual,
                 "median_gap_seconds": median.total_seconds() if median is not None else None,
             })
         return out
