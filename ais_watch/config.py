@@ -164,8 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a station or area is heard before it is judged (its normal, such as a satellite's "
             "passes, is learnt first; a station that died meanwhile is found then).", minimum=0),
     Setting("reception.satellite_gap", "float", 1200.0,
-            "Seconds: an area where the median gap between one vessel's reports is longer is heard only by "
-            "satellite.", minimum=1),
+            "Seconds: an area where a quarter of the gaps between one vessel's reports are longer is heard "
+            "only by satellite.", minimum=1),
     Setting("feed.outage_after", "float", 600.0,
             "Seconds without a message from a source before it is in outage (outage time is not "
             "silence).", minimum=1),

@@ -149,13 +149,13 @@ async def test_areas_tell_satellite_from_terrestrial(api: Api) -> None:
         areas = (await api.reception(kind="areas"))["areas"]
         (satellite,) = [a for a in areas if a["source"] == "sat"]
         assert satellite["reception"] == "satellite", satellite
-        assert satellite["median_gap_seconds"] > 20 * 60 and satellite["vessels"] == SATELLITE_SHIPS
+        assert satellite["long_gap_seconds"] > 20 * 60 and satellite["vessels"] == SATELLITE_SHIPS
         assert satellite["label"] == "40°N 31°W" and satellite["state"] == "ok"
         # The stations' own ships, reporting every 30 s, are heard terrestrially in their cells.
         terrestrial = [a for a in areas if a["source"] == "test"]
         assert len(terrestrial) == len(STATIONS)
         assert {a["reception"] for a in terrestrial} == {"terrestrial"}, terrestrial
-        assert all(a["median_gap_seconds"] <= 60 for a in terrestrial)
+        assert all(a["long_gap_seconds"] <= 60 for a in terrestrial)
 
 
 # ----------------------------------------------------------------------------------------- filters
@@ -279,9 +279,9 @@ def test_box_meets_bounds_across_the_antimeridian() -> None:
 
 @pytest.mark.unit
 def test_numbers_are_json_safe() -> None:
-    item = {"per_hour": math.nan, "median_gap_seconds": math.inf, "bounds": [1.0, math.nan, 2.0, 3.0],
+    item = {"per_hour": math.nan, "long_gap_seconds": math.inf, "bounds": [1.0, math.nan, 2.0, 3.0],
             "vessels": 3, "label": "X"}
     safe = _json_safe(item)
-    assert safe == {"per_hour": None, "median_gap_seconds": None, "bounds": [1.0, None, 2.0, 3.0],
+    assert safe == {"per_hour": None, "long_gap_seconds": None, "bounds": [1.0, None, 2.0, 3.0],
                     "vessels": 3, "label": "X"}
     assert safe["bounds"] is not item["bounds"], "a copy: the step's bounds are its live state"

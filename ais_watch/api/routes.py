@@ -161,7 +161,7 @@ ROUTES: tuple[Route, ...] = (
         "judges, those in outage first: state (ok or outage) and since when, last message, usual messages "
         "per hour, the bounds [south, west, north, east] of the positions heard through it, vessels last "
         "heard there, and for areas whether they are heard terrestrially or only by satellite (with the "
-        "median gap between one vessel's reports). 404 when no pipeline runs in this process or "
+        "upper-quartile gap between one vessel's reports). 404 when no pipeline runs in this process or "
         "reception.enabled is off.",
         (
             ("state", "query", "ok or outage"),

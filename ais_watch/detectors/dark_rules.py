@@ -100,7 +100,7 @@ class DarkRules:
 
 
 Overlap = Callable[[str | None, datetime, datetime], timedelta]
-AreaReception = tuple[str, timedelta | None]  # "terrestrial" / "satellite" / "unknown", median report gap
+AreaReception = tuple[str, timedelta | None]  # "terrestrial" / "satellite" / "unknown", its long gap
 Reception = Callable[[Silence], AreaReception]
 
 
@@ -116,7 +116,7 @@ def threshold_for(state: Silence, now: datetime, rules: DarkRules,
                if longest is not None and rules.cadence_factor else None)
     if cadence is not None and cadence > chosen:
         chosen, by = cadence, "cadence"
-    kind, median = area
+    kind, long_gap = area
     if kind == "satellite" and min(rules.satellite_threshold, cap) > chosen:
         chosen, by = min(rules.satellite_threshold, cap), "satellite area"
     return chosen, {
@@ -125,7 +125,7 @@ def threshold_for(state: Silence, now: datetime, rules: DarkRules,
         "longest_gap_last_day_seconds": longest.total_seconds() if longest is not None else None,
         "cadence_seconds": cadence.total_seconds() if cadence is not None else None,
         "area_reception": kind,
-        "area_median_gap_seconds": median.total_seconds() if median is not None else None,
+        "area_long_gap_seconds": long_gap.total_seconds() if long_gap is not None else None,
     }
 
 

@@ -105,15 +105,17 @@ class Coverage:
         if sum(self.gaps) > SAMPLE_LIMIT:
             self.gaps = [n // 2 for n in self.gaps]
 
-    def median_gap(self) -> timedelta | None:
-        """The median gap between one vessel's reports here (the upper edge of its bucket)."""
+    def long_gap(self) -> timedelta | None:
+        """The upper quartile of the gaps between one vessel's reports here (the upper edge of its
+        bucket). Not the median: a satellite hears a ship two or three times in one pass, minutes apart,
+        so half its gaps are short, and only the long half tells it from a terrestrial station."""
         total = sum(self.gaps)
         if total < MIN_SAMPLES:
             return None
         seen = 0
         for bucket, n in enumerate(self.gaps):
             seen += n
-            if seen * 2 >= total:
+            if seen * 4 >= total * 3:
                 return timedelta(minutes=2 ** bucket)
         return None  # unreachable: the buckets add up to the total
 
@@ -282,7 +284,8 @@ class Reception(StageBase):
     def area_reception(self, source: str | None, lat: float | None, lon: float | None
                        ) -> tuple[str, timedelta | None]:
         """How vessels in this area are heard: "terrestrial", "satellite" (only on satellite passes) or
-        "unknown" (too few reports to tell), with the median gap between one vessel's reports there."""
+        "unknown" (too few reports to tell), with the upper-quartile gap between one vessel's reports
+        there."""
         if source is None or lat is None or lon is None:
             return "unknown", None
         south, west = self.cell(lat, lon)
@@ -290,10 +293,10 @@ class Reception(StageBase):
         return self._classify(found) if found is not None else ("unknown", None)
 
     def _classify(self, area: Coverage) -> tuple[str, timedelta | None]:
-        median = area.median_gap()
-        if median is None:
+        long_gap = area.long_gap()
+        if long_gap is None:
             return "unknown", None
-        return ("satellite" if median > self.options.satellite_gap else "terrestrial"), median
+        return ("satellite" if long_gap > self.options.satellite_gap else "terrestrial"), long_gap
 
     # ----------------------------------------------------------------------------------- alerts
     def _where_is(self, coverage: Coverage) -> tuple[str, float | None, float | None, dict[str, Any] | None]:
@@ -352,7 +355,7 @@ class Reception(StageBase):
         """Every station and area with its state and rates, for the API and the dashboard."""
         out: dict[str, list[dict[str, Any]]] = {"stations": [], "areas": []}
         for c in self.coverages.values():
-            reception, median = self._classify(c) if c.kind == "area" else (None, None)
+            reception, long_gap = self._classify(c) if c.kind == "area" else (None, None)
             out["stations" if c.kind == "station" else "areas"].append({
                 "id": c.key, "source": c.source, "label": c.label,
                 "state": "outage" if c.is_down else "ok", "since": iso(c.down_since),
@@ -365,7 +368,7 @@ class Reception(StageBase):
                 # a station or area too quiet (or still being learnt) is not judged either.
                 "judged": c.last_message is not None and c.window.usual is not None
                 and c.window.usual >= self.options.min_usual,
-                "median_gap_seconds": median.total_seconds() if median is not None else None,
+                "long_gap_seconds": long_gap.total_seconds() if long_gap is not None else None,
             })
         return out
 

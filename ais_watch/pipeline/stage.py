@@ -45,8 +45,8 @@ class Services(Protocol):
 
     def area_reception(self, source: str | None, lat: float | None, lon: float | None
                        ) -> tuple[str, timedelta | None]:
-        """How vessels in this area are heard ("terrestrial", "satellite", "unknown") and the median gap
-        between one vessel's reports there."""
+        """How vessels in this area are heard ("terrestrial", "satellite", "unknown") and the
+        upper-quartile gap between one vessel's reports there."""
 
     def vessel(self, mmsi: int) -> VesselRow | None:
         """The vessel's latest state, if it was ever heard."""
