@@ -80,8 +80,9 @@ class Harness:
         self.out = Collected()
         self._next_tick: datetime | None = None
 
-    def run(self, reports: Iterable[PositionReport]) -> None:
-        for r in sorted(reports, key=lambda r: r.time):
+    def run(self, reports: Iterable[PositionReport], key: Any = None) -> None:
+        """In time order, or in the order `key` gives (the order they arrive in)."""
+        for r in sorted(reports, key=key or (lambda r: r.time)):
             if self._next_tick is not None and r.time >= self._next_tick:
                 self.tick(r.time)
             self._next_tick = self._next_tick or r.time
@@ -179,6 +180,18 @@ def test_a_satellite_heard_in_passes_is_not_in_outage_between_them_but_is_when_i
     (loss,) = [a for a in h2.out.alerts if a.kind == "reception_loss"]
     assert loss.details["station"] == "316999999" and loss.details["reason"] == "no messages"
     assert loss.occurred_at - datetime.fromisoformat(loss.details["since"]) >= timedelta(minutes=150)
+
+
+def test_a_station_whose_clock_runs_40_minutes_behind_the_feed_is_not_silent() -> None:
+    """A satellite's detection times among receive times (the AMSA satellite recording's two clocks):
+    its reports arrive all along, stamped 40 minutes early. Its silence is measured on the step's clock."""
+    h = Harness()
+    behind = [report(r.mmsi, (r.time - T0).total_seconds() / 60 - 40, VLADIVOSTOK, "late-1")
+              for r in harbour("late-1", VLADIVOSTOK, 40, 400)]
+    arrival = {id(r): (r.time - T0).total_seconds() + 2400 for r in behind}
+    h.run(behind + harbour("nakh-1", NAKHODKA, 0, 400, first_mmsi=273200000),
+          key=lambda r: arrival.get(id(r), (r.time - T0).total_seconds()))
+    assert [a for a in h.out.alerts if a.kind.startswith("reception")] == [], h.out.kinds()
 
 
 # --------------------------------------------------------------------------------------------- areas

@@ -67,6 +67,10 @@ class Coverage:
     window: TrafficWindow
     first_message: datetime | None = None
     last_message: datetime | None = None
+    # The step's clock when it was last heard: later than its last message's own time when its clock runs
+    # behind the feed's (a satellite's detection times among receive times). Its silence is measured from
+    # here, so a station heard all along is never silent however its clock is set.
+    last_heard: datetime | None = None
     down_since: datetime | None = None  # its last message before the current outage
     collapsed: bool = False  # the current outage is a rate collapse (a trickle still arrives)
     quiet: bool = False  # silent past the threshold but judged no outage (its feed was down, its ships moved)
@@ -136,6 +140,7 @@ class Reception(StageBase):
         # mmsi -> the station its latest report came through, and the area its latest position was in
         self._station_of: dict[int, Coverage] = {}
         self._area_of: dict[int, Coverage] = {}
+        self._clock: datetime | None = None  # the newest time seen: the step's clock
 
     # ------------------------------------------------------------------------------------- keys
     def cell(self, lat: float, lon: float) -> tuple[int, int]:
@@ -161,6 +166,8 @@ class Reception(StageBase):
     # ---------------------------------------------------------------------------------- reports
     def handle(self, report: Report, ctx: Context) -> None:
         when = report.time if self.event_time else report.received_at
+        if self._clock is None or when > self._clock:
+            self._clock = when
         services = ctx.services
         station = self.station(report.source, report.station) if report.station is not None else None
         if station is not None:
@@ -205,6 +212,7 @@ class Reception(StageBase):
             coverage.silence_ended(when, when - last)
         if last is None or when > last:
             coverage.last_message = when
+        coverage.last_heard = self._clock
         if coverage.first_message is None or when < coverage.first_message:
             coverage.first_message = when
 
@@ -243,13 +251,14 @@ class Reception(StageBase):
 
     def tick(self, now: datetime, services: Services) -> None:
         for coverage in self.coverages.values():
-            last, first = coverage.last_message, coverage.first_message
-            if coverage.down_since is not None or coverage.quiet or last is None or first is None:
+            last, first, heard = coverage.last_message, coverage.first_message, coverage.last_heard
+            if (coverage.down_since is not None or coverage.quiet or last is None or first is None
+                    or heard is None):
                 continue
             if now - first < self.options.learn:
                 continue  # its normal (a satellite's passes) is not known yet: judged once it is
             threshold = self.silence_threshold(coverage, now)
-            if threshold is None or now - last <= threshold:
+            if threshold is None or now - heard <= threshold or now - last <= threshold:
                 continue
             if not self._feed_carried_on(coverage, last, now) or (
                     coverage.kind == "area" and len(coverage.vessels) < self.options.min_vessels):
