@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
-from ais_watch.detectors.dark_rules import DarkRules, PortLike, Silence, on_position, on_tick
+from ais_watch.detectors.dark_rules import DarkRules, PortLike, SeaDistances, Silence, on_position, on_tick
 from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
+from ais_watch.sea_routes import SeaRoutes
 
 if TYPE_CHECKING:
     from ais_watch.watchlist.index import Match, WatchlistIndex
-
     from ais_watch.zones import Zone
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,11 @@ class DarkStage(StageBase):
 
     def __init__(self, enricher: WatchlistEnricher, ports: Sequence[PortLike], *,
                  threshold: timedelta = timedelta(hours=6), max_speed_kn: float = 16.0,
-                 min_dwell: timedelta = timedelta(hours=2)) -> None:
+                 min_dwell: timedelta = timedelta(hours=2), sea: SeaDistances | None = None) -> None:
         self.enricher = enricher
         self.ports = list(ports)
+        # Distances to the ports by sea; set again with the ports when the zones reload.
+        self.sea: SeaDistances = sea if sea is not None else SeaRoutes(self.ports)
         self.threshold = threshold
         self.max_speed_kn = max_speed_kn
         self.min_dwell = min_dwell
@@ -119,14 +121,15 @@ class DarkStage(StageBase):
             return
         silent_mmsi = state.mmsi  # the reappearance clears what was saved under it (a new MMSI may speak)
         drafts = on_position(state, report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog,
-                             report.source, _port_name(ctx.zones), self._rules[state.key], self.ports)
+                             report.source, _port_name(ctx.zones), self._rules[state.key], self.ports,
+                             sea=self.sea)
         if drafts:
             self._raise(drafts, silent_mmsi, None, ctx.services)
 
     def tick(self, now: datetime, services: Services) -> None:
         self._follow_watchlist(services)
         for key, state in self.silences.items():
-            drafts = on_tick(state, now, self._rules[key], services.outage_overlap, self.ports)
+            drafts = on_tick(state, now, self._rules[key], services.outage_overlap, self.ports, sea=self.sea)
             if drafts:
                 self._raise(drafts, state.mmsi, state.alerted_for, services)
 
