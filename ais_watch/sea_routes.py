@@ -238,7 +238,7 @@ def _add_grid(graph: _Edges, boxes: Sequence[Box], land: Land) -> None:
     """The sea points of a `GRID_DEG` grid over the boxes, each joined to its neighbours in 16
     directions where no land lies between, and each lane node in a box to the grid points of the cell
     it lies in."""
-    lanes = graph.size
+    first_grid = graph.size
     cells: set[tuple[int, int]] = set()
     for south, north, west, east in boxes:
         rows = range(math.floor(south / GRID_DEG), math.ceil(north / GRID_DEG) + 1)
@@ -249,21 +249,33 @@ def _add_grid(graph: _Edges, boxes: Sequence[Box], land: Land) -> None:
     sea = ~land.contains(lat, lon)
     rc = rc[sea]
     ids = graph.nodes(lat[sea], lon[sea])
-    number = {(int(r), int(c)): int(i) for (r, c), i in zip(rc, ids, strict=True)}
-    pairs = [(i, number[(r + dr, c + dc)]) for (r, c), i in number.items() for dr, dc in _STEPS
-             if (r + dr, c + dc) in number]
+    keys = _cell_key(rc[:, 0], rc[:, 1])  # increasing, as the cells are sorted: searchable
+    a_parts, b_parts = [], []
+    for dr, dc in _STEPS:
+        found, at = _lookup(keys, _cell_key(rc[:, 0] + dr, rc[:, 1] + dc))
+        a_parts.append(ids[found])
+        b_parts.append(ids[at[found]])
     lat, lon = graph.positions()
-    for node in range(lanes):
-        r, c = lat[node] / GRID_DEG, lon[node] / GRID_DEG
-        for corner in ((math.floor(r), math.floor(c)), (math.floor(r), math.ceil(c)),
-                       (math.ceil(r), math.floor(c)), (math.ceil(r), math.ceil(c))):
-            if corner in number:
-                pairs.append((node, number[corner]))
-    if pairs:
-        ab = np.array(pairs, dtype=np.intp)
-        a, b = ab[:, 0], ab[:, 1]
-        open_water = ~land.blocked(lat[a], lon[a], lat[b], lon[b])
-        graph.edges(a[open_water], b[open_water])
+    lanes = np.arange(first_grid)
+    r, c = lat[lanes] / GRID_DEG, lon[lanes] / GRID_DEG
+    for rows, cols in ((np.floor(r), np.floor(c)), (np.floor(r), np.ceil(c)), (np.ceil(r), np.floor(c)),
+                       (np.ceil(r), np.ceil(c))):
+        found, at = _lookup(keys, _cell_key(rows.astype(np.intp), cols.astype(np.intp)))
+        a_parts.append(lanes[found])
+        b_parts.append(ids[at[found]])
+    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
+    open_water = ~land.blocked(lat[a], lon[a], lat[b], lon[b])
+    graph.edges(a[open_water], b[open_water])
+
+
+def _cell_key(rows: Ints, cols: Ints) -> Ints:
+    return np.asarray((rows + 2000) * 8000 + (cols + 4000), dtype=np.intp)
+
+
+def _lookup(keys: Ints, wanted: Ints) -> tuple[Bools, Ints]:
+    """Which wanted keys are in the sorted `keys`, and where."""
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return keys[at] == wanted, at
 
 
 # ------------------------------------------------------------------------------------------ routes
@@ -292,7 +304,8 @@ class _Routes:
         self.joinable, self.near = main, cKDTree(_unit(self.lat[main], self.lon[main]))
         # Each port joins at its sea entry (itself unless its point is on land, e.g. up a river).
         self.port_offset = np.zeros(len(key))
-        self.port_lat, self.port_lon = np.zeros(len(key)), np.zeros(len(key))
+        self.port_lat, self.port_lon = np.zeros(len(key)), np.zeros(len(key))  # their sea entries
+        self.port_ref = np.array(key, dtype=np.float64).reshape(-1, 2)
         sources = []
         extra_a: list[int] = []
         extra_b: list[int] = []
@@ -351,7 +364,10 @@ class _Routes:
             seen = ~self.land.blocked(np.array(sea_lat), np.array(sea_lon), self.port_lat[near],
                                       self.port_lon[near])
             by_graph[near[seen]] = straight[near[seen]]
-        return np.asarray(offset + by_graph + self.port_offset)
+        total = offset + by_graph + self.port_offset
+        # Nearer a port than the port is to open water (up its river): in the port, not out and back.
+        inside = gc_nm(lat, lon, self.port_ref[:, 0], self.port_ref[:, 1])
+        return np.asarray(np.where(inside <= self.port_offset, np.minimum(total, inside), total))
 
     def between(self, lat1: float, lon1: float, lat2: float, lon2: float) -> float:
         sea1, sea2 = self.land.to_sea(lat1, lon1), self.land.to_sea(lat2, lon2)
