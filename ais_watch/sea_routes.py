@@ -258,8 +258,9 @@ def _add_grid(graph: _Edges, boxes: Sequence[Box], land: Land) -> None:
     lat, lon = graph.positions()
     lanes = np.arange(first_grid)
     r, c = lat[lanes] / GRID_DEG, lon[lanes] / GRID_DEG
-    for corner_r, corner_c in ((np.floor(r), np.floor(c)), (np.floor(r), np.ceil(c)), (np.ceil(r), np.floor(c)),
-                       (np.ceil(r), np.ceil(c))):
+    corners = ((np.floor(r), np.floor(c)), (np.floor(r), np.ceil(c)), (np.ceil(r), np.floor(c)),
+               (np.ceil(r), np.ceil(c)))
+    for corner_r, corner_c in corners:
         found, at = _lookup(keys, _cell_key(corner_r.astype(np.intp), corner_c.astype(np.intp)))
         a_parts.append(lanes[found])
         b_parts.append(ids[at[found]])
