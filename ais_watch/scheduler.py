@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from ais_watch.config import Settings
 from ais_watch.runtime import Runtime
+from ais_watch.sea_routes import SeaRoutes
 from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import watchlist
 from ais_watch.watchlist.store import load_index
@@ -57,6 +58,7 @@ def reload_zones(runtime: Runtime) -> bool:
     if not zones.reload_if_changed():
         return False
     detectors.dark.ports = list(zones.index.ports())
+    detectors.dark.sea = SeaRoutes(detectors.dark.ports)  # the same ports reuse the routes already built
     log.info("geofences reloaded: %d zones", len(zones.index))
     return True
 

@@ -112,6 +112,9 @@ async def cmd_serve(settings: Settings) -> int:
         runtime.alerts.subscribe(hub.alert_changed)
         events = AlertEventListener(runtime.alerts)  # another instance's alerts, for this one's listeners
         events.start()
+        routes: asyncio.Future[None] | None = None
+        if runtime.detectors is not None:  # in a thread: the first went_dark tick must not wait for it
+            routes = asyncio.ensure_future(asyncio.to_thread(runtime.detectors.dark.prepare_routes))
         tune_garbage_collector()
         emit = runtime.pipeline.submit
         sources = live_sources(settings, emit, runtime.stats)
@@ -138,6 +141,8 @@ async def cmd_serve(settings: Settings) -> int:
                 log.error("%s stopped: %s", task.get_name(), result)
                 if task in done:
                     raise result
+        if routes is not None:  # a build under way finishes (seconds) rather than die with the loop
+            await asyncio.gather(routes, return_exceptions=True)
         await events.close()
         await leadership.close()  # the dispatcher stops first: a delivery in flight is handed back
         scheduler.shutdown(wait=False)

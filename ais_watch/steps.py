@@ -51,6 +51,7 @@ from ais_watch.pipeline.reception import Reception
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.pipeline.stage import Stage
 from ais_watch.pipeline.vessel_state import VesselState
+from ais_watch.sea_routes import SeaRoutes
 from ais_watch.store.writer import StoreWriter
 from ais_watch.watchlist.store import load_index, seed_default
 from ais_watch.zones import ZoneRegistry
@@ -109,14 +110,16 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
     await seed_default(engine)
     zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]])
     watchlist = WatchlistEnricher(await load_index(engine))
+    ports = zones.index.ports()
     return Detectors(
         zones=zones,
         zone_enricher=ZoneEnricher(zones, exit_margin_km=settings["zones.exit_margin_km"]),
         watchlist=watchlist,
-        dark=DarkStage(watchlist, zones.index.ports(), threshold=timedelta(hours=settings["dark.threshold"]),
+        # Sea routes to the ports: built on first use (a few seconds), then shared.
+        dark=DarkStage(watchlist, ports, threshold=timedelta(hours=settings["dark.threshold"]),
                        max_speed_kn=settings["dark.max_speed_kn"],
                        min_dwell=timedelta(hours=settings["dark.min_dwell"]),
-                       defaults=dark_rules(settings)),
+                       defaults=dark_rules(settings), sea=SeaRoutes(ports)),
         port_calls=PortCallStage(PortCallRules(min_dwell=timedelta(minutes=settings["port_calls.min_dwell"]),
                                                stop_speed=settings["port_calls.stop_speed"])),
         zone_alerts=ZoneAlerts(),

@@ -1,6 +1,10 @@
 """The dark-ship rules (went_dark, reappeared, possible_dark_port_call) and feed health, as pure state
 machines: no database, no network, no pipeline. Each test drives `on_position` / `on_tick` (or
-`FeedHealth.observe` / `tick`) by hand, the way Traccar tests its event handlers one message at a time."""
+`FeedHealth.observe` / `tick`) by hand, the way Traccar tests its event handlers one message at a time.
+
+Sea distances come from a stand-in (`DetourEstimate`: the great circle times 1.3), so the expectations
+about made-up ports stay plain arithmetic; the real sea routes, and these rules over them, are tested in
+test_sea_routes.py."""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ import pytest
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
 from ais_watch.detectors.dark_rules import (
-    DETOUR_FACTOR,
     IMPOSSIBLE_SPEED_KN,
     DarkRules,
     Silence,
@@ -21,7 +24,7 @@ from ais_watch.detectors.dark_rules import (
 )
 from ais_watch.geo import distance_nm
 from ais_watch.pipeline.feed_health import FeedHealth
-from tests.helpers.ports import RAJIN, VOSTOCHNY, Port
+from tests.helpers.ports import RAJIN, SEA, VOSTOCHNY, Port
 
 pytestmark = pytest.mark.unit
 
@@ -51,12 +54,12 @@ def seen(state: Silence, when: datetime, lat: float = AT_SEA[0], lon: float = AT
          sog: float | None = 10.0, cog: float | None = 270.0, mmsi: int = MMSI, source: str = SOURCE,
          in_port: str | None = None, rules: DarkRules = RULES, ports: tuple[Port, ...] = PORTS,
          ) -> list[AlertDraft]:
-    return on_position(state, mmsi, when, lat, lon, sog, cog, source, in_port, rules, ports)
+    return on_position(state, mmsi, when, lat, lon, sog, cog, source, in_port, rules, ports, sea=SEA)
 
 
 def tick(state: Silence, now: datetime, rules: DarkRules = RULES, overlap=no_outage,  # type: ignore[no-untyped-def]
          ports: tuple[Port, ...] = PORTS) -> list[AlertDraft]:
-    return on_tick(state, now, rules, overlap, ports)
+    return on_tick(state, now, rules, overlap, ports, sea=SEA)
 
 
 def dark_ship(rules: DarkRules = RULES, *, lat: float = AT_SEA[0], lon: float = AT_SEA[1],
@@ -108,16 +111,17 @@ def test_silence_past_the_threshold_raises_went_dark_once() -> None:
     assert d["feed_outage_seconds"] == 0
     assert d["in_port"] is None
     nearest = d["nearest_port"]
+    # By sea (here the stand-in's great circle x 1.3): the distances in the details are sea distances.
     assert nearest == {"id": "RUVYP", "name": "Vostochny", "country": "RU",
-                       "distance_nm": round(distance_nm(*AT_SEA, VOSTOCHNY.ref_lat, VOSTOCHNY.ref_lon), 1)}
-    assert 30 < nearest["distance_nm"] < 45
+                       "distance_nm": round(SEA.to_port(*AT_SEA, VOSTOCHNY), 1)}
+    assert 30 < distance_nm(*AT_SEA, VOSTOCHNY.ref_lat, VOSTOCHNY.ref_lon) < 45
+    assert d["distance_basis"] == SEA.basis
     assert dark.place == "at sea, 38 nm SW of Vostochny", "at sea: where, from the nearest port"
     likely = d["likely_ports"]
     # Both are within a day's sailing; heading west (265) and bound for RAJIN, Rajin comes first.
     assert [p["id"] for p in likely] == ["KPRJN", "RUVYP"]
     assert likely[0]["destination_match"] is True and likely[1]["destination_match"] is False
-    assert likely[0]["distance_from_last_nm"] == round(
-        distance_nm(*AT_SEA, RAJIN.ref_lat, RAJIN.ref_lon), 1)
+    assert likely[0]["distance_from_last_nm"] == round(SEA.to_port(*AT_SEA, RAJIN), 1)
 
 
 def test_likely_ports_are_those_within_a_days_sailing() -> None:
@@ -352,10 +356,11 @@ def test_possible_dark_port_call_ranks_reachable_ports() -> None:
     assert east["off_course_deg"] < 5 and 85 < north["off_course_deg"] < 95
     assert east["score"] < north["score"]
     # Reachability: there and back (with the sea-route factor) at 16 kn, plus the 2 h dwell, fits 14 h.
-    there = distance_nm(*P0, EAST.ref_lat, EAST.ref_lon) * DETOUR_FACTOR
+    there = SEA.to_port(*P0, EAST)
     assert east["min_sailing_hours"] == round(2 * there / 16.0, 1)
     assert all(c["min_sailing_hours"] + 2 <= 14 for c in candidates)
     assert (call.place, call.lat, call.lon) == ("Easthaven", EAST.ref_lat, EAST.ref_lon)
+    assert call.details["distance_basis"] == SEA.basis
     assert call.occurred_at == at(14) and call.event_key == iso(at(0))
     assert call.details["gap_seconds"] == 14 * 3600 and call.details["last_seen"] == iso(at(0))
     assert call.severity is None
@@ -367,11 +372,12 @@ def test_a_port_too_far_for_the_gap_is_excluded() -> None:
     drafts = seen(state, at(11), *P0, cog=None, ports=MADE_UP)
     assert [d.kind for d in drafts] == ["reappeared"], "no port fits in 11 h: no port call to suspect"
     state = dark_at_p0()
-    assert [c["id"] for c in rank_candidates(state, at(12), *P0, RULES, MADE_UP)] == ["XXEAS", "XXNOR"]
+    ranked = rank_candidates(state, at(12), *P0, RULES, MADE_UP, sea=SEA)
+    assert [c["id"] for c in ranked] == ["XXEAS", "XXNOR"]
     slow = DarkRules(max_speed_kn=8.0)  # at 8 kn the same trips take 19.5 h
-    assert rank_candidates(state, at(12), *P0, slow, MADE_UP) == []
+    assert rank_candidates(state, at(12), *P0, slow, MADE_UP, sea=SEA) == []
     dwell = DarkRules(min_dwell=timedelta(hours=4))  # 9.75 h + 4 h > 12 h
-    assert rank_candidates(state, at(12), *P0, dwell, MADE_UP) == []
+    assert rank_candidates(state, at(12), *P0, dwell, MADE_UP, sea=SEA) == []
 
 
 def test_the_fastest_speed_seen_widens_the_reach() -> None:
@@ -380,7 +386,8 @@ def test_the_fastest_speed_seen_widens_the_reach() -> None:
     seen(state, at(0), *P0, cog=90.0, ports=MADE_UP)
     assert state.top_speed_seen == 20.0
     # 156 nm at 23 kn is 6.8 h, plus 2 h: fits 9 h, which at 16 kn it would not.
-    assert [c["id"] for c in rank_candidates(state, at(9), *P0, RULES, MADE_UP)] == ["XXEAS", "XXNOR"]
+    ranked = rank_candidates(state, at(9), *P0, RULES, MADE_UP, sea=SEA)
+    assert [c["id"] for c in ranked] == ["XXEAS", "XXNOR"]
 
 
 @pytest.mark.parametrize("destination", ["NORTHBAY", "KANGSONG", "Kangsong", "XXNOR"])

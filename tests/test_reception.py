@@ -19,6 +19,7 @@ from ais_watch.model import PositionReport
 from ais_watch.pipeline.feed_health import FeedHealth
 from ais_watch.pipeline.reception import Reception, ReceptionOptions
 from ais_watch.pipeline.stage import Context
+from tests.helpers.ports import SEA, Port
 
 pytestmark = pytest.mark.unit
 
@@ -30,16 +31,6 @@ NAKHODKA = (42.80, 132.88)  # another station's harbour, heard all along
 OPTIONS = ReceptionOptions(window=timedelta(minutes=10), min_silence=timedelta(minutes=30), min_usual=20,
                            min_vessels=3, cell_degrees=1.0, satellite_gap=timedelta(minutes=20),
                            learn=timedelta(hours=2))
-
-
-@dataclass(frozen=True)
-class Port:
-    id: str
-    name: str
-    country: str
-    ref_lat: float
-    ref_lon: float
-    aliases: tuple[str, ...] = ()
 
 
 PORTS = (Port("RUVVO", "Vladivostok", "RU", *VLADIVOSTOK), Port("RUNJK", "Nakhodka", "RU", *NAKHODKA),
@@ -266,12 +257,13 @@ NO_OUTAGE: Any = lambda source, start, end: timedelta(0)  # noqa: E731
 def heard(state: Silence, hours: Iterable[float], rules: DarkRules, where: tuple[float, float] = (40.0, 150.0)
           ) -> None:
     for h in hours:
-        on_position(state, 273111111, T0 + timedelta(hours=h), *where, 10.0, 90.0, FEED, None, rules, PORTS)
+        on_position(state, 273111111, T0 + timedelta(hours=h), *where, 10.0, 90.0, FEED, None, rules, PORTS,
+                    sea=SEA)
 
 
 def went_dark(state: Silence, at_hours: float, rules: DarkRules, area: tuple[str, timedelta | None]
               = ("unknown", None)) -> list[AlertDraft]:
-    return on_tick(state, T0 + timedelta(hours=at_hours), rules, NO_OUTAGE, PORTS, lambda s: area)
+    return on_tick(state, T0 + timedelta(hours=at_hours), rules, NO_OUTAGE, PORTS, lambda s: area, sea=SEA)
 
 
 def test_a_ship_heard_on_satellite_passes_every_4_hours_is_not_dark_after_7_hours() -> None:

@@ -18,6 +18,7 @@ from ais_watch.detectors.dark_rules import (
     AreaReception,
     DarkRules,
     PortLike,
+    SeaDistances,
     Silence,
     on_position,
     on_tick,
@@ -25,6 +26,7 @@ from ais_watch.detectors.dark_rules import (
 from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
+from ais_watch.sea_routes import SeaRoutes
 
 if TYPE_CHECKING:
     from ais_watch.watchlist.index import Match, WatchlistIndex
@@ -46,9 +48,12 @@ class DarkStage(StageBase):
 
     def __init__(self, enricher: WatchlistEnricher, ports: Sequence[PortLike], *,
                  threshold: timedelta = timedelta(hours=6), max_speed_kn: float = 16.0,
-                 min_dwell: timedelta = timedelta(hours=2), defaults: DarkRules | None = None) -> None:
+                 min_dwell: timedelta = timedelta(hours=2), defaults: DarkRules | None = None,
+                 sea: SeaDistances | None = None) -> None:
         self.enricher = enricher
         self.ports = list(ports)
+        # Distances to the ports by sea; set again with the ports when the zones reload.
+        self.sea: SeaDistances = sea if sea is not None else SeaRoutes(self.ports)
         self.threshold = threshold
         self.max_speed_kn = max_speed_kn
         self.min_dwell = min_dwell
@@ -58,6 +63,12 @@ class DarkStage(StageBase):
         self._rules: dict[str, DarkRules] = {}
         self._key_of_mmsi: dict[int, str] = {}  # the silence each MMSI last fed
         self._index: WatchlistIndex = enricher.index  # the watchlist the silences were built against
+
+    def prepare_routes(self) -> None:
+        """Build the sea routes now (a few seconds, off the event loop in `serve`) rather than in the
+        first tick that needs them."""
+        if isinstance(self.sea, SeaRoutes):
+            self.sea.prepare()
 
     # ------------------------------------------------------------------------------- identity
     @staticmethod
@@ -129,7 +140,7 @@ class DarkStage(StageBase):
         silent_mmsi = state.mmsi  # the reappearance clears what was saved under it (a new MMSI may speak)
         drafts = on_position(state, report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog,
                              report.source, _port_name(ctx.zones), self._rules[state.key], self.ports,
-                             station=report.station)
+                             station=report.station, sea=self.sea)
         if drafts:
             self._raise(drafts, silent_mmsi, None, ctx.services)
 
@@ -145,7 +156,7 @@ class DarkStage(StageBase):
                 return services.outage_overlap(source, start, end, station=state.last_station,
                                                lat=state.last_lat, lon=state.last_lon)
 
-            drafts = on_tick(state, now, self._rules[key], overlap, self.ports, area)
+            drafts = on_tick(state, now, self._rules[key], overlap, self.ports, area, sea=self.sea)
             if drafts:
                 self._raise(drafts, state.mmsi, state.alerted_for, services)
 

@@ -10,10 +10,14 @@ ended when the new MMSI spoke.
   between the last and first positions and the implied speed (one no ship can make is flagged).
 - possible_dark_port_call: on reappearing, the watched ports the ship could have visited in the gap
   (sea distance there and back at a plausible top speed, leaving a minimum dwell), ranked.
+
+Distances to ports are by sea, through a `SeaDistances` passed in (`ais_watch/sea_routes.py` in the
+service, a stand-in in tests): the rules themselves stay pure.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,10 +26,6 @@ from typing import Any, Protocol
 from ais_watch.alerts.model import AlertDraft, Severity, iso
 from ais_watch.geo import angle_between, bearing_deg, describe_place, distance_nm
 
-# Sea routes are longer than great circles: coastal routes in the Sea of Japan (Vostochny-Rajin,
-# Vladivostok-Chongjin) run 1.1-1.3x the great-circle distance around capes and bays. 1.3 keeps a
-# candidate port reachable in the estimate whenever it is at sea; a shorter factor could miss a call.
-DETOUR_FACTOR = 1.3
 MAX_CANDIDATES = 10  # an analyst reads the first few; beyond ten the ranking says little
 IMPOSSIBLE_SPEED_KN = 40.0  # no cargo ship makes this: the positions or the identity are fake
 CADENCE_DAY = timedelta(days=1)  # a ship's cadence is what it did over the last day
@@ -47,6 +47,16 @@ class PortLike(Protocol):
     def ref_lat(self) -> float: ...
     @property
     def ref_lon(self) -> float: ...
+
+
+class SeaDistances(Protocol):
+    """Sea distances in nautical miles: from a point to a port, and between two points. `basis` says
+    how they were measured, for the alert details."""
+
+    @property
+    def basis(self) -> str: ...
+    def to_port(self, lat: float, lon: float, port: PortLike) -> float: ...
+    def between(self, lat1: float, lon1: float, lat2: float, lon2: float) -> float: ...
 
 
 @dataclass(slots=True)
@@ -137,7 +147,7 @@ def silent_for(state: Silence, now: datetime, overlap: Overlap) -> timedelta:
 
 def on_tick(
     state: Silence, now: datetime, rules: DarkRules, overlap: Overlap, ports: Sequence[PortLike],
-    reception: Reception | None = None,
+    reception: Reception | None = None, *, sea: SeaDistances,
 ) -> list[AlertDraft]:
     """went_dark once the silence (time its feed, station or area was down not counted) passes the
     threshold its reception leads us to expect (`threshold_for`; `reception` tells how the area it was
@@ -154,8 +164,8 @@ def on_tick(
         return []
     state.alerted_for = state.last_time
     down = overlap(state.last_source, state.last_time, now)
-    nearest = _nearest_port(state, ports)
-    likely = rank_candidates(state, None, None, None, rules, ports)[:3]
+    nearest = _nearest_port(state, ports, sea)
+    likely = rank_candidates(state, None, None, None, rules, ports, sea=sea)[:3]
     typical = state.typical_gap or (area[1].total_seconds() if area[1] is not None else None)
     details = {
         **rules.extra,
@@ -173,6 +183,7 @@ def on_tick(
         "in_port": state.in_port,
         "nearest_port": nearest,
         "likely_ports": likely,
+        "distance_basis": sea.basis,
     }
     return [
         AlertDraft(
@@ -204,6 +215,8 @@ def on_position(
     rules: DarkRules,
     ports: Sequence[PortLike],
     station: str | None = None,
+    *,
+    sea: SeaDistances,
 ) -> list[AlertDraft]:
     """A position of the watched ship: reappeared (and a possible dark port call) after a dark silence;
     otherwise the gap since its last report is its cadence."""
@@ -211,7 +224,7 @@ def on_position(
         return []  # older than what we know: history, not news
     drafts: list[AlertDraft] = []
     if state.alerted_for is not None and state.alerted_for == state.last_time and state.last_lat is not None:
-        drafts.extend(_reappeared(state, mmsi, when, lat, lon, cog, rules, ports, in_port))
+        drafts.extend(_reappeared(state, mmsi, when, lat, lon, cog, rules, ports, in_port, sea))
     elif state.last_time is not None:
         state.heard_after(when - state.last_time, when, rules)
     state.mmsi = mmsi
@@ -234,6 +247,7 @@ def _reappeared(
     rules: DarkRules,
     ports: Sequence[PortLike],
     in_port: str | None,
+    sea: SeaDistances,
 ) -> list[AlertDraft]:
     assert state.last_time is not None and state.last_lat is not None and state.last_lon is not None
     gap = when - state.last_time
@@ -268,7 +282,7 @@ def _reappeared(
     ]
     if state.in_port is not None and state.in_port == in_port:
         return drafts  # silent in a port and seen again in it: the port-call detector has that story
-    candidates = rank_candidates(state, when, lat, lon, rules, ports, first_cog=cog)
+    candidates = rank_candidates(state, when, lat, lon, rules, ports, first_cog=cog, sea=sea)
     if candidates:
         top = candidates[0]
         drafts.append(
@@ -288,6 +302,7 @@ def _reappeared(
                     "gap_seconds": gap.total_seconds(),
                     "last_seen": iso(state.last_time),
                     "candidates": candidates,
+                    "distance_basis": sea.basis,
                 },
             )
         )
@@ -302,6 +317,8 @@ def rank_candidates(
     rules: DarkRules,
     ports: Sequence[PortLike],
     first_cog: float | None = None,
+    *,
+    sea: SeaDistances,
 ) -> list[dict[str, Any]]:
     """Watched ports the ship could have called at while silent, most likely first.
 
@@ -310,21 +327,20 @@ def rank_candidates(
     ship goes dark): the ports within a day's sailing. Ranked by how far off its course the port lies
     (last course going out, first course coming back: a ship on passage keeps its heading), the extra
     distance the visit costs, the distance from where it went silent, and its reported destination,
-    which outweighs the rest (but is often false, so it only ranks, never excludes).
+    which outweighs the rest (but is often false, so it only ranks, never excludes). Every distance is
+    by sea (`sea`): a port behind a peninsula is as far as the way round it.
     """
     assert state.last_lat is not None and state.last_lon is not None
     speed = max(rules.max_speed_kn, state.top_speed_seen * 1.15)
-    direct = (distance_nm(state.last_lat, state.last_lon, lat, lon) * DETOUR_FACTOR
+    direct = (sea.between(state.last_lat, state.last_lon, lat, lon)
               if lat is not None and lon is not None else 0.0)
     destination = f" {_words(state.destination)} "
     ranked: list[dict[str, Any]] = []
     for port in ports:
-        there = distance_nm(state.last_lat, state.last_lon, port.ref_lat, port.ref_lon) * DETOUR_FACTOR
-        back = (
-            distance_nm(port.ref_lat, port.ref_lon, lat, lon) * DETOUR_FACTOR
-            if lat is not None and lon is not None
-            else 0.0
-        )
+        there = sea.to_port(state.last_lat, state.last_lon, port)
+        back = sea.to_port(lat, lon, port) if lat is not None and lon is not None else 0.0
+        if not math.isfinite(there + back):
+            continue  # no way there by sea
         sailing = timedelta(hours=(there + back) / speed)
         if when is not None:
             assert state.last_time is not None
@@ -359,7 +375,7 @@ def rank_candidates(
                 "country": port.country,
                 "lat": port.ref_lat,
                 "lon": port.ref_lon,
-                "distance_from_last_nm": round(there / DETOUR_FACTOR, 1),
+                "distance_from_last_nm": round(there, 1),
                 "detour_nm": round(detour, 1),
                 "min_sailing_hours": round(sailing.total_seconds() / 3600, 1),
                 "off_course_deg": round(off_course),
@@ -377,18 +393,12 @@ def _words(text: str | None) -> str:
     return " ".join("".join(ch if ch.isalnum() else " " for ch in (text or "").upper()).split())
 
 
-def _nearest_port(state: Silence, ports: Sequence[PortLike]) -> dict[str, Any] | None:
+def _nearest_port(state: Silence, ports: Sequence[PortLike], sea: SeaDistances) -> dict[str, Any] | None:
+    """The nearest port by sea (across a peninsula is not near)."""
     assert state.last_lat is not None and state.last_lon is not None
-    best = min(
-        ports,
-        key=lambda p: distance_nm(state.last_lat, state.last_lon, p.ref_lat, p.ref_lon),  # type: ignore[arg-type]
-        default=None,
-    )
-    if best is None:
+    by_sea = [(sea.to_port(state.last_lat, state.last_lon, p), p) for p in ports]
+    reachable = [(d, p) for d, p in by_sea if math.isfinite(d)]
+    if not reachable:
         return None
-    return {
-        "id": best.id,
-        "name": best.name,
-        "country": best.country,
-        "distance_nm": round(distance_nm(state.last_lat, state.last_lon, best.ref_lat, best.ref_lon), 1),
-    }
+    nm, best = min(reachable, key=lambda dp: dp[0])
+    return {"id": best.id, "name": best.name, "country": best.country, "distance_nm": round(nm, 1)}
