@@ -69,6 +69,14 @@ def serve_env(db_url: str, config: Path, feed_port: int) -> dict[str, str]:
     )
 
 
+async def sign_in(page: Any, expect: Any, base: str, token: str) -> None:
+    """Open the dashboard and sign in with the token: the app shows."""
+    await page.goto(base + "/")
+    await page.fill("#token", token)
+    await page.click("#signin")
+    await expect(page.locator("#app")).to_be_visible()
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -303,10 +311,7 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
                 expect.set_options(timeout=STEP)
                 page.on("pageerror", lambda err: page_errors.append(str(err)))
 
-                await page.goto(base + "/")
-                await page.fill("#token", token)
-                await page.click("#signin")
-                await expect(page.locator("#app")).to_be_visible()
+                await sign_in(page, expect, base, token)
 
                 # --- the banner: visible, what runs and how fast, the demo time ticking
                 banner = page.locator("#demo-banner")
@@ -409,10 +414,7 @@ async def test_the_coverage_layer_in_a_real_browser(tmp_path: Path) -> None:
             async with loopback_page(async_api, outside) as page:
                 expect.set_options(timeout=STEP)
                 page.on("pageerror", lambda err: page_errors.append(str(err)))
-                await page.goto(base + "/")
-                await page.fill("#token", token)
-                await page.click("#signin")
-                await expect(page.locator("#app")).to_be_visible()
+                await sign_in(page, expect, base, token)
 
                 # --- the layer: NORTH red (its box and its dot), SOUTH a subtle station box
                 outage = page.locator("#map path.coverage-station.coverage-outage")
