@@ -100,7 +100,15 @@ class Coverage:
         if b is None:
             self.bounds = [lat, lon, lat, lon]
         else:
-            b[0], b[1], b[2], b[3] = min(b[0], lat), min(b[1], lon), max(b[2], lat), max(b[3], lon)
+            # Comparisons, not min/max: this runs for every position heard through a station.
+            if lat < b[0]:
+                b[0] = lat
+            elif lat > b[2]:
+                b[2] = lat
+            if lon < b[1]:
+                b[1] = lon
+            elif lon > b[3]:
+                b[3] = lon
 
     def add_gap(self, gap: timedelta) -> None:
         minutes = gap.total_seconds() / 60
@@ -137,6 +145,10 @@ class Reception(StageBase):
         self.event_time = event_time
         self.ports = list(ports)
         self.coverages: dict[str, Coverage] = {}
+        # The same coverages by tuple: looked up for every report, where building a key string costs more
+        # than the rest of the step.
+        self._by_station: dict[tuple[str, str], Coverage] = {}
+        self._by_cell: dict[tuple[str, int, int], Coverage] = {}
         # mmsi -> the station its latest report came through, and the area its latest position was in
         self._station_of: dict[int, Coverage] = {}
         self._area_of: dict[int, Coverage] = {}
@@ -155,13 +167,22 @@ class Reception(StageBase):
         return found
 
     def station(self, source: str, station: str) -> Coverage:
-        return self._coverage(f"station:{source}:{station}", "station", source, station)
+        found = self._by_station.get((source, station))
+        if found is None:
+            found = self._by_station[source, station] = self._coverage(
+                f"station:{source}:{station}", "station", source, station)
+        return found
 
     def area(self, source: str, lat: float, lon: float) -> Coverage:
-        south, west = self.cell(lat, lon)
         size = self.options.cell_degrees
-        label = f"{_degrees(south * size, 'N', 'S')} {_degrees(west * size, 'E', 'W')}"
-        return self._coverage(f"area:{source}:{south}:{west}", "area", source, label)
+        south, west = math.floor(lat / size), math.floor(lon / size)
+        found = self._by_cell.get((source, south, west))
+        if found is None:
+            label = f"{_degrees(south * size, 'N', 'S')} {_degrees(west * size, 'E', 'W')}"
+            found = self._by_cell[source, south, west] = self._coverage(
+                f"area:{source}:{south}:{west}", "area", source, label)
+            found.bounds = [south * size, west * size, (south + 1) * size, (west + 1) * size]  # the cell
+        return found
 
     # ---------------------------------------------------------------------------------- reports
     def handle(self, report: Report, ctx: Context) -> None:
@@ -180,8 +201,7 @@ class Reception(StageBase):
         previous = area.vessels.get(report.mmsi)
         if previous is not None and when > previous:
             area.add_gap(when - previous)  # consecutive reports of one vessel in this area
-        if self._latest(self._area_of, area, report.mmsi, when):
-            area.heard_at(report.lat, report.lon)
+        self._latest(self._area_of, area, report.mmsi, when)
         if station is not None and self._latest(self._station_of, station, report.mmsi, when):
             station.heard_at(report.lat, report.lon)
 
@@ -282,10 +302,10 @@ class Reception(StageBase):
         if source is None:
             return []
         if station is not None:
-            found = self.coverages.get(f"station:{source}:{station}")
+            found = self._by_station.get((source, station))
         elif lat is not None and lon is not None:
             south, west = self.cell(lat, lon)
-            found = self.coverages.get(f"area:{source}:{south}:{west}")
+            found = self._by_cell.get((source, south, west))
         else:
             found = None
         return list(found.outages) if found is not None else []
@@ -298,7 +318,7 @@ class Reception(StageBase):
         if source is None or lat is None or lon is None:
             return "unknown", None
         south, west = self.cell(lat, lon)
-        found = self.coverages.get(f"area:{source}:{south}:{west}")
+        found = self._by_cell.get((source, south, west))
         return self._classify(found) if found is not None else ("unknown", None)
 
     def _classify(self, area: Coverage) -> tuple[str, timedelta | None]:
