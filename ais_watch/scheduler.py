@@ -59,6 +59,8 @@ def reload_zones(runtime: Runtime) -> bool:
         return False
     detectors.dark.ports = list(zones.index.ports())
     detectors.dark.sea = SeaRoutes(detectors.dark.ports)  # the same ports reuse the routes already built
+    if runtime.reception is not None:  # reception alerts describe places from the same ports
+        runtime.reception.ports = list(detectors.dark.ports)
     log.info("geofences reloaded: %d zones", len(zones.index))
     return True
 

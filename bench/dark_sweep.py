@@ -36,9 +36,8 @@ from ais_watch.detectors.dark import DarkStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.model import PositionReport
 from ais_watch.pipeline.feed_health import FeedHealth
-from ais_watch.pipeline.reception import Reception, ReceptionOptions
+from ais_watch.pipeline.reception import Reception, ReceptionOptions, not_heard
 from ais_watch.pipeline.stage import Context
-from ais_watch.pipeline.traffic import overlap
 from ais_watch.sea_routes import SeaRoutes
 from ais_watch.watchlist.entries import WatchEntry
 from ais_watch.watchlist.index import WatchlistIndex
@@ -76,9 +75,8 @@ class BenchServices:
     def outage_overlap(self, source: str | None, start: datetime, end: datetime, *,
                        station: str | None = None, lat: float | None = None, lon: float | None = None
                        ) -> timedelta:
-        # As the pipeline's services do: the feed's outages and the station's (or else the area's).
-        return overlap([*self.feed_health.outage_intervals(source),
-                        *self.reception.outage_intervals(source, station, lat, lon)], start, end)
+        return not_heard(self.feed_health, self.reception, source, start, end, station=station, lat=lat,
+                         lon=lon)
 
     def area_reception(self, source: str | None, lat: float | None, lon: float | None
                        ) -> tuple[str, timedelta | None]:

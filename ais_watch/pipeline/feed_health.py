@@ -194,6 +194,3 @@ class FeedHealthStep(StageBase):
     def tick(self, now: datetime, services: Services) -> None:
         for draft in self.health.tick(now):
             services.raise_alert(draft)
-
-    def outage_overlap(self, source: str | None, start: datetime, end: datetime) -> timedelta:
-        return self.health.outage_overlap(source, start, end)

@@ -34,7 +34,7 @@ from ais_watch.geo import NamedPoint, describe_place, nearest
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.feed_health import FeedHealth
 from ais_watch.pipeline.stage import Context, Services, StageBase
-from ais_watch.pipeline.traffic import KEEP_OUTAGES, Interval, TrafficWindow
+from ais_watch.pipeline.traffic import KEEP_OUTAGES, Interval, TrafficWindow, overlap
 
 # Log2 buckets of the gap between one vessel's reports in an area, in minutes: <1, 1-2, 2-4, ... >=256.
 GAP_BUCKETS = 10
@@ -159,27 +159,25 @@ class Reception(StageBase):
         size = self.options.cell_degrees
         return math.floor(lat / size), math.floor(lon / size)
 
-    def _coverage(self, key: str, kind: str, source: str, label: str) -> Coverage:
-        found = self.coverages.get(key)
-        if found is None:
-            window = TrafficWindow(self.options.window)
-            found = self.coverages[key] = Coverage(key, kind, source, label, window)
-        return found
+    def _new(self, key: str, kind: str, source: str, label: str) -> Coverage:
+        window = TrafficWindow(self.options.window)
+        coverage = self.coverages[key] = Coverage(key, kind, source, label, window)
+        return coverage
 
     def station(self, source: str, station: str) -> Coverage:
         found = self._by_station.get((source, station))
         if found is None:
-            found = self._by_station[source, station] = self._coverage(
+            found = self._by_station[source, station] = self._new(
                 f"station:{source}:{station}", "station", source, station)
         return found
 
     def area(self, source: str, lat: float, lon: float) -> Coverage:
-        size = self.options.cell_degrees
-        south, west = math.floor(lat / size), math.floor(lon / size)
+        south, west = self.cell(lat, lon)
         found = self._by_cell.get((source, south, west))
         if found is None:
+            size = self.options.cell_degrees
             label = f"{_degrees(south * size, 'N', 'S')} {_degrees(west * size, 'E', 'W')}"
-            found = self._by_cell[source, south, west] = self._coverage(
+            found = self._by_cell[source, south, west] = self._new(
                 f"area:{source}:{south}:{west}", "area", source, label)
             found.bounds = [south * size, west * size, (south + 1) * size, (west + 1) * size]  # the cell
         return found
@@ -373,12 +371,6 @@ class Reception(StageBase):
                                    "down_since": iso(down_since),
                                    "outage_seconds": (when - down_since).total_seconds()})
 
-    def _cell_bounds(self, area: Coverage) -> list[float]:
-        """The grid cell an area is: south, west, north, east."""
-        _, _, south, west = area.key.rsplit(":", 3)
-        size = self.options.cell_degrees
-        return [int(south) * size, int(west) * size, (int(south) + 1) * size, (int(west) + 1) * size]
-
     # ------------------------------------------------------------------------------------- view
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         """Every station and area with its state and rates, for the API and the dashboard."""
@@ -392,7 +384,7 @@ class Reception(StageBase):
                 "per_hour": None if c.window.usual is None
                 else round(c.window.usual * timedelta(hours=1) / self.options.window, 1),
                 "bounds": list(c.bounds) if c.bounds else None, "vessels": len(c.vessels),
-                "reception": reception, "cell": self._cell_bounds(c) if c.kind == "area" else None,
+                "reception": reception, "cell": list(c.bounds) if c.kind == "area" and c.bounds else None,
                 # Judged at all: an area whose traffic all names a station is the station's to judge, and
                 # a station or area too quiet (or still being learnt) is not judged either.
                 "judged": c.last_message is not None and c.window.usual is not None
@@ -400,6 +392,17 @@ class Reception(StageBase):
                 "long_gap_seconds": long_gap.total_seconds() if long_gap is not None else None,
             })
         return out
+
+
+def not_heard(feed: FeedHealth, reception: Reception | None, source: str | None, start: datetime,
+              end: datetime, *, station: str | None = None, lat: float | None = None,
+              lon: float | None = None) -> timedelta:
+    """How much of [start, end] a vessel last heard on `source` (through `station`, or at lat/lon) could
+    not have been heard: its feed, its station (or else its area) or the service itself was down."""
+    intervals = feed.outage_intervals(source)
+    if reception is not None:
+        intervals += reception.outage_intervals(source, station, lat, lon)
+    return overlap(intervals, start, end)
 
 
 def _centre(bounds: list[float] | None) -> tuple[float, float] | None:

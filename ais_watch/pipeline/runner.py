@@ -25,12 +25,11 @@ from ais_watch.clock import Clock, WallClock
 from ais_watch.model import IngestStats, Report
 from ais_watch.pipeline.feed_health import FeedHealthStep
 from ais_watch.pipeline.ingest import EventClock
-from ais_watch.pipeline.reception import Reception, ReceptionOptions
+from ais_watch.pipeline.reception import Reception, ReceptionOptions, not_heard
 from ais_watch.pipeline.stage import Context, Stage, VesselRow
-from ais_watch.pipeline.traffic import overlap
 from ais_watch.pipeline.vessel_state import VesselState
 from ais_watch.store import detector_state
-from ais_watch.store.detector_state import open_port_calls
+from ais_watch.store.detector_state import StateChanges, open_port_calls
 from ais_watch.store.writer import StoreWriter, is_transient
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class Pipeline:
         self.services = _Services(self)
         self.stage_errors: dict[str, int] = {}
         self._drafts: list[AlertDraft] = []  # raised by stages, stored after the report is processed
-        self._state: dict[tuple[str, str], dict[str, Any] | None] = {}  # detector state, saved with them
+        self._state: StateChanges = {}  # detector state, saved with the alerts raised with it
         self._port_calls: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._batch_started = time.monotonic()
         self._flusher: asyncio.Task[None] | None = None
@@ -190,7 +189,7 @@ class Pipeline:
             await self._store_one_by_one(drafts, state)
 
     async def _store_one_by_one(self, drafts: list[AlertDraft],
-                                state: dict[tuple[str, str], dict[str, Any] | None]) -> None:
+                                state: StateChanges) -> None:
         assert self.alerts is not None
         for draft in drafts:
             try:
@@ -237,10 +236,8 @@ class _Services:
                        station: str | None = None, lat: float | None = None, lon: float | None = None
                        ) -> timedelta:
         pipeline = self._pipeline
-        intervals = pipeline.outages.health.outage_intervals(source)
-        if pipeline.reception is not None:
-            intervals += pipeline.reception.outage_intervals(source, station, lat, lon)
-        return overlap(intervals, start, end)
+        return not_heard(pipeline.outages.health, pipeline.reception, source, start, end, station=station,
+                         lat=lat, lon=lon)
 
     def area_reception(self, source: str | None, lat: float | None, lon: float | None
                        ) -> tuple[str, timedelta | None]:
