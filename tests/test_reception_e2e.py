@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 
-from ais_watch.alerts.model import alert_json
-from ais_watch.alerts.store import AlertStore
 from ais_watch.cli import main
 from ais_watch.geo import bearing_deg, describe_place, distance_nm
 from ais_watch.simulate import Ship, position_lines
-from ais_watch.store.db import open_database
 from ais_watch.zones import ZoneRegistry
+from tests.helpers.aisstream import position_report
+from tests.helpers.alerts import stored_alerts
 
 pytestmark = pytest.mark.integration
 
@@ -119,23 +118,11 @@ def as_nmea(fixes: list[Fix]) -> str:
 def as_aisstream(fixes: list[Fix]) -> str:
     """aisstream.io's JSON: no station is named."""
     def message(f: Fix) -> dict[str, Any]:
-        return {"MessageType": "PositionReport",
-                "MetaData": {"MMSI": f.mmsi, "MMSI_String": f.mmsi, "ShipName": f"SHIP {f.mmsi}",
-                             "latitude": f.lat, "longitude": f.lon,
-                             "time_utc": f.when.strftime("%Y-%m-%d %H:%M:%S.000000000 +0000 UTC")},
-                "Message": {"PositionReport": {
-                    "UserID": f.mmsi, "Latitude": f.lat, "Longitude": f.lon, "Sog": f.sog, "Cog": f.cog,
-                    "TrueHeading": round(f.cog) % 360, "NavigationalStatus": 5 if f.sog < 1 else 0,
-                    "MessageID": 1, "Valid": True, "PositionAccuracy": True, "Timestamp": f.when.second}}}
+        return position_report(f.mmsi, time_utc=f.when.strftime("%Y-%m-%d %H:%M:%S.000000000 +0000 UTC"),
+                               lat=f.lat, lon=f.lon, sog=f.sog, cog=f.cog, heading=round(f.cog) % 360,
+                               name=f"SHIP {f.mmsi}", NavigationalStatus=5 if f.sog < 1 else 0,
+                               Timestamp=f.when.second)
     return "".join(json.dumps(message(f)) + "\n" for f in fixes)
-
-
-async def stored_alerts(db: str) -> list[dict[str, Any]]:
-    engine = await open_database(db)
-    try:
-        return [alert_json(r) for r in await AlertStore(engine).query()]
-    finally:
-        await engine.dispose()
 
 
 def replay(tmp_path: Path, name: str, feed: str, monkeypatch: pytest.MonkeyPatch,
