@@ -166,6 +166,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reception.satellite_gap", "float", 1200.0,
             "Seconds: an area where a quarter of the gaps between one vessel's reports are longer is heard "
             "only by satellite.", minimum=1),
+    Setting("integrity.max_speed_kn", "float", 50.0,
+            "Knots: a position a vessel could only have reached faster than this from its track is not "
+            "believed (impossible_speed); it starts another segment.", minimum=1),
+    Setting("integrity.jump_tolerance_nm", "float", 1.0,
+            "Nautical miles any fix may stray from its track whatever the time between (GNSS noise, "
+            "receiver clocks), before the speed rule applies.", minimum=0),
+    Setting("integrity.episode_gap", "float", 600.0,
+            "Seconds after the last false fix before an episode of false positions is over and reported.",
+            minimum=1),
+    Setting("integrity.confirm_after", "float", 3600.0,
+            "Seconds a new segment must carry on, with the main one silent, before it becomes the main "
+            "segment (the vessel's believed track).", minimum=1),
+    Setting("integrity.land_tolerance_km", "float", 1.0,
+            "A position on land (Natural Earth 1:10m) closer than this to the coast is not on_land "
+            "(quays, berths, a generalised coastline); positions in a port geofence never are.", minimum=0),
+    Setting("integrity.on_land", "bool", True,
+            "Mark and report positions on land; off for feeds of inland waterways the land mask does not "
+            "know."),
+    Setting("gnss.min_vessels", "int", 3,
+            "Vessels whose positions jump to the same spot within `gnss.window` for one GNSS interference "
+            "alert (and no per-ship anomaly).", minimum=2),
+    Setting("gnss.radius_km", "float", 10.0,
+            "Kilometres within which jumps count as the same false spot.", minimum=0.1),
+    Setting("gnss.window", "float", 900.0,
+            "Seconds within which the vessels' jumps must fall.", minimum=1),
+    Setting("identity.conflict_window", "float", 3600.0,
+            "Seconds: an IMO heard from two MMSIs this close in time, further apart than a ship could sail, "
+            "is an identity conflict.", minimum=1),
+    Setting("draught.min_change", "float", 0.5,
+            "Metres a watched vessel's reported draught must change by for a draught_change alert.",
+            minimum=0.1),
     Setting("feed.outage_after", "float", 600.0,
             "Seconds without a message from a source before it is in outage (outage time is not "
             "silence).", minimum=1),

@@ -106,7 +106,8 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                  if detectors and settings["detectors.enabled"] else None)
         pipeline = build_pipeline(engine, writer, stats, clock, options, alerts=alert_store,
                                   detectors=built.stages() if built is not None else (), extra=stages or (),
-                                  ports=built.zones.index.ports() if built is not None else ())
+                                  ports=built.zones.index.ports() if built is not None else (),
+                                  segments=built.segments if built is not None else None)
         await pipeline.start(periodic_flush=periodic_flush)
         try:
             yield Runtime(engine, pipeline, stats, alert_store, dispatcher, clock,

@@ -1,7 +1,7 @@
 """Every step a report takes, in order: the one place to read what the pipeline does.
 
-    dedup -> clock -> feed health -> [reception] -> [event-time ticks] -> vessel state
-          -> zones -> watchlist -> dark -> port calls -> zone alerts -> [live]
+    dedup -> clock -> feed health -> [reception] -> [event-time ticks] -> segments -> vessel state
+          -> watchlist -> identity -> integrity -> zones -> dark -> port calls -> zone alerts -> [live]
 
 - dedup: the same transmission heard twice (two receivers, two feeds) passes once.
 - clock: the report's event time moves the pipeline clock (a replay's watermark); counted as processed.
@@ -12,10 +12,18 @@
   nobody's silence either. It also learns how each area is heard (terrestrial or satellite passes).
 - event-time ticks (replay only): the time-driven rules run every `ticks.interval` of event time, before
   the report that crossed it moves its vessel. Live, a scheduler job ticks on wall time instead.
+- segments: the fix joins the vessel's track it could physically follow, or starts another; a fix off
+  the main (believed) track, or on land, is marked with why (impossible_speed, track_conflict, on_land,
+  gnss_interference).
 - vessel state: per-vessel order (a late fix is history, not where the ship is) and identity; the
-  position, changed rows and identity changes are batched for the store.
-- zones (enricher): the zones the position is in, with entry/exit hysteresis.
+  position (with its segment and mark), changed rows and identity changes are batched for the store. A
+  marked fix is stored but never moves the vessel.
 - watchlist (enricher): whether the vessel is watched, and how strongly it matched.
+- identity: identity_change (name, call sign, IMO, ship type, MMSI and flag) and draught_change of
+  watched ships; a draught changed across a dark silence is loading while dark.
+- integrity: position_anomaly episodes of watched ships and gnss_interference areas; a marked fix goes
+  no further (no zone, port call, reappearance or live map from it).
+- zones (enricher): the zones the position is in, with entry/exit hysteresis.
 - dark: went_dark (a tick), reappeared and possible_dark_port_call (a position) for watched ships.
 - port calls: every vessel's port calls, recorded; port_call / port_departure alerts for watched ones.
 - zone alerts: zone_entry / zone_exit of watched ships in zones that are not ports.
@@ -38,6 +46,8 @@ from ais_watch.clock import Clock
 from ais_watch.config import Settings
 from ais_watch.detectors.dark import DarkStage
 from ais_watch.detectors.dark_rules import DarkRules
+from ais_watch.detectors.identity import IdentityAlerts
+from ais_watch.detectors.integrity import IntegrityAlerts
 from ais_watch.detectors.port_call_rules import PortCallRules
 from ais_watch.detectors.port_calls import PortCallStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
@@ -49,6 +59,7 @@ from ais_watch.pipeline.feed_health import FeedHealthStep
 from ais_watch.pipeline.ingest import EventClock, EventTimeTicks
 from ais_watch.pipeline.reception import Reception
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
+from ais_watch.pipeline.segments import Segmenter, SegmentOptions
 from ais_watch.pipeline.stage import Stage
 from ais_watch.pipeline.vessel_state import VesselState
 from ais_watch.sea_routes import SeaRoutes
@@ -60,10 +71,11 @@ from ais_watch.zones import ZoneRegistry
 def build_pipeline(engine: AsyncEngine, writer: StoreWriter, stats: IngestStats, clock: Clock,
                    options: PipelineOptions, *, alerts: AlertStore | None = None,
                    detectors: Sequence[Stage] = (), extra: Sequence[Stage] = (),
-                   ports: Sequence[NamedPoint] = ()) -> Pipeline:
+                   ports: Sequence[NamedPoint] = (), segments: Stage | None = None) -> Pipeline:
     """The pipeline with every step in order. `detectors` are the enrichers and detectors
     (`Detectors.stages()`, or a test's own); `extra` runs last (serve's live hub). `ports` name the
-    places reception alerts describe."""
+    places reception alerts describe. `segments` (`Detectors.segments`) runs before the vessel state, so
+    a fix it does not believe never moves the vessel."""
     event_clock = EventClock(clock, stats)
     feed_health = FeedHealthStep(timedelta(seconds=options.feed_outage_after),
                                  event_time=options.event_time_ticks)
@@ -77,6 +89,7 @@ def build_pipeline(engine: AsyncEngine, writer: StoreWriter, stats: IngestStats,
         feed_health,
         *([reception] if reception is not None else []),
         *([ticks] if ticks is not None else []),
+        *([segments] if segments is not None else []),
         vessel_state,
         *detectors,
         *extra,
@@ -95,15 +108,20 @@ class Detectors:
     the watchlist and the zones into them, the API reads the running watchlist."""
 
     zones: ZoneRegistry
+    segments: Segmenter  # runs before the vessel state (`build_pipeline(segments=...)`)
     zone_enricher: ZoneEnricher
     watchlist: WatchlistEnricher
+    identity: IdentityAlerts
+    integrity: IntegrityAlerts
     dark: DarkStage
     port_calls: PortCallStage
     zone_alerts: ZoneAlerts
 
     def stages(self) -> list[Stage]:
-        """In pipeline order: enrichers first (zones, watchlist), then the detectors that read them."""
-        return [self.zone_enricher, self.watchlist, self.dark, self.port_calls, self.zone_alerts]
+        """In pipeline order, after the vessel state: the watchlist, identity, the integrity gate (a fix
+        not believed stops there), then the zones and the detectors that read them."""
+        return [self.watchlist, self.identity, self.integrity, self.zone_enricher, self.dark,
+                self.port_calls, self.zone_alerts]
 
 
 async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
@@ -111,19 +129,37 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
     zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]])
     watchlist = WatchlistEnricher(await load_index(engine))
     ports = zones.index.ports()
+    segments = Segmenter(segment_options(settings), in_port=lambda lat, lon: any(
+        z.is_port for z in zones.index.zones_at(lat, lon)))
+    # Sea routes to the ports: built on first use (a few seconds), then shared.
+    dark = DarkStage(watchlist, ports, threshold=timedelta(hours=settings["dark.threshold"]),
+                     max_speed_kn=settings["dark.max_speed_kn"],
+                     min_dwell=timedelta(hours=settings["dark.min_dwell"]),
+                     defaults=dark_rules(settings), sea=SeaRoutes(ports))
     return Detectors(
         zones=zones,
+        segments=segments,
         zone_enricher=ZoneEnricher(zones, exit_margin_km=settings["zones.exit_margin_km"]),
         watchlist=watchlist,
-        # Sea routes to the ports: built on first use (a few seconds), then shared.
-        dark=DarkStage(watchlist, ports, threshold=timedelta(hours=settings["dark.threshold"]),
-                       max_speed_kn=settings["dark.max_speed_kn"],
-                       min_dwell=timedelta(hours=settings["dark.min_dwell"]),
-                       defaults=dark_rules(settings), sea=SeaRoutes(ports)),
+        identity=IdentityAlerts(watchlist, dark, min_draught_change=settings["draught.min_change"],
+                                conflict_window=timedelta(seconds=settings["identity.conflict_window"]),
+                                max_speed_kn=settings["integrity.max_speed_kn"]),
+        integrity=IntegrityAlerts(segments, watchlist, ports,
+                                  episode_gap=timedelta(seconds=settings["integrity.episode_gap"])),
+        dark=dark,
         port_calls=PortCallStage(PortCallRules(min_dwell=timedelta(minutes=settings["port_calls.min_dwell"]),
                                                stop_speed=settings["port_calls.stop_speed"])),
         zone_alerts=ZoneAlerts(),
     )
+
+
+def segment_options(settings: Settings) -> SegmentOptions:
+    return SegmentOptions(max_speed_kn=settings["integrity.max_speed_kn"],
+                          jump_tolerance_nm=settings["integrity.jump_tolerance_nm"],
+                          confirm_after=timedelta(seconds=settings["integrity.confirm_after"]),
+                          gnss_min_vessels=settings["gnss.min_vessels"],
+                          gnss_radius_km=settings["gnss.radius_km"],
+                          gnss_window=timedelta(seconds=settings["gnss.window"]))
 
 
 def dark_rules(settings: Settings) -> DarkRules:

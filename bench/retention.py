@@ -42,7 +42,7 @@ OLD_DAY = datetime(2026, 6, 1, tzinfo=UTC)  # > 90 days before now: due for thin
 def row(mmsi: int, when: datetime, k: int) -> tuple[Any, ...]:
     values = {"mmsi": mmsi, "time": when, "lat": 42.0 + k * 1e-5, "lon": 130.0 + (mmsi % 1000) * 1e-3,
               "sog": 9.5, "cog": 45.0, "heading": 45, "nav_status": 0, "msg_type": 1, "source": "bench",
-              "station": None}
+              "station": None, "segment": None, "anomaly": None}
     return tuple(values[c] for c in POSITION_COLUMNS)
 
 

@@ -84,7 +84,7 @@ def generate(n_positions: int, n_vessels: int) -> Iterator[list[tuple[Any, ...]]
             lat = (lat0[i] + k * step_deg[i]) % 120.0 - 60.0
             lon = (lon0[i] + k * step_deg[i]) % 340.0 - 170.0
             batch.append((FIRST_MMSI + i, base + timedelta(microseconds=i * offset_us), lat, lon, sog[i],
-                          cog[i], int(cog[i]), 0, 1, "bench", station[i]))
+                          cog[i], int(cog[i]), 0, 1, "bench", station[i], None, None))
             if len(batch) >= BATCH:
                 yield batch
                 batch = []

@@ -44,7 +44,7 @@ async def test_the_documented_steps_are_the_built_pipeline_in_order(tmp_path: Pa
         # The fullest pipeline: event-time ticks (replay) and the live hub (serve).
         pipeline = build_pipeline(engine, StoreWriter(engine, stats), stats, ReplayClock(),
                                   PipelineOptions(event_time_ticks=True), detectors=detectors.stages(),
-                                  extra=[LiveHub()])
+                                  extra=[LiveHub()], segments=detectors.segments)
     built = [step.name for step in pipeline.steps]
     assert documented_steps() == built, f"docs/architecture.md lists other steps than build_pipeline: {built}"
 

@@ -30,7 +30,8 @@ RELKIND = text("SELECT relkind::text FROM pg_class WHERE relname = 'positions'")
 
 def row(mmsi: int, when: datetime, lat: float = 42.25) -> tuple[Any, ...]:
     values = {"mmsi": mmsi, "time": when, "lat": lat, "lon": 130.4, "sog": 8.0, "cog": 90.0, "heading": 90,
-              "nav_status": 0, "msg_type": 1, "source": "test", "station": None}
+              "nav_status": 0, "msg_type": 1, "source": "test", "station": None, "segment": None,
+              "anomaly": None}
     return tuple(values[c] for c in POSITION_COLUMNS)
 
 

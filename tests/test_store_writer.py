@@ -193,7 +193,8 @@ async def test_submit_before_start_is_a_store_error(db_url: str) -> None:
     async with asyncio.timeout(30), engine_on(db_url) as engine:
         writer = StoreWriter(engine, IngestStats())
         batch = Batch()
-        batch.positions.append((RU_SHIP, T0, 43.1, 131.9, None, None, None, None, 1, "test", None))
+        batch.positions.append((RU_SHIP, T0, 43.1, 131.9, None, None, None, None, 1, "test", None, None,
+                                None))
         with pytest.raises(StoreError):
             await writer.submit(batch)
         await writer.close()  # never started: nothing to do

@@ -10,7 +10,8 @@ from typing import Any
 
 # The kinds other tools rely on (docs/architecture.md): these names never change; more may be added.
 KINDS = ("port_call", "port_departure", "zone_entry", "zone_exit", "went_dark", "reappeared",
-         "possible_dark_port_call", "feed_outage", "feed_restored", "reception_loss", "reception_restored")
+         "possible_dark_port_call", "feed_outage", "feed_restored", "reception_loss", "reception_restored",
+         "identity_change", "position_anomaly", "draught_change", "gnss_interference")
 STATES = ("open", "acknowledged", "resolved")
 
 
@@ -47,6 +48,10 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "feed_restored": Severity.INFO,
     "reception_loss": Severity.MEDIUM,
     "reception_restored": Severity.INFO,
+    "identity_change": Severity.HIGH,
+    "position_anomaly": Severity.MEDIUM,
+    "draught_change": Severity.MEDIUM,  # HIGH across a dark silence: loaded or unloaded while dark
+    "gnss_interference": Severity.MEDIUM,
 }
 
 
@@ -77,6 +82,15 @@ class AlertDraft:
         # the dedup key, which stays within its 300-character column.
         subject = f"{self.mmsi}" if self.mmsi is not None else f"imo{self.imo}" if self.imo else "-"
         return f"{self.kind}|{subject}|{(self.place or '-')[:128]}"
+
+
+@dataclass(slots=True)
+class AlertAmendment:
+    """More details for an alert already raised (a draught reported after the reappearance it belongs
+    to): merged into its `details` by dedup key, in the transaction of the drafts raised with it."""
+
+    dedup_key: str
+    details: dict[str, Any]
 
 
 def iso(dt: datetime | None) -> str | None:

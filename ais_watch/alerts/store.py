@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import ReturningInsert
 
-from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertDraft
+from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertAmendment, AlertDraft
 from ais_watch.alerts.notifiers.base import Notifier
 from ais_watch.errors import AisWatchError
 from ais_watch.store.schema import alerts, deliveries, delivery_attempts
@@ -86,15 +86,22 @@ class AlertStore:
 
     # --------------------------------------------------------------------------------------- raise
     async def raise_alerts(
-        self, drafts: Sequence[AlertDraft], *,
+        self, drafts: Sequence[AlertDraft | AlertAmendment], *,
         with_state: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Store each draft that is a new event outside its cooldown, with its deliveries, in one
-        transaction (with `with_state`: the detectors' state saved in it too). Returns the stored alert
-        rows (duplicates and cooled-down drafts are counted)."""
+        """Store each draft that is a new event outside its cooldown, with its deliveries, and apply each
+        amendment to the alert it names, in order, in one transaction (with `with_state`: the detectors'
+        state saved in it too). Returns the stored alert rows (duplicates and cooled-down drafts are
+        counted); amended rows go to the listeners (the live feed) but raise no new delivery."""
         stored: list[dict[str, Any]] = []
+        amended: list[dict[str, Any]] = []
         async with self.engine.begin() as conn:
             for draft in drafts:
+                if isinstance(draft, AlertAmendment):
+                    changed = await self._amend(conn, draft)
+                    if changed is not None:
+                        amended.append(changed)
+                    continue
                 row = await self._raise_one(conn, draft)
                 if row is not None:
                     stored.append(row)
@@ -105,7 +112,19 @@ class AlertStore:
             log.info("alert %s %s: %s %s at %s", row["id"], row["kind"], row["mmsi"] or "",
                      row["vessel_name"] or "", row["place"] or "-")
             self.notify_listeners(row)
+        for row in amended:
+            self.notify_listeners(row)
         return stored
+
+    async def _amend(self, conn: AsyncConnection, amendment: AlertAmendment) -> dict[str, Any] | None:
+        row = (await conn.execute(select(alerts).where(alerts.c.dedup_key == amendment.dedup_key))
+               ).mappings().first()
+        if row is None:
+            return None  # cooled down or never stored: nothing to add to
+        details = {**(row["details"] or {}), **amendment.details}
+        await conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(details=details))
+        await self._announce(conn, row["id"])
+        return {**row, "details": details}
 
     async def _raise_one(self, conn: AsyncConnection, draft: AlertDraft) -> dict[str, Any] | None:
         if draft.kind not in KINDS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DETECTOR = "dark"
+DRAUGHT_AFTER = timedelta(hours=24)  # a draught reported this long after a reappearance is still "after"
+
+
+@dataclass(slots=True)
+class DarkEpisode:
+    """A silence that raised went_dark, for the draught rule: the draught the ship reported before it, and
+    the alerts of its end (reappeared, possible_dark_port_call) that the draught after it belongs in."""
+
+    dark_from: datetime  # last heard before it
+    dark_until: datetime | None  # heard again (None: still dark)
+    draught_before: float | None
+    alert_keys: list[str] = field(default_factory=list)
 
 
 def _port_name(zones: Sequence[Zone]) -> str | None:
@@ -63,6 +76,8 @@ class DarkStage(StageBase):
         self._rules: dict[str, DarkRules] = {}
         self._key_of_mmsi: dict[int, str] = {}  # the silence each MMSI last fed
         self._index: WatchlistIndex = enricher.index  # the watchlist the silences were built against
+        self._draught_at_dark: dict[str, float | None] = {}  # silence key -> draught when it went dark
+        self._ended: dict[int, DarkEpisode] = {}  # mmsi -> the last dark silence it ended
 
     def prepare_routes(self) -> None:
         """Build the sea routes now (a few seconds, off the event loop in `serve`) rather than in the
@@ -118,16 +133,32 @@ class DarkStage(StageBase):
                 self._rules[key] = self.rules_for(match)
         self._key_of_mmsi = {mmsi: k for mmsi, k in self._key_of_mmsi.items() if k in self.silences}
 
-    @staticmethod
-    def _raise(drafts: list[AlertDraft], mmsi: int, alerted_for: datetime | None, services: Services) -> None:
+    def _raise(self, drafts: list[AlertDraft], mmsi: int, alerted_for: datetime | None,
+               services: Services) -> None:
         """Raise the drafts and keep, with them, whether the silence of the ship last heard as `mmsi` was
         reported as went_dark (alerted_for: the time it was last heard) or is over (reappeared)."""
         for draft in drafts:
             services.raise_alert(draft)
             if draft.kind == "went_dark":
                 services.save_state(DETECTOR, str(mmsi), {"alerted_for": iso(alerted_for)})
+                vessel = services.vessel(mmsi)
+                self._draught_at_dark[self._key_of_mmsi.get(mmsi, f"mmsi:{mmsi}")] = (
+                    vessel["draught"] if vessel is not None else None)
             elif draft.kind == "reappeared":
                 services.save_state(DETECTOR, str(mmsi), None)
+
+    def dark_episode(self, mmsi: int, when: datetime) -> DarkEpisode | None:
+        """The dark silence a draught reported by `mmsi` at `when` comes after: one it is still in (heard,
+        but no position yet), or one it ended within the last day."""
+        key = self._key_of_mmsi.get(mmsi)
+        state = self.silences.get(key) if key is not None else None
+        if state is not None and state.alerted_for is not None and state.alerted_for == state.last_time:
+            return DarkEpisode(state.alerted_for, None, self._draught_at_dark.get(state.key))
+        ended = self._ended.get(mmsi)
+        if ended is not None and ended.dark_until is not None and \
+                timedelta(0) <= when - ended.dark_until <= DRAUGHT_AFTER:
+            return ended
+        return None
 
     def handle(self, report: Report, ctx: Context) -> None:
         self._follow_watchlist(ctx.services)
@@ -138,11 +169,27 @@ class DarkStage(StageBase):
         if not isinstance(report, PositionReport):
             return
         silent_mmsi = state.mmsi  # the reappearance clears what was saved under it (a new MMSI may speak)
+        dark_from = state.last_time
         drafts = on_position(state, report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog,
                              report.source, _port_name(ctx.zones), self._rules[state.key], self.ports,
                              station=report.station, sea=self.sea)
         if drafts:
+            self._ended_silence(drafts, report, ctx.vessel, dark_from, state.key)
             self._raise(drafts, silent_mmsi, None, ctx.services)
+
+    def _ended_silence(self, drafts: list[AlertDraft], report: PositionReport, vessel: VesselRow,
+                       dark_from: datetime | None, key: str) -> None:
+        """The reappearance's alerts carry the draught before the silence (and after it, if the ship has
+        already said); the draught rule adds the after to them when it comes."""
+        before = self._draught_at_dark.pop(key, vessel["draught"])
+        after = vessel["draught"] if vessel["draught"] != before else None
+        ending = [d for d in drafts if d.kind in ("reappeared", "possible_dark_port_call")]
+        for draft in ending:
+            draft.details["draught_before"] = before
+            draft.details["draught_after"] = after
+        if ending and dark_from is not None:
+            self._ended[report.mmsi] = DarkEpisode(dark_from, report.time, before,
+                                                   [d.dedup_key() for d in ending])
 
     def tick(self, now: datetime, services: Services) -> None:
         self._follow_watchlist(services)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ais_watch.alerts.model import AlertDraft
+from ais_watch.alerts.model import AlertAmendment, AlertDraft
 from ais_watch.alerts.store import AlertStore
 from ais_watch.clock import Clock, WallClock
 from ais_watch.model import IngestStats, Report
@@ -71,7 +71,8 @@ class Pipeline:
         self.reception = reception
         self.services = _Services(self)
         self.stage_errors: dict[str, int] = {}
-        self._drafts: list[AlertDraft] = []  # raised by stages, stored after the report is processed
+        # Raised (or amended) by stages, stored after the report is processed.
+        self._drafts: list[AlertDraft | AlertAmendment] = []
         self._state: StateChanges = {}  # detector state, saved with the alerts raised with it
         self._port_calls: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._batch_started = time.monotonic()
@@ -188,7 +189,7 @@ class Pipeline:
             # One draft the database refuses must not block the others: store them one by one.
             await self._store_one_by_one(drafts, state)
 
-    async def _store_one_by_one(self, drafts: list[AlertDraft],
+    async def _store_one_by_one(self, drafts: list[AlertDraft | AlertAmendment],
                                 state: StateChanges) -> None:
         assert self.alerts is not None
         for draft in drafts:
@@ -198,7 +199,9 @@ class Pipeline:
                 if is_transient(one):
                     self._drafts.append(draft)
                 else:
-                    self._count_refused(f"alert {draft.kind} for {draft.mmsi}", one)
+                    what = (f"alert {draft.kind} for {draft.mmsi}" if isinstance(draft, AlertDraft)
+                            else f"amendment of {draft.dedup_key}")
+                    self._count_refused(what, one)
         if not state:
             return
         try:
@@ -225,6 +228,9 @@ class _Services:
 
     def raise_alert(self, draft: AlertDraft) -> None:
         self._pipeline._drafts.append(draft)
+
+    def amend_alert(self, amendment: AlertAmendment) -> None:
+        self._pipeline._drafts.append(amendment)
 
     def record_port_call(self, row: dict[str, Any]) -> None:
         self._pipeline._port_calls[(row["mmsi"], row["port_id"], row["arrival"])] = row

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ais_watch.alerts.model import AlertDraft
+from ais_watch.alerts.model import AlertAmendment, AlertDraft
 from ais_watch.model import Report
 
 if TYPE_CHECKING:  # only for the annotations: the pipeline imports no detector
@@ -29,6 +29,9 @@ class Services(Protocol):
 
     def raise_alert(self, draft: AlertDraft) -> None:
         """An alert to store (with its deliveries) once the current report or tick is processed."""
+
+    def amend_alert(self, amendment: AlertAmendment) -> None:
+        """More details for an alert raised earlier (by its dedup key), stored in order with the drafts."""
 
     def record_port_call(self, row: dict[str, Any]) -> None:
         """A port call to store (upserted by vessel, port and arrival) with the next batch."""
@@ -74,7 +77,7 @@ class StartServices(Services, Protocol):
 class Context:
     """One report's way through the steps: what earlier steps worked out for the later ones."""
 
-    __slots__ = ("dropped", "late", "services", "vessel", "watch", "zones")
+    __slots__ = ("anomaly", "changes", "dropped", "late", "segment", "services", "vessel", "watch", "zones")
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -82,7 +85,10 @@ class Context:
         self.late = False  # older than what the vessel already reported: history, not where it is now
         self.watch: Match | None = None  # the vessel's watchlist match, by the watchlist enricher
         self.zones: tuple[Zone, ...] = ()  # zones the position is in, by the zone enricher
-        self.dropped = False  # a step decided the report goes no further (a duplicate)
+        self.dropped = False  # a step decided the report goes no further (a duplicate, a false fix)
+        self.segment: int | None = None  # the position's segment, by the segments step
+        self.anomaly: str | None = None  # why the position is not believed (None: it is), likewise
+        self.changes: dict[str, tuple[Any, Any]] = {}  # identity fields the static report changed: old, new
 
 
 class Stage(Protocol):

@@ -65,8 +65,8 @@ class VesselState(StageBase):
         if vessel is None:
             vessel = self._new_vessel(report)
         ctx.vessel = vessel
-        ctx.late = (self._position(report, vessel) if isinstance(report, PositionReport)
-                    else self._static(report, vessel))
+        ctx.late = (self._position(report, vessel, ctx) if isinstance(report, PositionReport)
+                    else self._static(report, vessel, ctx))
 
     def _new_vessel(self, report: Report) -> VesselRow:
         vessel: VesselRow = {c.name: None for c in vessels.columns}
@@ -78,16 +78,20 @@ class VesselState(StageBase):
         self.stats.vessels.add(report.mmsi)
         return vessel
 
-    def _position(self, report: PositionReport, vessel: VesselRow) -> bool:
-        """Store the fix and move the vessel's latest state; True when the fix is late (out of order)."""
+    def _position(self, report: PositionReport, vessel: VesselRow, ctx: Context) -> bool:
+        """Store the fix and move the vessel's latest state; True when the fix is late (out of order) or
+        not believed (off the vessel's main segment: stored with its mark, but not where the ship is)."""
         nav_status = report.nav_status if report.nav_status is None or 0 <= report.nav_status <= 15 else None
         self.batch.positions.append((  # POSITION_COLUMNS order; text cut to what the columns hold
             report.mmsi, report.time, report.lat, report.lon, report.sog, report.cog, report.heading,
-            nav_status, report.msg_type, report.source[:64], report.station and report.station[:64]))
+            nav_status, report.msg_type, report.source[:64], report.station and report.station[:64],
+            ctx.segment, ctx.anomaly))
         first = vessel["first_seen"]
         if first is None or report.time < first:
             vessel["first_seen"] = report.time
             self._dirty[report.mmsi] = vessel
+        if ctx.anomaly is not None:
+            return True
         last = vessel["last_seen"]
         if last is not None and report.time <= last:
             # Stored as history, but the vessel's state does not move backwards.
@@ -101,10 +105,11 @@ class VesselState(StageBase):
         vessel["last_heading"] = report.heading
         vessel["last_nav_status"] = nav_status
         vessel["last_source"] = report.source[:64]
+        vessel["segment"] = ctx.segment
         self._dirty[report.mmsi] = vessel
         return False
 
-    def _static(self, report: StaticReport, vessel: VesselRow) -> bool:
+    def _static(self, report: StaticReport, vessel: VesselRow, ctx: Context) -> bool:
         """Fold the static data into the vessel's identity; True when the report is late."""
         updated = vessel["static_updated"]
         late = updated is not None and report.time < updated
@@ -118,6 +123,8 @@ class VesselState(StageBase):
             value = _fit_identity(name, value)
             if value is None or vessel[name] == value or (late and vessel[name] is not None):
                 continue
+            if not late and vessel[name] is not None:
+                ctx.changes[name] = (vessel[name], value)
             if name in TRACKED_IDENTITY_FIELDS:
                 batch.identity.append({
                     "mmsi": report.mmsi, "field": name,

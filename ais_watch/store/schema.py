@@ -69,6 +69,10 @@ positions = Table(
     Column("msg_type", SmallInteger, nullable=False),
     Column("source", String(64), nullable=False),
     Column("station", String(64)),
+    # Its segment (ais_watch.pipeline.segments) and, for a fix off the vessel's believed track, why
+    # (impossible_speed, track_conflict, on_land, gnss_interference). NULL: believed.
+    Column("segment", BigInteger),
+    Column("anomaly", String(20)),
     Index("ix_positions_mmsi_time", "mmsi", "time"),
     Index("ix_positions_time", "time", postgresql_using="brin"),
     postgresql_partition_by="RANGE (time)",
@@ -100,6 +104,7 @@ vessels = Table(
     Column("last_nav_status", SmallInteger),
     Column("last_source", String(64)),
     Column("static_updated", UtcDateTime),
+    Column("segment", BigInteger),  # its main segment: the believed track
     Index("ix_vessels_imo", "imo"),
     Index("ix_vessels_name", "name"),
 )
@@ -117,8 +122,8 @@ identity_history = Table(
     Index("ix_identity_history_mmsi_time", "mmsi", "time"),
 )
 
-# Fields whose changes are recorded in identity_history (the issue names these five).
-TRACKED_IDENTITY_FIELDS = ("name", "call_sign", "imo", "destination", "draught")
+# Fields whose changes are recorded in identity_history.
+TRACKED_IDENTITY_FIELDS = ("name", "call_sign", "imo", "ship_type", "destination", "draught")
 
 # ----------------------------------------------------------------------------------------------- alerts
 _id_column = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys

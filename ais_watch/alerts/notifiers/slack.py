@@ -44,6 +44,10 @@ KIND_LABELS = {
     "feed_restored": "Feed restored",
     "reception_loss": "Reception loss",
     "reception_restored": "Reception restored",
+    "identity_change": "Identity change",
+    "position_anomaly": "Position anomaly",
+    "draught_change": "Draught change",
+    "gnss_interference": "GNSS interference",
 }
 _PREPOSITION = {"port_departure": "from", "zone_exit": "from"}
 
