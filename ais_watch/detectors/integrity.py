@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ais_watch.alerts.model import AlertDraft, Severity, iso
+from ais_watch.alerts.model import AlertAmendment, AlertDraft, Severity, iso
 from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
 from ais_watch.geo import NamedPoint, describe_place, distance_nm
 from ais_watch.model import PositionReport, Report
-from ais_watch.pipeline.segments import KEEP_SEGMENT, Area, LandEpisode, Segment, Segmenter, Track
+from ais_watch.pipeline.segments import KEEP_SEGMENT, LandEpisode, Segment, Segmenter, Track
 from ais_watch.pipeline.stage import Context, Services, StageBase, VesselRow
 
 
@@ -42,8 +42,7 @@ class IntegrityAlerts(StageBase):
     def handle(self, report: Report, ctx: Context) -> None:
         if not isinstance(report, PositionReport) or ctx.anomaly is None:
             return
-        for area in self.segmenter.interference.take_new():
-            ctx.services.raise_alert(self._interference(area))
+        self._interference(ctx.services)
         if ctx.anomaly == "track_conflict" and ctx.watch is not None:
             track = self.segmenter.tracks[report.mmsi]
             segment = next((s for s in track.others if s.id == ctx.segment), None)
@@ -53,8 +52,7 @@ class IntegrityAlerts(StageBase):
         ctx.dropped = True  # stored with its mark; no zone, port call, reappearance or live map from it
 
     def tick(self, now: datetime, services: Services) -> None:
-        for area in self.segmenter.interference.take_new():
-            services.raise_alert(self._interference(area))
+        self._interference(services)
         pending = self.segmenter.pending
         for mmsi in list(pending):
             track = self.segmenter.tracks.get(mmsi)
@@ -170,11 +168,18 @@ class IntegrityAlerts(StageBase):
         return self._draft(mmsi, vessel, "on_land", land.first_time, iso(land.first_time) or "", land.lat,
                            land.lon, details, watch, strong)
 
-    def _interference(self, area: Area) -> AlertDraft:
-        return AlertDraft(
-            kind="gnss_interference", occurred_at=area.first_time, event_key=iso(area.first_time) or "",
-            place=describe_place(area.lat, area.lon, self.ports), lat=area.lat, lon=area.lon,
-            details={"vessels": sorted(area.mmsis), "vessel_count": len(area.mmsis),
-                     "first_jump": iso(area.first_time), "last_jump": iso(area.last_time),
-                     "radius_km": self.segmenter.options.gnss_radius_km,
-                     "window_seconds": self.segmenter.options.gnss_window.total_seconds()})
+    def _interference(self, services: Services) -> None:
+        """One alert per area; vessels that jump there later are added to it, not alerted again."""
+        for new, area in self.segmenter.interference.take_news():
+            draft = AlertDraft(
+                kind="gnss_interference", occurred_at=area.first_time, event_key=iso(area.first_time) or "",
+                place=describe_place(area.lat, area.lon, self.ports), lat=area.lat, lon=area.lon,
+                details={"vessels": sorted(area.mmsis), "vessel_count": len(area.mmsis),
+                         "first_jump": iso(area.first_time), "last_jump": iso(area.last_time),
+                         "radius_km": self.segmenter.options.gnss_radius_km,
+                         "window_seconds": self.segmenter.options.gnss_window.total_seconds()})
+            if new:
+                services.raise_alert(draft)
+            else:
+                keep = ("vessels", "vessel_count", "last_jump")
+                services.amend_alert(AlertAmendment(draft.dedup_key(), {k: draft.details[k] for k in keep}))

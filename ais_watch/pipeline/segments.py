@@ -114,6 +114,7 @@ class Area:
     last_time: datetime
     mmsis: set[int] = field(default_factory=set)
     reported: bool = False
+    reported_vessels: int = 0  # how many vessels its alert has said so far
 
 
 class Interference:
@@ -146,12 +147,14 @@ class Interference:
             jumped.gnss = area
         return area
 
-    def take_new(self) -> Iterator[Area]:
-        """Areas found since last asked (the integrity alerts raise one alert each)."""
+    def take_news(self) -> Iterator[tuple[bool, Area]]:
+        """Areas found (True) or joined by more vessels (False) since last asked: the integrity alerts
+        raise one alert for each area and add the later vessels to it."""
         for area in self.areas:
-            if not area.reported:
-                area.reported = True
-                yield area
+            if not area.reported or len(area.mmsis) > area.reported_vessels:
+                new = not area.reported
+                area.reported, area.reported_vessels = True, len(area.mmsis)
+                yield new, area
 
 
 class Segmenter(StageBase):
