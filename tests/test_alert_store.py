@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, AlertDraft, Severity, alert_json
+from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, AlertAmendment, AlertDraft, Severity, alert_json
 from ais_watch.alerts.notifiers import DeliveryResult, NotifierFilter
 from ais_watch.alerts.store import AlertError, AlertStore
 from ais_watch.cli import main
@@ -171,6 +171,27 @@ async def test_the_same_event_raised_twice_is_one_alert(engine: AsyncEngine) -> 
         assert (await store.get(first[0]["id"]))["vessel_name"] == "ANGARA"  # the first one stands
     assert store.stats.duplicates == 3 and store.stats.raised == {"port_call": 1}
     assert other.stats.duplicates == 1 and other.stats.raised == {}
+
+
+async def test_an_amendment_adds_details_to_the_alert_it_names_and_delivers_nothing_new(
+        engine: AsyncEngine) -> None:
+    store = AlertStore(engine, [StubNotifier("everything")])
+    heard: list[dict[str, Any]] = []
+    store.subscribe(heard.append)
+    async with asyncio.timeout(LIMIT):
+        original = draft(kind="reappeared", details={"draught_before": 6.0, "draught_after": None})
+        [row] = await store.raise_alerts([original])
+        # Raised and amended in one call: in order, so the amendment finds the alert it names.
+        other = draft(kind="reappeared", event_key="other", mmsi=273000001, details={"gap_seconds": 3600})
+        await store.raise_alerts([other, AlertAmendment(other.dedup_key(), {"draught_after": 9.0})])
+        await store.raise_alerts([AlertAmendment(original.dedup_key(), {"draught_after": 9.1}),
+                                  AlertAmendment("no|such|alert", {"draught_after": 1.0})])
+        assert (await store.get(row["id"]))["details"] == {"draught_before": 6.0, "draught_after": 9.1}
+        stored_other = await store.query(kind="reappeared")
+        assert [r["details"] for r in stored_other] == [{"draught_before": 6.0, "draught_after": 9.1},
+                                                        {"gap_seconds": 3600, "draught_after": 9.0}]
+        assert await count(engine, deliveries) == 2  # one per alert: an amendment is no new delivery
+    assert [h["details"].get("draught_after") for h in heard] == [None, None, 9.0, 9.1]
 
 
 # -------------------------------------------------------------------------------------- cooldown
