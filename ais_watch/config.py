@@ -166,6 +166,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reception.satellite_gap", "float", 1200.0,
             "Seconds: an area where a quarter of the gaps between one vessel's reports are longer is heard "
             "only by satellite.", minimum=1),
+    Setting("integrity.enabled", "bool", True,
+            "Split each vessel's positions into segments and keep fixes off its believed track (spoofed, "
+            "conflicting, on land) from zones, port calls and the dark rules; off, every fix is believed."),
     Setting("integrity.max_speed_kn", "float", 50.0,
             "Knots: a position a vessel could only have reached faster than this from its track is not "
             "believed (impossible_speed); it starts another segment.", minimum=1),

@@ -108,11 +108,11 @@ class Detectors:
     the watchlist and the zones into them, the API reads the running watchlist."""
 
     zones: ZoneRegistry
-    segments: Segmenter  # runs before the vessel state (`build_pipeline(segments=...)`)
+    segments: Segmenter | None  # runs before the vessel state (`build_pipeline(segments=...)`)
     zone_enricher: ZoneEnricher
     watchlist: WatchlistEnricher
     identity: IdentityAlerts
-    integrity: IntegrityAlerts
+    integrity: IntegrityAlerts | None  # with the segments
     dark: DarkStage
     port_calls: PortCallStage
     zone_alerts: ZoneAlerts
@@ -120,8 +120,8 @@ class Detectors:
     def stages(self) -> list[Stage]:
         """In pipeline order, after the vessel state: the watchlist, identity, the integrity gate (a fix
         not believed stops there), then the zones and the detectors that read them."""
-        return [self.watchlist, self.identity, self.integrity, self.zone_enricher, self.dark,
-                self.port_calls, self.zone_alerts]
+        return [self.watchlist, self.identity, *([self.integrity] if self.integrity is not None else []),
+                self.zone_enricher, self.dark, self.port_calls, self.zone_alerts]
 
 
 async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
@@ -130,7 +130,7 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
     watchlist = WatchlistEnricher(await load_index(engine))
     ports = zones.index.ports()
     segments = Segmenter(segment_options(settings), in_port=lambda lat, lon: any(
-        z.is_port for z in zones.index.zones_at(lat, lon)))
+        z.is_port for z in zones.index.zones_at(lat, lon))) if settings["integrity.enabled"] else None
     # Sea routes to the ports: built on first use (a few seconds), then shared.
     dark = DarkStage(watchlist, ports, threshold=timedelta(hours=settings["dark.threshold"]),
                      max_speed_kn=settings["dark.max_speed_kn"],
@@ -145,7 +145,8 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
                                 conflict_window=timedelta(seconds=settings["identity.conflict_window"]),
                                 max_speed_kn=settings["integrity.max_speed_kn"]),
         integrity=IntegrityAlerts(segments, watchlist, ports,
-                                  episode_gap=timedelta(seconds=settings["integrity.episode_gap"])),
+                                  episode_gap=timedelta(seconds=settings["integrity.episode_gap"]))
+        if segments is not None else None,
         dark=dark,
         port_calls=PortCallStage(PortCallRules(min_dwell=timedelta(minutes=settings["port_calls.min_dwell"]),
                                                stop_speed=settings["port_calls.stop_speed"])),
