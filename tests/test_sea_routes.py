@@ -13,7 +13,8 @@ import pytest
 
 from ais_watch.detectors.dark_rules import DarkRules, PortLike, Silence, on_position, on_tick, rank_candidates
 from ais_watch.geo import distance_nm
-from ais_watch.sea_routes import BASIS, SeaRoutes, _land
+from ais_watch.land import shared_land
+from ais_watch.sea_routes import BASIS, SeaRoutes
 from ais_watch.zones import Zone, ZoneRegistry
 from tests.helpers.ports import SEA, Port
 
@@ -46,7 +47,7 @@ def by_sea(sea: SeaRoutes, a: PortLike, b: PortLike) -> float:
 
 
 def at_sea(lat: float, lon: float) -> bool:
-    return not bool(_land().contains(np.array([lat]), np.array([lon]))[0])
+    return not bool(shared_land().contains(np.array([lat]), np.array([lon]))[0])
 
 
 # ------------------------------------------------------------------------------------ distances
