@@ -53,6 +53,7 @@ from ais_watch.detectors.port_calls import PortCallStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.detectors.zones import ZoneAlerts, ZoneEnricher
 from ais_watch.geo import NamedPoint
+from ais_watch.land import LandMask
 from ais_watch.model import IngestStats
 from ais_watch.pipeline.dedup import Deduplicate
 from ais_watch.pipeline.feed_health import FeedHealthStep
@@ -129,7 +130,10 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
     zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]])
     watchlist = WatchlistEnricher(await load_index(engine))
     ports = zones.index.ports()
-    segments = Segmenter(segment_options(settings), in_port=lambda lat, lon: any(
+    # Natural Earth land, shared with the sea routes; loaded when a fix first needs it.
+    land = (LandMask(tolerance_km=settings["integrity.land_tolerance_km"]) if settings["integrity.on_land"]
+            else None)
+    segments = Segmenter(segment_options(settings), land=land, in_port=lambda lat, lon: any(
         z.is_port for z in zones.index.zones_at(lat, lon))) if settings["integrity.enabled"] else None
     # Sea routes to the ports: built on first use (a few seconds), then shared.
     dark = DarkStage(watchlist, ports, threshold=timedelta(hours=settings["dark.threshold"]),

@@ -190,6 +190,24 @@ def test_fixes_inland_are_on_land_once_per_episode_and_not_in_a_port_geofence() 
     assert h.services.alerts[0].details["fixes"] == 5
 
 
+def test_a_ship_sailing_on_into_a_canal_the_land_data_draws_as_land_is_believed() -> None:
+    h = Harness(land=Land(north_of=40.05))
+    lat, lon = sail(h, WATCHED, 0, 60, origin=(40.0, 133.0))  # along the shore
+    for i in range(1, 31):  # and on, north, at 8 kn, up a canal
+        assert h.fix(WATCHED, 60 + i, lat + i * 8 / 60 / 60, lon).anomaly is None
+    assert h.segmenter.tracks[WATCHED].main.last_lat > 40.05  # it is on "land" now
+    h.tick(120)
+    assert h.services.alerts == []
+
+
+def test_a_vessel_first_heard_on_land_starts_its_track_there() -> None:
+    """A harbour or canal the land data draws as land: its first fix is believed, and so the rest."""
+    h = Harness(land=Land(north_of=45.0))
+    assert [h.fix(OTHER, i, 45.5, 133.0).anomaly for i in range(3)] == [None] * 3
+    h.tick(30)
+    assert h.services.alerts == []
+
+
 def test_a_ship_at_a_quay_in_a_port_is_not_on_land() -> None:
     h = Harness(land=Land(north_of=39.0), in_port=lambda lat, lon: True)
     for i in range(30):

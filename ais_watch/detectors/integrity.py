@@ -158,8 +158,7 @@ class IntegrityAlerts(StageBase):
     def _on_land(self, mmsi: int, vessel: VesselRow, track: Track, land: LandEpisode, watch: dict[str, Any],
                  strong: bool) -> AlertDraft:
         main = track.main
-        real = ({"lat": main.last_lat, "lon": main.last_lon, "time": iso(main.last_time)}
-                if main.count else None)
+        real = {"lat": main.last_lat, "lon": main.last_lon, "time": iso(main.last_time)}
         details = {
             "segment": land.segment, "main_segment": main.id, "fixes": land.count,
             "first_false_fix": iso(land.first_time), "last_false_fix": iso(land.last_time),
