@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -129,10 +129,13 @@ async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
         base = await serve.api_base()
         await serve.wait_for(feed.connected.is_set, 30, "serve to connect to the NMEA feed")
 
-        # Before the page opens: both ships known, on the map.
+        # Before the page opens: both ships known, on the map. ANGARA was off Rajin 20 minutes ago: the
+        # 8 nm to the berth at 25 kn, a track it could sail (an instant jump there would be a spoof).
         t = now()
+        off_rajin_at = t - timedelta(minutes=20)
         await feed.send(static_lines(HOSTILE, t) + position_lines(HOSTILE, t, *HOSTILE_AT, 8.0, 90.0, 0)
-                        + static_lines(ANGARA, t) + position_lines(ANGARA, t, *OFF_RAJIN, 8.0, 290.0, 0))
+                        + static_lines(ANGARA, off_rajin_at)
+                        + position_lines(ANGARA, off_rajin_at, *OFF_RAJIN, 8.0, 290.0, 0))
 
         async def on_the_map() -> bool:
             names = {v["name"] for v in (await get_json(http, base, token, "/api/map"))["vessels"]}
