@@ -178,9 +178,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("integrity.episode_gap", "float", 600.0,
             "Seconds after the last false fix before an episode of false positions is over and reported.",
             minimum=1),
-    Setting("integrity.confirm_after", "float", 3600.0,
+    Setting("integrity.confirm_after", "float", 21600.0,
             "Seconds a new segment must carry on, with the main one silent, before it becomes the main "
-            "segment (the vessel's believed track).", minimum=1),
+            "segment (the vessel's believed track): longer than a spoof is likely to last.", minimum=1),
     Setting("integrity.land_tolerance_km", "float", 1.0,
             "A position on land (Natural Earth 1:10m) closer than this to the coast is not on_land "
             "(quays, berths, a generalised coastline); positions in a port geofence never are.", minimum=0),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import asin, atan2, cos, degrees, radians, sin, sqrt
 from typing import Protocol, TypeVar
 
@@ -55,18 +55,36 @@ class NamedPoint(Protocol):
 P = TypeVar("P", bound=NamedPoint)
 
 
-def describe_place(lat: float, lon: float, ports: Sequence[NamedPoint]) -> str | None:
+def describe_place(lat: float, lon: float, ports: Sequence[NamedPoint], *, where: str = "at sea"
+                   ) -> str | None:
     """Where a position at sea is, for a person: "at sea, 35 nm SE of Rajin" from the nearest port
     (distance and bearing from the port, great circle). A port name alone would mislead for a ship a
-    thousand miles from it. None without ports."""
+    thousand miles from it. `where` says what kind of place it is ("on land" for a false fix). None
+    without ports."""
     found = nearest(ports, lat, lon)
     if found is None:
         return None
     port, miles = found
     if miles < 1:
-        return f"at sea, off {port.name}"
+        return f"{where}, off {port.name}"
     direction = compass_point(bearing_deg(port.ref_lat, port.ref_lon, lat, lon))
-    return f"at sea, {miles:,.0f} nm {direction} of {port.name}"
+    return f"{where}, {miles:,.0f} nm {direction} of {port.name}"
+
+
+class Places:
+    """Names a position for an alert: the port or anchorage it is in, else where it is from the nearest
+    port ("at sea, 35 nm SE of Rajin", or "on land, ..." for a fix on land)."""
+
+    def __init__(self, ports: Sequence[NamedPoint] = (),
+                 port_at: Callable[[float, float], str | None] | None = None) -> None:
+        self.ports = list(ports)
+        self.port_at = port_at or (lambda lat, lon: None)
+
+    def name(self, lat: float | None, lon: float | None, *, on_land: bool = False) -> str | None:
+        if lat is None or lon is None:
+            return None
+        return self.port_at(lat, lon) or describe_place(lat, lon, self.ports,
+                                                        where="on land" if on_land else "at sea")
 
 
 def nearest(points: Sequence[P], lat: float, lon: float) -> tuple[P, float] | None:

@@ -52,7 +52,7 @@ from ais_watch.detectors.port_call_rules import PortCallRules
 from ais_watch.detectors.port_calls import PortCallStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.detectors.zones import ZoneAlerts, ZoneEnricher
-from ais_watch.geo import NamedPoint
+from ais_watch.geo import NamedPoint, Places
 from ais_watch.land import LandMask
 from ais_watch.model import IngestStats
 from ais_watch.pipeline.dedup import Deduplicate
@@ -130,6 +130,8 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
     zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]])
     watchlist = WatchlistEnricher(await load_index(engine))
     ports = zones.index.ports()
+    places = Places(ports, port_at=lambda lat, lon: next(
+        (z.name for z in zones.index.zones_at(lat, lon) if z.is_port), None))
     # Natural Earth land, shared with the sea routes; loaded when a fix first needs it.
     land = (LandMask(tolerance_km=settings["integrity.land_tolerance_km"]) if settings["integrity.on_land"]
             else None)
@@ -147,8 +149,8 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
         watchlist=watchlist,
         identity=IdentityAlerts(watchlist, dark, min_draught_change=settings["draught.min_change"],
                                 conflict_window=timedelta(seconds=settings["identity.conflict_window"]),
-                                max_speed_kn=settings["integrity.max_speed_kn"]),
-        integrity=IntegrityAlerts(segments, watchlist, ports,
+                                max_speed_kn=settings["integrity.max_speed_kn"], places=places),
+        integrity=IntegrityAlerts(segments, watchlist, places,
                                   episode_gap=timedelta(seconds=settings["integrity.episode_gap"]))
         if segments is not None else None,
         dark=dark,

@@ -12,7 +12,7 @@ the event time and station, and aisstream.io JSON), on SQLite and PostgreSQL.
 - c. One MMSI transmitted by two ships 240+ nm apart, interleaved: one position_anomaly (track_conflict).
 - d. A watched ship moored for hours at a Kaliningrad quay, 3+ km inland by the coastline (on the river,
   inside the port geofence): no position_anomaly. Positions inland, far from any port: one on_land
-  (skipped until the land mask, `ais_watch.land`, is merged).
+  (Natural Earth's land, `ais_watch.land`).
 - e. A watched ship silent 10 hours off Rajin (went_dark) that comes back 3 m deeper: draught_change,
   severity high, while dark, and the reappearance's alerts given the draught before and after; another
   back only 0.3 m deeper: no draught_change.
@@ -25,7 +25,6 @@ no station) the areas stay alive, so no silence here is a feed outage or a recep
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -48,7 +47,6 @@ from tests.helpers.nmea import encode, tagged
 
 pytestmark = pytest.mark.integration
 
-LAND_MASK = importlib.util.find_spec("ais_watch.land") is not None
 T0 = datetime(2024, 3, 4, 6, 0, tzinfo=UTC)
 STATION = "E2E-INTEGRITY"
 EVERY = timedelta(minutes=2)  # a Class A ship under way
@@ -295,8 +293,6 @@ def test_a_renamed_reflagged_ship_keeping_its_imo_is_one_identity_change_and_voy
 CLONE = Ship(667009999, "ANGARA", 9179842, "9LAN")  # ANGARA's IMO, a Sierra Leone MMSI
 
 
-@pytest.mark.xfail(strict=True, reason="BUG identity.py IdentityAlerts._new_mmsi: the conflict is judged "
-                   "on the new MMSI's first type 5, before it has a position, and the pair never again")
 @both_forms
 def test_a_an_imo_broadcast_by_two_mmsis_far_apart_at_once_is_a_conflict(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str) -> None:
@@ -380,12 +376,7 @@ def test_b_control_believed_the_same_fixes_make_a_zone_entry_and_a_port_call(
     assert found["zone_entry"] == 1 and found["port_call"] == 1, found
 
 
-@pytest.mark.xfail(strict=True, reason="BUG integrity.py IntegrityAlerts._draft: every position_anomaly is "
-                   "placed by describe_place, which says 'at sea' even for a false fix in a port or on land")
-@pytest.mark.parametrize("where", [
-    "in port",
-    pytest.param("on land", marks=pytest.mark.skipif(not LAND_MASK, reason="needs ais_watch.land")),
-])
+@pytest.mark.parametrize("where", ["in port", "on land"])
 def test_b_d_a_false_position_in_port_or_on_land_is_not_described_as_at_sea(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
     """The place a person reads: the spoofed fixes of test b are in Rajin's port geofence; the glitch of
@@ -455,8 +446,6 @@ def test_d_a_ship_moored_at_a_quay_inside_a_port_geofence_is_no_anomaly(
     assert len(rows) == 8 * 30 and {r["anomaly"] for r in rows} == {None}
 
 
-@pytest.mark.skipif(not LAND_MASK, reason="on_land needs the land mask (ais_watch.land, branch `land`), "
-                                          "not merged yet")
 @both_forms
 def test_d_positions_inland_far_from_any_port_are_one_on_land_an_episode(
         db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str) -> None:

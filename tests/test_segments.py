@@ -13,7 +13,7 @@ import pytest
 from ais_watch.alerts.model import AlertAmendment, AlertDraft
 from ais_watch.detectors.integrity import IntegrityAlerts
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
-from ais_watch.geo import distance_nm
+from ais_watch.geo import Places, distance_nm
 from ais_watch.pipeline.segments import Segmenter, SegmentOptions
 from ais_watch.pipeline.stage import Context, VesselRow
 from ais_watch.watchlist.entries import WatchEntry
@@ -69,7 +69,7 @@ class Harness:
                  in_port: Any = None) -> None:
         self.segmenter = Segmenter(options or SegmentOptions(), land=land, in_port=in_port)
         self.enricher = WatchlistEnricher(WatchlistIndex([ENTRY]))
-        self.integrity = IntegrityAlerts(self.segmenter, self.enricher, [RAJIN])
+        self.integrity = IntegrityAlerts(self.segmenter, self.enricher, Places([RAJIN]))
         self.services = FakeServices()
         self.marks: list[str | None] = []
 
@@ -188,6 +188,22 @@ def test_fixes_inland_are_on_land_once_per_episode_and_not_in_a_port_geofence() 
     h.tick(60)
     assert [k for k in h.services.kinds() if k[1] == "on_land"] == [("position_anomaly", "on_land")]
     assert h.services.alerts[0].details["fixes"] == 5
+
+
+def test_a_long_episode_on_land_is_reported_while_it_lasts_and_completed_when_it_ends() -> None:
+    h = Harness(land=Land(north_of=45.0), options=SegmentOptions())
+    h.integrity.episode_gap = timedelta(minutes=10)
+    end = sail(h, WATCHED, 0, 20)
+    for i in range(20):  # twenty minutes of fixes inland
+        h.fix(WATCHED, 20 + i, 45.5, 133.0)
+        h.tick(20 + i)
+    [alert] = h.services.alerts
+    assert alert.details["fixes"] == 11 and alert.place is not None and alert.place.startswith("on land")
+    h.fix(WATCHED, 45, *end)  # back on its track
+    h.tick(46)
+    assert len(h.services.alerts) == 1 and alert.details["fixes"] == 20
+    assert alert.details["last_false_fix"] == "2024-03-01T00:39:00Z"
+    assert not h.segmenter.pending
 
 
 def test_a_ship_sailing_on_into_a_canal_the_land_data_draws_as_land_is_believed() -> None:

@@ -22,10 +22,10 @@ from typing import Any
 from ais_watch.alerts.model import AlertAmendment, AlertDraft, Severity, iso
 from ais_watch.detectors.dark import DarkStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
-from ais_watch.geo import distance_nm
+from ais_watch.geo import Places, distance_nm
 from ais_watch.mid import flag_of
-from ais_watch.model import Report, StaticReport
-from ais_watch.pipeline.stage import Context, StageBase, StartServices, VesselRow
+from ais_watch.model import PositionReport, Report, StaticReport
+from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
 from ais_watch.watchlist.index import Match
 
 IDENTITY_FIELDS = ("name", "call_sign", "imo", "ship_type")
@@ -36,14 +36,24 @@ class IdentityAlerts(StageBase):
 
     def __init__(self, enricher: WatchlistEnricher, dark: DarkStage | None = None, *,
                  min_draught_change: float = 0.5, conflict_window: timedelta = timedelta(hours=1),
-                 max_speed_kn: float = 50.0) -> None:
+                 max_speed_kn: float = 50.0, places: Places | None = None) -> None:
         self.enricher = enricher
+        self.places = places or Places()
         self.dark = dark
         self.min_draught_change = min_draught_change
         self.conflict_window = conflict_window
         self.max_speed_kn = max_speed_kn
         self.by_imo: dict[int, set[int]] = {}  # IMO -> the MMSIs heard broadcasting it
         self._pairs: set[tuple[int, int, int]] = set()  # (imo, old mmsi, new mmsi) already reported
+        # A new MMSI for a watched IMO heard before any position of it: reported with its first position
+        # (then a clone far away is a conflict), or without one once the conflict window has passed.
+        self._awaiting: dict[int, tuple[StaticReport, int, int]] = {}
+
+    def tick(self, now: datetime, services: Services) -> None:
+        for mmsi, (report, imo, other) in list(self._awaiting.items()):
+            if now - report.time > self.conflict_window:
+                del self._awaiting[mmsi]
+                self._raise_new_mmsi(report, imo, other, services)
 
     async def start(self, services: StartServices) -> None:
         for vessel in services.vessels():
@@ -51,7 +61,12 @@ class IdentityAlerts(StageBase):
                 self.by_imo.setdefault(vessel["imo"], set()).add(vessel["mmsi"])
 
     def handle(self, report: Report, ctx: Context) -> None:
-        if not isinstance(report, StaticReport) or ctx.late:
+        if isinstance(report, PositionReport):
+            waiting = self._awaiting.pop(report.mmsi, None) if self._awaiting else None
+            if waiting is not None:  # the new MMSI's first position: now the two can be compared
+                self._raise_new_mmsi(*waiting, ctx.services)
+            return
+        if ctx.late:
             return
         vessel = ctx.vessel
         imo = vessel["imo"]
@@ -76,13 +91,21 @@ class IdentityAlerts(StageBase):
         if (imo, other, report.mmsi) in self._pairs:
             return
         previous = ctx.services.vessel(other)
-        if previous is None:
-            return
-        watch = ctx.watch or self.enricher.match(previous)
-        if watch is None:
+        if previous is None or (ctx.watch or self.enricher.match(previous)) is None:
             return
         self._pairs.add((imo, other, report.mmsi))
-        vessel = ctx.vessel
+        if ctx.vessel["last_lat"] is None:
+            self._awaiting[report.mmsi] = (report, imo, other)
+            return
+        self._raise_new_mmsi(report, imo, other, ctx.services)
+
+    def _raise_new_mmsi(self, report: StaticReport, imo: int, other: int, services: Services) -> None:
+        previous, vessel = services.vessel(other), services.vessel(report.mmsi)
+        if previous is None or vessel is None:
+            return
+        watch = self.enricher.match(vessel) or self.enricher.match(previous)
+        if watch is None:
+            return
         changed: dict[str, tuple[Any, Any]] = {"mmsi": (other, report.mmsi)}
         old_flag, new_flag = flag_of(other), flag_of(report.mmsi)
         if old_flag != new_flag:
@@ -100,7 +123,7 @@ class IdentityAlerts(StageBase):
             "mmsi": other, "name": previous["name"], "call_sign": previous["call_sign"],
             "flag": previous["flag"], "last_seen": iso(previous["last_seen"]),
             "last_lat": previous["last_lat"], "last_lon": previous["last_lon"]}
-        ctx.services.raise_alert(draft)
+        services.raise_alert(draft)
 
     def _conflict(self, previous: VesselRow, vessel: VesselRow) -> dict[str, Any] | None:
         """Both MMSIs heard within the conflict window, further apart than a ship could sail between."""
@@ -127,6 +150,7 @@ class IdentityAlerts(StageBase):
         return AlertDraft(
             kind="identity_change", occurred_at=report.time, event_key=event[:120], mmsi=report.mmsi,
             imo=vessel["imo"], vessel_name=vessel["name"], lat=vessel["last_lat"], lon=vessel["last_lon"],
+            place=self.places.name(vessel["last_lat"], vessel["last_lon"]),
             severity=None if watch.strong else Severity.LOW,
             details={"fields": fields, "changed_at": iso(report.time), "flag": vessel["flag"],
                      "evidence": [_evidence(report)], **watchlist_details(watch)},
@@ -153,7 +177,8 @@ class IdentityAlerts(StageBase):
         ctx.services.raise_alert(AlertDraft(
             kind="draught_change", occurred_at=report.time, event_key=f"{iso(report.time)}|{new}",
             mmsi=report.mmsi, imo=vessel["imo"], vessel_name=vessel["name"], lat=vessel["last_lat"],
-            lon=vessel["last_lon"], severity=severity, details=details, tags=tuple(ctx.watch.entry.tags)))
+            lon=vessel["last_lon"], place=self.places.name(vessel["last_lat"], vessel["last_lon"]),
+            severity=severity, details=details, tags=tuple(ctx.watch.entry.tags)))
 
 
 def _evidence(report: StaticReport) -> dict[str, Any]:

@@ -17,26 +17,25 @@ first two from raising anomalies of their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from ais_watch.alerts.model import AlertAmendment, AlertDraft, Severity, iso
 from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
-from ais_watch.geo import NamedPoint, describe_place, distance_nm
+from ais_watch.geo import Places, distance_nm
 from ais_watch.model import PositionReport, Report
-from ais_watch.pipeline.segments import KEEP_SEGMENT, LandEpisode, Segment, Segmenter, Track
+from ais_watch.pipeline.segments import LandEpisode, Segment, Segmenter, Track
 from ais_watch.pipeline.stage import Context, Services, StageBase, VesselRow
 
 
 class IntegrityAlerts(StageBase):
     name = "integrity"
 
-    def __init__(self, segmenter: Segmenter, enricher: WatchlistEnricher, ports: Sequence[NamedPoint] = (), *,
+    def __init__(self, segmenter: Segmenter, enricher: WatchlistEnricher, places: Places | None = None, *,
                  episode_gap: timedelta = timedelta(minutes=10)) -> None:
         self.segmenter = segmenter
         self.enricher = enricher
-        self.ports = list(ports)
+        self.places = places or Places()
         self.episode_gap = episode_gap
 
     def handle(self, report: Report, ctx: Context) -> None:
@@ -59,55 +58,59 @@ class IntegrityAlerts(StageBase):
             if track is None:
                 pending.discard(mmsi)
                 continue
-            vessel = services.vessel(mmsi)
-            for draft in self._decide(mmsi, track, now, vessel):
-                services.raise_alert(draft)
+            self._decide(mmsi, track, now, services)
             if not track.open_episodes():
                 pending.discard(mmsi)
 
     # ------------------------------------------------------------------------------- decisions
-    def _decide(self, mmsi: int, track: Track, now: datetime, vessel: VesselRow | None) -> list[AlertDraft]:
-        """The episodes of the track that are over (or long enough) now; alerts for a watched vessel."""
-        match = self.enricher.match(vessel) if vessel is not None else None
-        decided: list[tuple[str, Any]] = []
+    def _decide(self, mmsi: int, track: Track, now: datetime, services: Services) -> None:
+        """Report the episodes of the track that are over (or long enough) now, for a watched vessel."""
+        jumps: list[Segment] = []
         for segment in track.others:
             if segment.reported:
                 continue
             if segment.gnss is not None or segment.conflict:
                 segment.reported = True  # the area's alert, or the conflict's, already said it
-            elif now - segment.last_time >= self.episode_gap and track.main.last_time > segment.last_time:
+            elif now - segment.last_time >= self.episode_gap:
+                # Over: the real track went on, or the vessel fell silent after the false fixes.
                 segment.reported = True
-                decided.append(("jump", segment))
-            elif now - segment.last_time > KEEP_SEGMENT:
-                segment.reported = True  # the vessel fell silent after it: nothing to compare with
-        if track.switched_from is not None:
-            decided.append(("moved", track.switched_from))
-            track.switched_from = None
+                jumps.append(segment)
+        moved, track.switched_from = track.switched_from, None
         land = track.land
-        over = land is not None and (land.ended or now - land.first_time >= self.episode_gap)
-        if land is not None and not land.reported and over:
+        land_over = land is not None and (land.ended or now - land.last_time >= self.episode_gap)
+        report_land = land is not None and not land.reported and (
+            land_over or now - land.first_time >= self.episode_gap)
+        if land is not None and report_land:
             land.reported = True
-            if land.gnss is None:
-                decided.append(("land", land))
+            land.final = land_over
+        vessel = services.vessel(mmsi)
+        match = self.enricher.match(vessel) if vessel is not None else None
         if match is None or vessel is None:
-            return []
+            return
         watch, strong = watchlist_details(match), match.strong
-        drafts = []
-        for what, episode in decided:
-            if what == "jump":
-                drafts.append(self._jump(mmsi, vessel, track, episode, watch, strong))
-            elif what == "moved":
-                drafts.append(self._moved(mmsi, vessel, track, episode, watch, strong))
-            else:
-                drafts.append(self._on_land(mmsi, vessel, track, episode, watch, strong))
-        return drafts
+        for segment in jumps:
+            services.raise_alert(self._jump(mmsi, vessel, track, segment, watch, strong))
+        if moved is not None:
+            services.raise_alert(self._moved(mmsi, vessel, track, moved, watch, strong))
+        if land is None or land.gnss is not None:
+            return
+        if report_land:
+            draft = self._on_land(mmsi, vessel, track, land, watch, strong)
+            land.alert_key = draft.dedup_key()
+            services.raise_alert(draft)
+        elif land.reported and not land.final and land_over and land.alert_key is not None:
+            # Reported while it went on: its alert gets the whole episode once it is over.
+            land.final = True
+            services.amend_alert(AlertAmendment(land.alert_key, {
+                "fixes": land.count, "last_false_fix": iso(land.last_time)}))
 
     # ----------------------------------------------------------------------------------- alerts
     def _draft(self, mmsi: int, vessel: VesselRow, reason: str, when: datetime, event: str, lat: float,
                lon: float, details: dict[str, Any], watch: dict[str, Any], strong: bool) -> AlertDraft:
         return AlertDraft(
             kind="position_anomaly", occurred_at=when, event_key=f"{reason}|{event}", mmsi=mmsi,
-            imo=vessel.get("imo"), vessel_name=vessel.get("name"), place=describe_place(lat, lon, self.ports),
+            imo=vessel.get("imo"), vessel_name=vessel.get("name"),
+            place=self.places.name(lat, lon, on_land=reason == "on_land"),
             lat=lat, lon=lon, severity=None if strong else Severity.LOW,
             details={"reason": reason, **details, "flag": vessel.get("flag"), **watch},
             tags=tuple(watch["watchlist"]["tags"]))
@@ -172,7 +175,7 @@ class IntegrityAlerts(StageBase):
         for new, area in self.segmenter.interference.take_news():
             draft = AlertDraft(
                 kind="gnss_interference", occurred_at=area.first_time, event_key=iso(area.first_time) or "",
-                place=describe_place(area.lat, area.lon, self.ports), lat=area.lat, lon=area.lon,
+                place=self.places.name(area.lat, area.lon), lat=area.lat, lon=area.lon,
                 details={"vessels": sorted(area.mmsis), "vessel_count": len(area.mmsis),
                          "first_jump": iso(area.first_time), "last_jump": iso(area.last_time),
                          "radius_km": self.segmenter.options.gnss_radius_km,

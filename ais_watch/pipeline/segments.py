@@ -48,7 +48,7 @@ class LandTest(Protocol):
 class SegmentOptions:
     max_speed_kn: float = 50.0
     jump_tolerance_nm: float = 1.0
-    confirm_after: timedelta = timedelta(hours=1)
+    confirm_after: timedelta = timedelta(hours=6)
     gnss_min_vessels: int = 3
     gnss_radius_km: float = 10.0
     gnss_window: timedelta = timedelta(minutes=15)
@@ -91,6 +91,8 @@ class LandEpisode:
     segment: int = 0
     ended: bool = False
     reported: bool = False
+    final: bool = False  # its alert has the whole episode (reported once over, or amended since)
+    alert_key: str | None = None
     gnss: Area | None = None
 
 
@@ -104,8 +106,10 @@ class Track:
     switched_from: Segment | None = None  # the main segment it last moved away from, until reported
 
     def open_episodes(self) -> bool:
+        land = self.land
         return (any(not s.reported for s in self.others) or self.switched_from is not None
-                or (self.land is not None and not self.land.reported))
+                or (land is not None and (not land.reported
+                                          or (land.alert_key is not None and not land.final))))
 
 
 @dataclass(slots=True)
