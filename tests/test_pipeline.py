@@ -265,7 +265,8 @@ async def test_type_24_parts_merge_into_one_vessel(db_url: str) -> None:
     assert (row["to_bow"], row["to_stern"], row["to_port"], row["to_starboard"]) == (9, 6, 2, 3)
     assert row["last_seen"] == at(0) and row["flag"] == "KR"
     assert sorted((h["field"], h["new_value"]) for h in history) == [("call_sign", "DSQR7"),
-                                                                     ("name", "MIRAE 2")]
+                                                                     ("name", "MIRAE 2"),
+                                                                     ("ship_type", "30")]
 
 
 @pytest.mark.integration
