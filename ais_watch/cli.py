@@ -26,11 +26,12 @@ from ais_watch.logs import configure as configure_logging
 from ais_watch.model import IngestStats, parse_iso_time
 from ais_watch.runtime import running_pipeline
 from ais_watch.sources.replay import FORMATS, replay_paths
+from ais_watch.track_format import POINT_FIELDS, marked_feature, split_marked, track_point
 from ais_watch.watchlist import commands as watchlist_commands
 
 log = logging.getLogger("ais_watch")
 
-TRACK_FIELDS = ("mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source")
+TRACK_FIELDS = ("mmsi", *POINT_FIELDS)
 
 
 def parse_time(text: str) -> datetime:
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--since", type=parse_time)
     track.add_argument("--until", type=parse_time)
     track.add_argument("--format", choices=("geojson", "csv", "jsonl"), default="jsonl")
+    track.add_argument("--all-segments", action="store_true",
+                       help="also the positions off the believed track (marked with their anomaly); "
+                       "default: the main segment only")
 
     alert_commands.add_parser(sub, parse_time)
     watchlist_commands.add_parser(sub)
@@ -259,7 +263,7 @@ async def cmd_track(args: argparse.Namespace, settings: Settings, out: TextIO) -
     engine = await open_database(settings["db"])
     try:
         mmsis, _ = await resolve_vessel(engine, args.vessel)
-        rows = track(engine, mmsis, args.since, args.until)
+        rows = track(engine, mmsis, args.since, args.until, all_segments=args.all_segments)
         if args.format == "jsonl":
             async for row in rows:
                 out.write(json.dumps(_track_row(row)) + "\n")
@@ -278,26 +282,30 @@ async def cmd_track(args: argparse.Namespace, settings: Settings, out: TextIO) -
 
 
 def _track_row(row: dict[str, Any]) -> dict[str, Any]:
-    item = {f: row[f] for f in TRACK_FIELDS}
-    item["time"] = iso(row["time"])
-    return item
+    return {"mmsi": row["mmsi"], **track_point(row)}
 
 
 async def _track_geojson(rows: Any) -> dict[str, Any]:
-    """One feature per MMSI: a LineString with its times (the 'coordTimes' convention), or a Point."""
+    """One feature per MMSI of its believed positions: a LineString with its times (the 'coordTimes'
+    convention), or a Point for a single fix; then each marked position (--all-segments) as a Point."""
     by_mmsi: dict[int, list[dict[str, Any]]] = {}
     async for row in rows:
-        by_mmsi.setdefault(row["mmsi"], []).append(row)
-    features = []
-    for mmsi, points in by_mmsi.items():
+        by_mmsi.setdefault(row["mmsi"], []).append(track_point(row))
+    features, marked_features = [], []
+    for mmsi, every in by_mmsi.items():
+        points, marked = split_marked(every)
+        marked_features += [marked_feature(mmsi, p) for p in marked]
+        if not points:
+            continue
         coords = [[p["lon"], p["lat"]] for p in points]
         geometry = ({"type": "Point", "coordinates": coords[0]} if len(coords) == 1
                     else {"type": "LineString", "coordinates": coords})
         features.append({"type": "Feature", "geometry": geometry, "properties": {
-            "mmsi": mmsi, "start": iso(points[0]["time"]), "end": iso(points[-1]["time"]),
-            "points": len(points), "coordTimes": [iso(p["time"]) for p in points],
-            "sog": [p["sog"] for p in points], "cog": [p["cog"] for p in points]}})
-    return {"type": "FeatureCollection", "features": features}
+            "mmsi": mmsi, "start": points[0]["time"], "end": points[-1]["time"],
+            "points": len(points), "coordTimes": [p["time"] for p in points],
+            "sog": [p["sog"] for p in points], "cog": [p["cog"] for p in points],
+            "segments": [p["segment"] for p in points]}})
+    return {"type": "FeatureCollection", "features": features + marked_features}
 
 
 # ------------------------------------------------------------------------- port calls

@@ -433,13 +433,14 @@ async def test_track_geojson_and_csv(api: Api) -> None:
         assert response.status == 200 and response.content_type == "text/csv"
         assert_security_headers(response)
         rows = list(csv.reader(io.StringIO(await response.text())))
-        assert rows[0] == ["mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source"]
+        assert rows[0] == ["mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source",
+                           "segment", "anomaly"]
         assert len(rows) == TRACK_POINTS + 1 and {r[0] for r in rows[1:]} == {str(NORD)}
         assert [r[1] for r in rows[1:]] == EXPECTED_TIMES
 
         # An MMSI with no positions: empty, not an error.
         body = await (await api.get(f"/api/vessels/{UNKNOWN}/track", format="geojson")).json()
-        assert body == {"type": "FeatureCollection", "features": []}
+        assert body == {"type": "FeatureCollection", "features": [], "next_cursor": None}
         text = await (await api.get(f"/api/vessels/{UNKNOWN}/track", format="csv")).text()
         assert text.splitlines() == ["mmsi,time"]
 

@@ -25,7 +25,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
+from ais_watch.alerts.model import AlertDraft, iso
+from ais_watch.alerts.store import AlertStore
 from ais_watch.simulate import Ship, position_lines, static_lines
+from tests.helpers.db import engine_on
 from tests.helpers.needs import require
 from tests.helpers.paths import REPO
 from tests.helpers.serve import Serve, child_env, cli_token, get_json, nmea_feed
@@ -473,3 +476,104 @@ async def test_the_coverage_layer_in_a_real_browser(tmp_path: Path) -> None:
 
 async def _equals(value: Any, expected: Any) -> bool:
     return await value == expected
+
+
+# ------------------------------------------------------------------------------- integrity alerts
+SPOOFED_AT, REALLY_AT = (42.24, 130.30), (42.90, 133.90)  # at Rajin, while really off Nakhodka
+ODD_NAME = "<B>M&M</B> \"O'NEIL\""  # shown literally, never as markup
+INTEGRITY_SCREENSHOT = REPO / "test-results" / "dashboard-integrity.png"
+
+
+def integrity_drafts(t: datetime) -> list[AlertDraft]:
+    """One alert of each integrity kind, as the detectors word them (ais_watch/detectors/)."""
+    real = {"lat": REALLY_AT[0], "lon": REALLY_AT[1], "time": iso(t - timedelta(minutes=3))}
+    return [
+        AlertDraft(kind="position_anomaly", occurred_at=t, event_key="impossible_speed|1", mmsi=ANGARA.mmsi,
+                   imo=ANGARA.imo, vessel_name=ODD_NAME, lat=SPOOFED_AT[0], lon=SPOOFED_AT[1],
+                   details={"reason": "impossible_speed", "segment": 2, "main_segment": 1, "fixes": 1,
+                            "real_position": real, "distance_nm": 212.4, "implied_speed_kn": 4248.0}),
+        AlertDraft(kind="identity_change", occurred_at=t - timedelta(minutes=1), event_key="mmsi",
+                   mmsi=620999999, imo=ANGARA.imo, vessel_name=ODD_NAME, lat=REALLY_AT[0], lon=REALLY_AT[1],
+                   details={"fields": {"mmsi": {"old": ANGARA.mmsi, "new": 620999999},
+                                       "flag": {"old": "RU", "new": "KM"},
+                                       "name": {"old": "ANGARA", "new": ODD_NAME}}}),
+        AlertDraft(kind="draught_change", occurred_at=t - timedelta(minutes=2), event_key="d",
+                   mmsi=ANGARA.mmsi, vessel_name="ANGARA",
+                   details={"old": 6.1, "new": 9.8, "change": 3.7, "while_dark": True}),
+        AlertDraft(kind="gnss_interference", occurred_at=t - timedelta(minutes=4), event_key="g",
+                   place="off Rajin", lat=42.3, lon=130.5,
+                   details={"vessels": list(range(12)), "vessel_count": 12}),
+    ]
+
+
+async def test_integrity_alerts_in_a_real_browser(tmp_path: Path) -> None:
+    """A position_anomaly is drawn at the false position with a dashed line to where the ship really was;
+    the list says why, and names identity, draught and GNSS alerts readably, AIS text as text."""
+    async_api = _playwright_or_skip()
+    expect = async_api.expect
+    db_url = f"sqlite:///{tmp_path / 'integrity.db'}"
+    config = tmp_path / "ais-watch.toml"
+    config.write_text('[dashboard]\ntile_url = ""\n')
+    page_errors: list[str] = []
+    outside: list[str] = []
+    async with (Serve({}, tmp_path / "serve.log") as serve, asyncio.timeout(LIMIT), nmea_feed() as feed):
+        async with engine_on(db_url) as engine:
+            await AlertStore(engine, cooldown=0).raise_alerts(integrity_drafts(now()))
+        serve.env = serve_env(db_url, config, feed.port)
+        token = await asyncio.to_thread(cli_token, serve.env, db_url)
+        await serve.start()
+        base = await serve.api_base()
+        async with loopback_page(async_api, outside) as page:
+            expect.set_options(timeout=STEP)
+            page.on("pageerror", lambda err: page_errors.append(str(err)))
+            await sign_in(page, expect, base, token)
+            await expect(page.locator("#alerts li.alert")).to_have_count(4)
+
+            # --- the map: a marker at the false position, a dashed line from it to the real one
+            marker = page.locator("#map path.anomaly.anomaly-impossible_speed")
+            line = page.locator("#map path.anomaly-line")
+            await expect(marker).to_have_count(1)
+            await expect(line).to_have_count(1)
+            assert await line.get_attribute("stroke-dasharray") == "6 6"
+            drawn = await page.evaluate("""() => {
+                const found = {};
+                state.map.eachLayer((layer) => {
+                    const cls = (layer.options || {}).className || "";
+                    if (cls.split(" ").includes("anomaly-line"))
+                        found.line = layer.getLatLngs().map((p) => [p.lat, p.lng]);
+                    if (cls.split(" ").includes("anomaly")) {
+                        const p = layer.getLatLng(); found.marker = [p.lat, p.lng];
+                    }
+                });
+                return found; }""")
+            assert drawn == {"marker": list(SPOOFED_AT), "line": [list(SPOOFED_AT), list(REALLY_AT)]}, drawn
+            await marker.hover()
+            await expect(page.locator(".leaflet-tooltip")).to_contain_text("impossible speed")
+
+            # --- the list: why, in words; AIS text literally
+            def item(kind: str) -> Any:
+                return page.locator(f'#alerts li.alert[data-kind="{kind}"]')
+
+            await expect(item("position_anomaly").locator(".alert-detail")).to_have_text(
+                "impossible speed · 212 nm from its track")
+            await expect(item("position_anomaly").locator(".alert-name")).to_have_text(ODD_NAME)
+            await expect(item("identity_change").locator(".alert-detail")).to_have_text(
+                f"name ANGARA → {ODD_NAME}; MMSI {ANGARA.mmsi} → 620999999; flag RU → KM")
+            await expect(item("draught_change").locator(".alert-detail")).to_have_text(
+                "draught 6.1 → 9.8 m, while dark")
+            await expect(item("gnss_interference").locator(".alert-detail")).to_have_text("12 vessels")
+            await expect(item("gnss_interference").locator(".alert-name")).to_have_text("off Rajin")
+            assert await page.locator("#alerts b, #map b, .leaflet-tooltip b").count() == 0
+
+            # --- the kind filter hides the drawing with the alert
+            await page.select_option("#filter-kind", "draught_change")
+            await expect(marker).to_have_count(0)
+            await expect(line).to_have_count(0)
+            await page.select_option("#filter-kind", "")
+            await expect(marker).to_have_count(1)
+            INTEGRITY_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(INTEGRITY_SCREENSHOT))
+            assert page_errors == [], page_errors
+            assert outside == [], f"the page reached beyond loopback: {outside}"
+        code, _ = await serve.stop()
+        assert code == 0, serve.tail()

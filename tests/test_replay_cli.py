@@ -35,7 +35,7 @@ DEMO = DEMO_DATA / "dma-tagblock-pghp-2013.nmea.gz"
 # Documented in ais_watch/data/demo/SOURCES.md for this file.
 DEMO_LINES, DEMO_MESSAGES = 80_246, 26_077
 DEMO_START, DEMO_END = datetime(2013, 11, 12, 12, 0, tzinfo=UTC), datetime(2013, 11, 12, 12, 6, tzinfo=UTC)
-FIELDS = ["mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source"]
+FIELDS = ["mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source", "segment", "anomaly"]
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -56,6 +56,14 @@ def query_limit(request: web.Request, default: int = 100, maximum: int = 10000) 
     return int(value)
 
 
+def query_flag(request: web.Request, name: str) -> bool:
+    """A yes/no query parameter: true or false (1 or 0), false when not given."""
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise BadRequest(f"{name}: true or false")
+    return value in ("true", "1")
+
+
 def query_bbox(request: web.Request) -> tuple[float, float, float, float] | None:
     """`bbox=west,south,east,north` in degrees (a map's viewport), or None when not given. West may be
     east of east: the box then crosses the antimeridian (a Pacific view)."""

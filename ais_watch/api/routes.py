@@ -22,6 +22,7 @@ from ais_watch.api.handlers.vessels import (
     get_vessel,
     map_vessels,
     search_vessels,
+    vessel_identity,
     vessel_track,
     vessels_in_zone,
 )
@@ -86,7 +87,8 @@ ROUTES: tuple[Route, ...] = (
         "/api/vessels/{mmsi}/track",
         vessel_track,
         "viewer",
-        "A vessel's positions over a time range, oldest first, paged by cursor.",
+        "A vessel's positions over a time range, oldest first, paged by cursor: the believed ones (its "
+        "main segment) unless all_segments; each with its segment and anomaly.",
         (
             ("mmsi", "path", "9 digits"),
             ("since", "query", "ISO 8601"),
@@ -95,7 +97,19 @@ ROUTES: tuple[Route, ...] = (
             ("limit", "query", "1-50000, default 5000"),
             ("cursor", "query", "next_cursor of the previous page"),
             ("every", "query", "keep one point per this many seconds (default: all; 600 past 30 days)"),
+            ("all_segments", "query", "true: also the positions off the believed track, each with its "
+             "anomaly (default false: the main segment only)"),
         ),
+    ),
+    Route(
+        "GET",
+        "/api/vessels/{mmsi}/identity",
+        vessel_identity,
+        "viewer",
+        "A vessel's identity now (name, call sign, IMO, ship type, flag, ...), its identity history newest "
+        "first, and every other MMSI that has broadcast the same IMO, each with its name, flag, first and "
+        "last seen and its own history. 404 for an MMSI never stored.",
+        (("mmsi", "path", "9 digits"),),
     ),
     Route(
         "GET",

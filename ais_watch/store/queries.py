@@ -38,12 +38,16 @@ async def mmsis_for(engine: AsyncEngine, kind: str, number: int) -> list[int]:
 
 async def track(engine: AsyncEngine, mmsis: list[int], since: datetime | None = None,
                 until: datetime | None = None, limit: int | None = None,
-                after: datetime | None = None) -> AsyncIterator[dict[str, Any]]:
+                after: datetime | None = None, all_segments: bool = False) -> AsyncIterator[dict[str, Any]]:
     """Stored positions of these MMSIs, oldest first, streamed (a long track never sits in memory).
-    `after` is exclusive (the next page after a cursor), `since` and `until` inclusive."""
+    `after` is exclusive (the next page after a cursor), `since` and `until` inclusive. By default the
+    believed positions only (the main segment: `anomaly` NULL); `all_segments` adds the marked ones, each
+    with its `segment` and `anomaly`."""
     if not mmsis:
         return
     query = select(positions).where(positions.c.mmsi.in_(mmsis)).order_by(positions.c.time, positions.c.mmsi)
+    if not all_segments:
+        query = query.where(positions.c.anomaly.is_(None))
     if since is not None:
         query = query.where(positions.c.time >= since)
     if until is not None:
@@ -71,6 +75,43 @@ async def identity_changes(engine: AsyncEngine, mmsi: int) -> list[dict[str, Any
         return [dict(r) for r in rows.mappings()]
 
 
+async def identity_histories(engine: AsyncEngine, mmsis: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each MMSI's identity history, newest first (every MMSI given has a list, maybe empty)."""
+    found: dict[int, list[dict[str, Any]]] = {mmsi: [] for mmsi in mmsis}
+    if not mmsis:
+        return found
+    query = (select(identity_history.c.mmsi, identity_history.c.field, identity_history.c.old_value,
+                    identity_history.c.new_value, identity_history.c.time, identity_history.c.source)
+             .where(identity_history.c.mmsi.in_(mmsis))
+             .order_by(identity_history.c.time.desc(), identity_history.c.id.desc()))
+    async with engine.connect() as conn:
+        for row in (await conn.execute(query)).mappings():
+            found[row["mmsi"]].append(dict(row))
+    return found
+
+
+async def imos_of(engine: AsyncEngine, mmsi: int) -> list[int]:
+    """Every IMO this MMSI has broadcast: its current one and those in its identity history."""
+    async with engine.connect() as conn:
+        current = await conn.scalar(select(vessels.c.imo).where(vessels.c.mmsi == mmsi))
+        past = await conn.execute(
+            select(identity_history.c.old_value, identity_history.c.new_value)
+            .where(identity_history.c.mmsi == mmsi, identity_history.c.field == "imo"))
+        values = {current, *(v for row in past for v in row)}
+    # History values are text; an IMO is 7 digits (anything else in history is no IMO).
+    return sorted({int(v) for v in map(str, values - {None}) if v.isascii() and v.isdigit() and len(v) == 7})
+
+
+async def vessels_by_mmsi(engine: AsyncEngine, mmsis: list[int]) -> list[dict[str, Any]]:
+    """The vessel rows of these MMSIs, latest heard first."""
+    if not mmsis:
+        return []
+    query = (select(vessels).where(vessels.c.mmsi.in_(mmsis))
+             .order_by(vessels.c.last_seen.desc().nulls_last(), vessels.c.mmsi))
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
 async def port_call_rows(engine: AsyncEngine, *, mmsis: list[int] | None = None,
                          port_ids: list[str] | None = None, since: datetime | None = None,
                          until: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -94,8 +135,9 @@ async def gaps(engine: AsyncEngine, mmsi: int, since: datetime, longer_than: tim
                limit: int = 50) -> list[dict[str, Any]]:
     """Silences in a vessel's stored track since `since`: the intervals between two consecutive fixes
     longer than `longer_than`, newest first."""
-    query = select(positions.c.time).where(positions.c.mmsi == mmsi, positions.c.time >= since) \
-        .order_by(positions.c.time)
+    # Believed fixes only: a spoofed fix in the middle of a silence does not end it.
+    query = select(positions.c.time).where(positions.c.mmsi == mmsi, positions.c.time >= since,
+                                           positions.c.anomaly.is_(None)).order_by(positions.c.time)
     found: list[dict[str, Any]] = []
     previous: datetime | None = None
     async with engine.connect() as conn:
@@ -154,11 +196,12 @@ async def heard_since(engine: AsyncEngine, since: datetime, limit: int) -> list[
 async def positions_in_box(engine: AsyncEngine, since: datetime, until: datetime,
                            bounds: tuple[float, float, float, float], limit: int
                            ) -> Sequence[Row[Any, Any, Any, Any]]:
-    """(mmsi, time, lat, lon) of every stored position inside `bounds` (west, south, east, north, as
-    shapely gives them) during [since, until], oldest first."""
+    """(mmsi, time, lat, lon) of every believed position (main segment) inside `bounds` (west, south,
+    east, north, as shapely gives them) during [since, until], oldest first: spoofed fixes in a zone do not
+    put a ship there."""
     west, south, east, north = bounds
     query = (select(positions.c.mmsi, positions.c.time, positions.c.lat, positions.c.lon)
-             .where(positions.c.time >= since, positions.c.time <= until,
+             .where(positions.c.time >= since, positions.c.time <= until, positions.c.anomaly.is_(None),
                     positions.c.lat.between(south, north), positions.c.lon.between(west, east))
              .order_by(positions.c.time))
     async with engine.connect() as conn:

@@ -4,7 +4,7 @@ each other; fixtures built on these live in tests/conftest.py.
 - paths: the repository, the bundled demo data, the test fixtures' folder.
 - needs: the PostgreSQL named by AIS_WATCH_TEST_PG (or Chromium), or skip (fail under CI=true) with the
   reason.
-- db: an engine on a migrated database, and rows read back from it.
+- db: an engine on a migrated database, rows read back from it, positions written straight into it.
 - alerts: the alerts and the outbox (deliveries, attempts) as the store left them.
 - pipeline: a pipeline with detector stages on a real store, started and closed around a test.
 - waiting: polling for a condition with a deadline.

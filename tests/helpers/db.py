@@ -1,4 +1,5 @@
-"""An engine on a database (migrated to head unless told not to), and rows read back from it."""
+"""An engine on a database (migrated to head unless told not to), rows read back from it, and positions
+written straight into it (a query test seeds what it reads, with no pipeline deciding for it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sqlalchemy import Row, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.store.db import open_database
+from ais_watch.store.partitions import PartitionCache, day_of
+from ais_watch.store.schema import positions
 
 
 @asynccontextmanager
@@ -38,3 +41,12 @@ async def fetch(db_url: str, statement: Any, **params: Any) -> list[Row[Any]]:
     make the schema it is meant to find."""
     async with engine_on(db_url, migrate_schema=False) as engine, engine.connect() as conn:
         return list((await conn.execute(statement, params)).all())
+
+
+async def insert_positions(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
+    """Rows straight into `positions` (msg_type 1 and source "test" unless given); on PostgreSQL their
+    days' partitions are made first, as the writer would."""
+    if engine.dialect.name == "postgresql":
+        await PartitionCache(engine).ensure({day_of(r["time"]) for r in rows})
+    async with engine.begin() as conn:
+        await conn.execute(positions.insert(), [{"msg_type": 1, "source": "test", **r} for r in rows])

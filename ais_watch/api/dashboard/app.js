@@ -6,7 +6,7 @@
 const state = { token: sessionStorage.getItem("ais-watch-token") || "", map: null, markers: new Map(),
                 alerts: new Map(), track: null, calls: null, selected: null, socket: null, retry: 1000,
                 clock: null, clockTimer: null, coverage: null, coverageLegend: null, coverageShapes: new Map(),
-                coverageTimer: null, coverageMoved: null };
+                coverageTimer: null, coverageMoved: null, anomalyLayer: null, anomalies: new Map() };
 
 function el(tag, props = {}, text = null) {
   const node = document.createElement(tag);
@@ -88,6 +88,7 @@ async function start() {
     state.map.on("moveend", sendViewport);
     state.map.on("moveend", coverageMoved);
     state.map.createPane("coverage");  // under the zones, tracks and vessels (style.css)
+    state.anomalyLayer = L.layerGroup().addTo(state.map);
     state.coverage = L.layerGroup();
     state.coverageLegend = coverageLegend();
     if (document.getElementById("coverage-toggle").checked) {
@@ -304,6 +305,89 @@ function alertMeta(a) {
   return parts;
 }
 
+// What the alert says in a line, for the kinds whose details tell more than the title: the reason a
+// position is not believed, the identity fields that changed, the draught, the vessels of an area.
+const ANOMALY_REASONS = { impossible_speed: "impossible speed", track_conflict: "track conflict",
+                          on_land: "on land", gnss_interference: "GNSS interference" };
+const IDENTITY_LABELS = { name: "name", call_sign: "call sign", imo: "IMO", ship_type: "ship type",
+                          mmsi: "MMSI", flag: "flag" };
+
+function finite(...values) {
+  return values.every((v) => typeof v === "number" && Number.isFinite(v));
+}
+
+function miles(value) {
+  return (value >= 10 ? String(Math.round(value)) : value.toFixed(1)) + " nm";
+}
+
+function distanceNm(lat1, lon1, lat2, lon2) {
+  const rad = Math.PI / 180, h = Math.sin((lat2 - lat1) * rad / 2) ** 2
+    + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin((lon2 - lon1) * rad / 2) ** 2;
+  return 2 * 3440.065 * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+function realPosition(a) {
+  const real = (a.details || {}).real_position;
+  return real && finite(real.lat, real.lon, a.lat, a.lon) ? real : null;
+}
+
+function alertDetail(a) {
+  const d = a.details || {};
+  if (a.kind === "position_anomaly") {
+    const real = realPosition(a);
+    const distance = finite(d.distance_nm) ? d.distance_nm : real ? distanceNm(a.lat, a.lon, real.lat, real.lon) : null;
+    return [ANOMALY_REASONS[d.reason] || d.reason, distance !== null ? miles(distance) + " from its track" : "no track to compare",
+            d.main_track_moved ? "its main track moved" : null,
+            finite(d.fixes) && d.fixes > 1 ? `${d.fixes} fixes` : null].filter(Boolean).join(" · ");
+  }
+  if (a.kind === "identity_change") {
+    const fields = d.fields && typeof d.fields === "object" ? d.fields : {};
+    const order = [...Object.keys(IDENTITY_LABELS), ...Object.keys(fields).filter((f) => !(f in IDENTITY_LABELS))];
+    const parts = order.filter((f) => fields[f]).map((f) =>
+      `${IDENTITY_LABELS[f] || f} ${fields[f].old ?? "—"} → ${fields[f].new ?? "—"}`);
+    if (d.conflict) {
+      parts.push("conflict: both heard" + (finite(d.conflict.distance_nm) ? " " + miles(d.conflict.distance_nm) + " apart" : ""));
+    }
+    return parts.join("; ");
+  }
+  if (a.kind === "draught_change") {
+    return `draught ${d.old ?? "—"} → ${d.new ?? "—"} m` + (d.while_dark ? ", while dark" : "");
+  }
+  if (a.kind === "gnss_interference") {
+    const count = finite(d.vessel_count) ? d.vessel_count : Array.isArray(d.vessels) ? d.vessels.length : null;
+    return count !== null ? `${count} vessels` : null;
+  }
+  return null;
+}
+
+// A position anomaly on the map: a marker at the false position, a dashed line to where the ship really
+// was (and a small ring there). Drawn for the alerts the list shows.
+function drawAnomaly(a) {
+  if (!state.anomalyLayer) return;
+  const drawn = state.anomalies.get(a.id);
+  if (drawn) { state.anomalyLayer.removeLayer(drawn); state.anomalies.delete(a.id); }
+  if (a.kind !== "position_anomaly" || !finite(a.lat, a.lon) || !matchesFilter(a)) return;
+  const reason = ANOMALY_REASONS[(a.details || {}).reason] ? a.details.reason : "other";
+  const faded = a.state === "open" ? 1 : 0.5;
+  const tip = () => el("span", {}, [alertTitle(a), alertDetail(a)].filter(Boolean).join(" — "));
+  const group = L.layerGroup();
+  const real = realPosition(a);
+  if (real) {
+    L.polyline([[a.lat, a.lon], [real.lat, real.lon]], { color: "#ff3b30", weight: 2, dashArray: "6 6", opacity: faded,
+                                                        className: `anomaly-line anomaly-${reason}` })
+      .bindTooltip(tip(), { sticky: true }).addTo(group);
+    L.circleMarker([real.lat, real.lon], { radius: 4, color: "#3fb950", weight: 2, fillOpacity: 0, opacity: faded,
+                                          className: "anomaly-real" })
+      .bindTooltip(el("span", {}, "where it really was" + (real.time ? " at " + shortTime(real.time) : ""))).addTo(group);
+  }
+  const marker = L.circleMarker([a.lat, a.lon], { radius: 7, color: "#ff3b30", weight: 2, fillColor: "#ffd60a",
+                                                  fillOpacity: 0.9 * faded, opacity: faded, className: `anomaly anomaly-${reason}` })
+    .bindTooltip(tip()).addTo(group);
+  if (a.mmsi) marker.on("click", () => selectVessel(a.mmsi));
+  state.anomalyLayer.addLayer(group);
+  state.anomalies.set(a.id, group);
+}
+
 function alertItem(a) {
   const item = el("li", { className: "alert", dataset: { id: a.id, kind: a.kind, state: a.state, severity: a.severity } });
   const head = el("div", { className: "alert-head" });
@@ -312,6 +396,8 @@ function alertItem(a) {
   item.appendChild(head);
   item.appendChild(el("div", { className: "alert-name" }, alertTitle(a)));
   item.appendChild(el("div", { className: "alert-meta" }, alertMeta(a).filter(Boolean).join(" · ")));
+  const detail = alertDetail(a);
+  if (detail) item.appendChild(el("div", { className: "alert-detail" }, detail));
   if (a.state === "open") {
     const actions = el("div", { className: "alert-actions" });
     const note = el("input", { className: "ack-note", placeholder: "note", "aria-label": "note" });
@@ -338,6 +424,7 @@ function matchesFilter(a) {
 
 function showAlert(a) {
   state.alerts.set(a.id, a);
+  drawAnomaly(a);
   const list = document.getElementById("alerts");
   const old = list.querySelector(`li.alert[data-id="${Number(a.id)}"]`);
   if (!matchesFilter(a)) { if (old) old.remove(); return; }
@@ -355,6 +442,8 @@ async function loadAlerts() {
   if (st) params.set("state", st);
   const data = await api("/api/alerts?" + params);
   document.getElementById("alerts").replaceChildren();
+  if (state.anomalyLayer) state.anomalyLayer.clearLayers();
+  state.anomalies.clear();
   for (const a of data.alerts.reverse()) showAlert(a);
 }
 
@@ -414,6 +503,10 @@ async function selectVessel(mmsi) {
   list("vessel-calls", calls.port_calls.slice(-10).reverse(),
        (c) => `${c.port_name} (${c.country}): ${c.arrival} → ${c.departure || "in port"} [${c.evidence}]`);
   await showTrack(mmsi, calls.port_calls);
+  // The same hull under other MMSIs (the IMO they share): a rename and re-flag read as one story.
+  const story = await api(`/api/vessels/${mmsi}/identity`).catch(() => ({ same_imo: [] }));
+  list("vessel-same-imo", story.same_imo, (o) =>
+    `${o.mmsi} ${o.name || "—"} (${o.flag || "?"}): ${shortTime(o.first_seen) || "—"} → ${shortTime(o.last_seen) || "—"}`);
 }
 
 async function showTrack(mmsi, portCalls) {

@@ -1,4 +1,5 @@
-"""Vessels: search, one vessel's panel, its track, the map, who was inside a zone, the store's counts."""
+"""Vessels: search, one vessel's panel, its identity, its track, the map, who was inside a zone, the
+store's counts."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ais_watch.api.params import (
     digits,
     json_response,
     path_mmsi,
+    query_flag,
     query_limit,
     query_range,
     query_time,
@@ -28,15 +30,19 @@ from ais_watch.store.queries import (
     gaps,
     heard_since,
     identity_changes,
+    identity_histories,
+    imos_of,
+    mmsis_for,
     positions_in_box,
     track,
     vessel,
     vessel_count,
+    vessels_by_mmsi,
 )
+from ais_watch.track_format import POINT_FIELDS, marked_feature, split_marked, track_point
 from ais_watch.watchlist.store import list_entries
 
 GAP_AT_LEAST = timedelta(hours=1)  # a silence in a vessel's track worth showing in its panel
-TRACK_FIELDS = ("time", "lat", "lon", "sog", "cog", "heading", "nav_status", "source")
 
 
 async def search_vessels(request: web.Request) -> web.Response:
@@ -78,47 +84,91 @@ async def vessel_track(request: web.Request) -> web.StreamResponse:
     every = request.query.get("every", "0")
     if not digits(every, 6):
         raise BadRequest("every: seconds between points kept (0 keeps all)")
+    all_segments = query_flag(request, "all_segments")
     # A long range thinned on the server: one point per `every` seconds (default 10 min past 30 days).
     step = timedelta(seconds=int(every)) if int(every) else (
         timedelta(minutes=10) if since and until and until - since > timedelta(days=30) else None)
     after = query_time(request, "cursor")  # the time of the last point of the previous page
     rows: list[dict[str, Any]] = []
-    async for row in track(request.app[ENGINE], [mmsi], since, until, after=after):
-        if step is None or not rows or row["time"] - rows[-1]["time"] >= step:
-            rows.append(row)
-            if len(rows) > limit:
-                break
+    kept: datetime | None = None  # the time of the last believed point kept
+    async for row in track(request.app[ENGINE], [mmsi], since, until, after=after, all_segments=all_segments):
+        # Thinning keeps the shape of the believed track; a marked position is always kept (there are
+        # few, and each is why the track was asked for).
+        if row["anomaly"] is None:
+            if step is not None and kept is not None and row["time"] - kept < step:
+                continue
+            kept = row["time"]
+        rows.append(row)
+        if len(rows) > limit:
+            break
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = iso(rows[-1]["time"]) if more and rows else None
-    points = [{k: r[k] for k in TRACK_FIELDS} for r in rows]
+    points = [track_point(r) for r in rows]
     if fmt == "csv":
         return _track_csv(mmsi, points, next_cursor)
     if fmt == "geojson":
-        feature = {
+        return json_response(_track_geojson(mmsi, points, next_cursor))
+    return json_response({"mmsi": mmsi, "points": points, "next_cursor": next_cursor})
+
+
+def _track_geojson(mmsi: int, points: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+    """The believed positions as one LineString; each marked one (all_segments) as a Point with why. The
+    page's cursor is on the collection (a page may hold marked positions only) and on the line."""
+    believed, marked = split_marked(points)
+    features: list[dict[str, Any]] = []
+    if believed:
+        features.append({
             "type": "Feature",
             "properties": {
                 "mmsi": mmsi,
-                "coordTimes": [iso(p["time"]) for p in points],
+                "coordTimes": [p["time"] for p in believed],
+                "segments": [p["segment"] for p in believed],
                 "next_cursor": next_cursor,
             },
-            "geometry": {"type": "LineString", "coordinates": [[p["lon"], p["lat"]] for p in points]},
-        }
-        return json_response({"type": "FeatureCollection", "features": [feature] if points else []})
-    return json_response({"mmsi": mmsi, "points": points, "next_cursor": next_cursor})
+            "geometry": {"type": "LineString", "coordinates": [[p["lon"], p["lat"]] for p in believed]},
+        })
+    features += [marked_feature(mmsi, p) for p in marked]
+    return {"type": "FeatureCollection", "features": features, "next_cursor": next_cursor}
 
 
 def _track_csv(mmsi: int, points: list[dict[str, Any]], next_cursor: str | None) -> web.Response:
     """A page of a track as CSV; the next page's cursor travels in a header, as CSV has no room for it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("mmsi", *points[0].keys()) if points else ("mmsi", "time"))
+    writer.writerow(("mmsi", *POINT_FIELDS) if points else ("mmsi", "time"))
     for p in points:
-        writer.writerow((mmsi, *(iso(v) if isinstance(v, datetime) else v for v in p.values())))
+        writer.writerow((mmsi, *("" if p[f] is None else p[f] for f in POINT_FIELDS)))
     response = web.Response(text=out.getvalue(), content_type="text/csv")
     if next_cursor:
         response.headers["X-Next-Cursor"] = next_cursor
     return response
+
+
+IDENTITY_FIELDS = ("mmsi", "mmsi_valid", "flag", "name", "call_sign", "imo", "ship_type", "draught",
+                   "destination", "first_seen", "last_seen", "static_updated")
+OTHER_FIELDS = ("mmsi", "imo", "flag", "name", "call_sign", "ship_type", "first_seen", "last_seen")
+
+
+async def vessel_identity(request: web.Request) -> web.Response:
+    """Who a vessel is now, every change to that, and the other MMSIs that broadcast its IMO (each with its
+    own history): a rename, a new MMSI and a new flag read as one story."""
+    engine = request.app[ENGINE]
+    mmsi = path_mmsi(request)
+    row = await vessel(engine, mmsi)
+    if row is None:
+        raise NotFound(f"no vessel {mmsi}: never heard, or not stored")
+    imos = await imos_of(engine, mmsi)
+    others = sorted({m for imo in imos for m in await mmsis_for(engine, "imo", imo)} - {mmsi})
+    other_rows = await vessels_by_mmsi(engine, others)
+    histories = await identity_histories(engine, [mmsi, *others])
+    same_imo = []
+    for other in other_rows:
+        shared = await imos_of(engine, other["mmsi"])
+        same_imo.append({**{f: other[f] for f in OTHER_FIELDS}, "imos": [i for i in shared if i in imos],
+                         "history": histories[other["mmsi"]]})
+    return json_response({"mmsi": mmsi, "identity": {f: row[f] for f in IDENTITY_FIELDS}, "imos": imos,
+                          "history": histories[mmsi], "same_imo": same_imo})
 
 
 async def map_vessels(request: web.Request) -> web.Response:
