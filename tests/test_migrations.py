@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Integer, MetaData, func, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from ais_watch.cli import main
@@ -214,5 +214,36 @@ async def test_0007_carries_the_detectors_restart_state_over_from_the_alerts(db_
             zones, dark = await load(conn, "zones"), await load(conn, "dark")
         assert zones == {"273111111:kp-a": {"entered_at": "T1", "zone_name": "Rajin approaches"}}
         assert dark == {"273111111": {"alerted_for": "2024-05-01T04:30:00+00:00"}}
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.integration
+async def test_0008_keeps_every_position_believed_and_downgrades(db_url: str) -> None:
+    """Positions stored before segments come through 0008 unmarked (believed, segment unknown), and the
+    downgrade takes the columns away again without losing a row."""
+    from alembic import command
+
+    from ais_watch.store.db import alembic_config, create_engine
+
+    when = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0007"))
+            if conn.dialect.name == "postgresql":
+                await conn.run_sync(lambda c: create_partitions(c, [when.date()]))
+            await conn.execute(text("INSERT INTO positions (mmsi, time, lat, lon, msg_type, source) "
+                                    "VALUES (273111111, :t, 42.2, 130.3, 1, 'old')"), {"t": when})
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0008"))
+            rows = (await conn.execute(select(positions.c.segment, positions.c.anomaly))).all()
+            assert [tuple(r) for r in rows] == [(None, None)]
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0007"))
+            count = (await conn.execute(text("SELECT count(*) FROM positions"))).scalar_one()
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("positions")})
+        assert count == 1 and "segment" not in columns and "anomaly" not in columns
     finally:
         await engine.dispose()
