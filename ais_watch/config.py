@@ -200,6 +200,36 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("draught.min_change", "float", 0.5,
             "Metres a watched vessel's reported draught must change by for a draught_change alert.",
             minimum=0.1),
+    Setting("encounter.enabled", "bool", True,
+            "Look for encounters (ship-to-ship meetings) of every vessel, and loitering of watched ones."),
+    Setting("encounter.max_distance_m", "float", 500.0,
+            "Metres two vessels must be within of each other to be meeting (Global Fishing Watch: 500 m).",
+            minimum=10),
+    Setting("encounter.min_duration", "float", 7200.0,
+            "Seconds two vessels must stay together for an encounter (Global Fishing Watch: 2 h).",
+            minimum=60),
+    Setting("encounter.max_speed_kn", "float", 2.0,
+            "Knots: the median speed implied by successive positions over an encounter must be below this "
+            "(Global Fishing Watch: 2 kn); loitering uses it too.", minimum=0.1),
+    Setting("encounter.min_port_distance_km", "float", 10.0,
+            "Kilometres an encounter must be from any port or anchorage geofence (Global Fishing Watch: "
+            "10 km).", minimum=0),
+    Setting("encounter.merge_gap", "float", 14400.0,
+            "Seconds: meetings of the same pair less than this apart are one encounter (Global Fishing "
+            "Watch: 4 h).", minimum=0),
+    Setting("encounter.recent", "float", 1800.0,
+            "Seconds a vessel's last position stays current for the pair search.", minimum=60),
+    Setting("loitering.min_duration", "float", 14400.0,
+            "Seconds a watched vessel must be slow for loitering (4 h).", minimum=60),
+    Setting("loitering.min_shore_distance_nm", "float", 20.0,
+            "Nautical miles from shore a loitering vessel must be (nearer, it is waiting to berth).",
+            minimum=0),
+    Setting("loitering.neighbour_km", "float", 2.0,
+            "Kilometres within which another vessel seen during loitering is reported (none seen is how a "
+            "transfer with a dark partner looks).", minimum=0.1),
+    Setting("associate.days", "float", 90.0,
+            "Days the partner of a watched ship in an encounter stays watched as an associated vessel "
+            "(0: partners are not watched).", minimum=0),
     Setting("feed.outage_after", "float", 600.0,
             "Seconds without a message from a source before it is in outage (outage time is not "
             "silence).", minimum=1),

@@ -1,7 +1,8 @@
 """Every step a report takes, in order: the one place to read what the pipeline does.
 
     dedup -> clock -> feed health -> [reception] -> [event-time ticks] -> segments -> vessel state
-          -> watchlist -> identity -> integrity -> zones -> dark -> port calls -> zone alerts -> [live]
+          -> watchlist -> identity -> integrity -> zones -> dark -> port calls -> zone alerts
+          -> [encounters] -> [live]
 
 - dedup: the same transmission heard twice (two receivers, two feeds) passes once.
 - clock: the report's event time moves the pipeline clock (a replay's watermark); counted as processed.
@@ -27,6 +28,8 @@
 - dark: went_dark (a tick), reappeared and possible_dark_port_call (a position) for watched ships.
 - port calls: every vessel's port calls, recorded; port_call / port_departure alerts for watched ones.
 - zone alerts: zone_entry / zone_exit of watched ships in zones that are not ports.
+- encounters: every vessel's believed position in the pair search; on ticks, encounters of any two
+  vessels (recorded; an alert when one is watched) and loitering of watched ones.
 - live (serve only): watched positions, and positions in a client's viewport, to the dashboard.
 
 docs/architecture.md lists the same steps; a test fails when the two differ.
@@ -46,6 +49,8 @@ from ais_watch.clock import Clock
 from ais_watch.config import Settings
 from ais_watch.detectors.dark import DarkStage
 from ais_watch.detectors.dark_rules import DarkRules
+from ais_watch.detectors.encounter_rules import EncounterRules, LoiteringRules
+from ais_watch.detectors.encounters import EncounterStage
 from ais_watch.detectors.identity import IdentityAlerts
 from ais_watch.detectors.integrity import IntegrityAlerts
 from ais_watch.detectors.port_call_rules import PortCallRules
@@ -117,12 +122,14 @@ class Detectors:
     dark: DarkStage
     port_calls: PortCallStage
     zone_alerts: ZoneAlerts
+    encounters: EncounterStage | None
 
     def stages(self) -> list[Stage]:
         """In pipeline order, after the vessel state: the watchlist, identity, the integrity gate (a fix
         not believed stops there), then the zones and the detectors that read them."""
         return [self.watchlist, self.identity, *([self.integrity] if self.integrity is not None else []),
-                self.zone_enricher, self.dark, self.port_calls, self.zone_alerts]
+                self.zone_enricher, self.dark, self.port_calls, self.zone_alerts,
+                *([self.encounters] if self.encounters is not None else [])]
 
 
 async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
@@ -157,6 +164,12 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
         port_calls=PortCallStage(PortCallRules(min_dwell=timedelta(minutes=settings["port_calls.min_dwell"]),
                                                stop_speed=settings["port_calls.stop_speed"])),
         zone_alerts=ZoneAlerts(),
+        encounters=EncounterStage(
+            watchlist, encounter_rules(settings), loitering_rules(settings),
+            recent_seconds=settings["encounter.recent"], places=places,
+            land=land or LandMask(tolerance_km=settings["integrity.land_tolerance_km"]),
+            near_port=lambda lat, lon, km: any(z.is_port for z in zones.index.within_km(lat, lon, km)))
+        if settings["encounter.enabled"] else None,
     )
 
 
@@ -167,6 +180,21 @@ def segment_options(settings: Settings) -> SegmentOptions:
                           gnss_min_vessels=settings["gnss.min_vessels"],
                           gnss_radius_km=settings["gnss.radius_km"],
                           gnss_window=timedelta(seconds=settings["gnss.window"]))
+
+
+def encounter_rules(settings: Settings) -> EncounterRules:
+    return EncounterRules(max_distance_m=settings["encounter.max_distance_m"],
+                          min_duration=timedelta(seconds=settings["encounter.min_duration"]),
+                          max_speed_kn=settings["encounter.max_speed_kn"],
+                          min_port_distance_km=settings["encounter.min_port_distance_km"],
+                          merge_gap=timedelta(seconds=settings["encounter.merge_gap"]))
+
+
+def loitering_rules(settings: Settings) -> LoiteringRules:
+    return LoiteringRules(min_duration=timedelta(seconds=settings["loitering.min_duration"]),
+                          max_speed_kn=settings["encounter.max_speed_kn"],
+                          min_shore_distance_nm=settings["loitering.min_shore_distance_nm"],
+                          neighbour_km=settings["loitering.neighbour_km"])
 
 
 def dark_rules(settings: Settings) -> DarkRules:

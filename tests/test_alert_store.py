@@ -353,7 +353,8 @@ async def test_severity_defaults_by_kind_and_a_draft_overrides_it(engine: AsyncE
             "went_dark": "high", "reappeared": "medium", "possible_dark_port_call": "critical",
             "feed_outage": "medium", "feed_restored": "info", "reception_loss": "medium",
             "reception_restored": "info", "identity_change": "high", "position_anomaly": "medium",
-            "draught_change": "medium", "gnss_interference": "medium"}
+            "draught_change": "medium", "gnss_interference": "medium", "encounter": "high",
+            "loitering": "medium"}
         overridden = await store.raise_alerts([
             draft(kind="zone_exit", event_key="o1", place="Nampo", severity=Severity.CRITICAL),
             draft(kind="port_call", event_key="o2", place="Nampo", severity=Severity.LOW),  # name-only match

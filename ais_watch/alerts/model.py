@@ -11,7 +11,8 @@ from typing import Any
 # The kinds other tools rely on (docs/architecture.md): these names never change; more may be added.
 KINDS = ("port_call", "port_departure", "zone_entry", "zone_exit", "went_dark", "reappeared",
          "possible_dark_port_call", "feed_outage", "feed_restored", "reception_loss", "reception_restored",
-         "identity_change", "position_anomaly", "draught_change", "gnss_interference")
+         "identity_change", "position_anomaly", "draught_change", "gnss_interference", "encounter",
+         "loitering")
 STATES = ("open", "acknowledged", "resolved")
 
 
@@ -52,6 +53,8 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "position_anomaly": Severity.MEDIUM,
     "draught_change": Severity.MEDIUM,  # HIGH across a dark silence: loaded or unloaded while dark
     "gnss_interference": Severity.MEDIUM,
+    "encounter": Severity.HIGH,
+    "loitering": Severity.MEDIUM,
 }
 
 

@@ -29,6 +29,7 @@ from ais_watch.pipeline.reception import Reception, ReceptionOptions, not_heard
 from ais_watch.pipeline.stage import Context, Stage, VesselRow
 from ais_watch.pipeline.vessel_state import VesselState
 from ais_watch.store import detector_state
+from ais_watch.store import encounters as encounter_store
 from ais_watch.store.detector_state import StateChanges, open_port_calls
 from ais_watch.store.writer import StoreWriter, is_transient
 
@@ -74,6 +75,7 @@ class Pipeline:
         # Raised (or amended) by stages, stored after the report is processed.
         self._drafts: list[AlertDraft | AlertAmendment] = []
         self._state: StateChanges = {}  # detector state, saved with the alerts raised with it
+        self._encounters: dict[tuple[Any, ...], dict[str, Any]] = {}  # likewise
         self._port_calls: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._batch_started = time.monotonic()
         self._flusher: asyncio.Task[None] | None = None
@@ -105,7 +107,7 @@ class Pipeline:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
-        if self._drafts or self._state:
+        if self._drafts or self._state or self._encounters:
             await self.store_alerts()
         await self.flush(force=True)
         await self.writer.close()
@@ -129,7 +131,7 @@ class Pipeline:
     # -------------------------------------------------------------- the path
     async def submit(self, report: Report) -> None:
         self.process(report)
-        if self._drafts or self._state:
+        if self._drafts or self._state or self._encounters:
             await self.store_alerts()
         if len(self.vessel_state.batch.positions) >= self.options.batch_size:
             await self.flush()
@@ -171,26 +173,30 @@ class Pipeline:
         if self.alerts is None:
             self._drafts.clear()
             self._state.clear()
+            self._encounters.clear()
             return
         drafts, self._drafts = self._drafts, []
         state, self._state = self._state, {}
+        met, self._encounters = self._encounters, {}
 
         async def save_state(conn: AsyncConnection) -> None:
             await detector_state.save(conn, state)
+            await encounter_store.save(conn, met.values())
 
         try:
-            await self.alerts.raise_alerts(drafts, with_state=save_state if state else None)
+            await self.alerts.raise_alerts(drafts, with_state=save_state if state or met else None)
         except Exception as err:
             if is_transient(err):
                 log.error("could not store %d alerts (%s); will retry", len(drafts), str(err).splitlines()[0])
                 self._drafts[:0] = drafts
                 self._state = {**state, **self._state}
+                self._encounters = {**met, **self._encounters}
                 return
             # One draft the database refuses must not block the others: store them one by one.
-            await self._store_one_by_one(drafts, state)
+            await self._store_one_by_one(drafts, state, met)
 
     async def _store_one_by_one(self, drafts: list[AlertDraft | AlertAmendment],
-                                state: StateChanges) -> None:
+                                state: StateChanges, met: dict[tuple[Any, ...], dict[str, Any]]) -> None:
         assert self.alerts is not None
         for draft in drafts:
             try:
@@ -202,16 +208,18 @@ class Pipeline:
                     what = (f"alert {draft.kind} for {draft.mmsi}" if isinstance(draft, AlertDraft)
                             else f"amendment of {draft.dedup_key}")
                     self._count_refused(what, one)
-        if not state:
+        if not state and not met:
             return
         try:
             async with self.engine.begin() as conn:
                 await detector_state.save(conn, state)
+                await encounter_store.save(conn, met.values())
         except Exception as err:
             if is_transient(err):
                 self._state = {**state, **self._state}
+                self._encounters = {**met, **self._encounters}
             else:
-                self._count_refused("detector state", err)
+                self._count_refused("detector state and encounters", err)
 
     def _count_refused(self, what: str, err: Exception) -> None:
         self.stage_errors["alert_store"] = self.stage_errors.get("alert_store", 0) + 1
@@ -231,6 +239,9 @@ class _Services:
 
     def amend_alert(self, amendment: AlertAmendment) -> None:
         self._pipeline._drafts.append(amendment)
+
+    def record_encounter(self, row: dict[str, Any]) -> None:
+        self._pipeline._encounters[(row["mmsi_a"], row["mmsi_b"], row["start"])] = row
 
     def record_port_call(self, row: dict[str, Any]) -> None:
         self._pipeline._port_calls[(row["mmsi"], row["port_id"], row["arrival"])] = row

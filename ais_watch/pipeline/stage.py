@@ -33,6 +33,9 @@ class Services(Protocol):
     def amend_alert(self, amendment: AlertAmendment) -> None:
         """More details for an alert raised earlier (by its dedup key), stored in order with the drafts."""
 
+    def record_encounter(self, row: dict[str, Any]) -> None:
+        """An encounter (`encounters` row) to store, upserted by pair and start, with the alerts."""
+
     def record_port_call(self, row: dict[str, Any]) -> None:
         """A port call to store (upserted by vessel, port and arrival) with the next batch."""
 

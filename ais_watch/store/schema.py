@@ -209,6 +209,10 @@ watchlist = Table(
     Column("aliases", JSON, nullable=False),  # other names (OFAC a.k.a., earlier names)
     Column("tags", JSON, nullable=False),
     Column("dark_threshold", Float),  # seconds; None: the dark.threshold setting
+    # An associated vessel (the partner of a watched ship in an encounter): what it met, where and when,
+    # and until when it is watched. NULL for every entry of an imported list.
+    Column("association", JSON),
+    Column("expires_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_watchlist_imo", "imo"),
@@ -239,6 +243,33 @@ port_calls = Table(
     UniqueConstraint("mmsi", "port_id", "arrival", name="uq_port_calls_mmsi_port_id_arrival"),
     Index("ix_port_calls_port_id_arrival", "port_id", "arrival"),
     Index("ix_port_calls_mmsi_arrival", "mmsi", "arrival"),
+)
+
+# ------------------------------------------------------------------------------------------- encounters
+# Every encounter of two vessels (watched or not), as Global Fishing Watch records them: close, slow and
+# away from ports for long enough. The pair in MMSI order; `end` is NULL while they are still together.
+encounters = Table(
+    "encounters", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("mmsi_a", BigInteger, nullable=False),
+    Column("mmsi_b", BigInteger, nullable=False),
+    Column("start", UtcDateTime, nullable=False),
+    Column("end", UtcDateTime),
+    Column("last_together", UtcDateTime, nullable=False),
+    Column("duration_seconds", Float, nullable=False),
+    Column("min_distance_m", Float, nullable=False),
+    Column("median_distance_m", Float, nullable=False),
+    Column("median_speed_kn", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("shore_distance_nm", Float),
+    Column("nearest_port", String(128)),
+    Column("port_distance_nm", Float),
+    Column("watched", Boolean, nullable=False),
+    UniqueConstraint("mmsi_a", "mmsi_b", "start", name="uq_encounters_mmsi_a_mmsi_b_start"),
+    Index("ix_encounters_mmsi_a_start", "mmsi_a", "start"),
+    Index("ix_encounters_mmsi_b_start", "mmsi_b", "start"),
+    Index("ix_encounters_start", "start"),
 )
 
 # ------------------------------------------------------------------------------------------ maintenance

@@ -48,6 +48,8 @@ KIND_LABELS = {
     "position_anomaly": "Position anomaly",
     "draught_change": "Draught change",
     "gnss_interference": "GNSS interference",
+    "encounter": "Encounter",
+    "loitering": "Loitering",
 }
 _PREPOSITION = {"port_departure": "from", "zone_exit": "from"}
 

@@ -1,0 +1,182 @@
+"""The encounters stage directly, on synthetic tracks ticked every minute: both sides of every threshold
+(distance, duration, speed, distance from port, land), one alert per encounter amended when it ends,
+meetings less than the merge gap apart as one, and loitering with and without a vessel nearby."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ais_watch.alerts.model import AlertAmendment, AlertDraft
+from ais_watch.detectors.encounter_rules import EncounterRules, LoiteringRules
+from ais_watch.detectors.encounters import EncounterStage
+from ais_watch.detectors.watchlist_match import WatchlistEnricher
+from ais_watch.geo import Places
+from ais_watch.pipeline.stage import Context, VesselRow
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.index import WatchlistIndex
+from tests.helpers.ports import RAJIN
+from tests.helpers.reports import make_position
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2023, 10, 2, tzinfo=UTC)
+ANGARA = 273111111  # watched
+TANKER = 352222222  # not watched: the partner
+OTHER = 636333333
+AT_SEA = (41.40, 131.60)  # ~60 nm off Chongjin, far from any port
+ENTRY = WatchEntry(name="ANGARA", imo=None, mmsi=ANGARA, flag="Russia", reason="OFAC", source="test",
+                   tags=("dprk",))
+
+
+@dataclass
+class Collected:
+    alerts: list[AlertDraft] = field(default_factory=list)
+    encounters: list[dict[str, Any]] = field(default_factory=list)
+
+    def raise_alert(self, draft: AlertDraft) -> None:
+        self.alerts.append(draft)
+
+    def amend_alert(self, amendment: AlertAmendment) -> None:
+        for alert in self.alerts:
+            if alert.dedup_key() == amendment.dedup_key:
+                alert.details.update(amendment.details)
+
+    def record_encounter(self, row: dict[str, Any]) -> None:
+        self.encounters.append(row)
+
+    def vessel(self, mmsi: int) -> VesselRow | None:
+        return {"mmsi": mmsi, "mmsi_valid": True, "imo": None, "name": f"SHIP {mmsi}", "flag": "RU",
+                "ship_type": 80}
+
+    def kinds(self, kind: str = "encounter") -> list[str]:
+        """The alerts of this kind (a ship slow for hours loiters too)."""
+        return [a.kind for a in self.alerts if a.kind == kind]
+
+
+class Harness:
+    def __init__(self, rules: EncounterRules | None = None, near_port: Any = None,
+                 loitering: LoiteringRules | None = None) -> None:
+        self.enricher = WatchlistEnricher(WatchlistIndex([ENTRY]))
+        self.stage = EncounterStage(self.enricher, rules or EncounterRules(), loitering,
+                                    places=Places([RAJIN]), near_port=near_port)
+        self.out = Collected()
+
+    def run(self, minutes: int, tracks: dict[int, Any], *, every: int = 1) -> None:
+        """Each vessel reports every `every` minutes where tracks[mmsi](minute) says (None: silent); the
+        stage ticks every minute."""
+        for m in range(minutes):
+            when = T0 + timedelta(minutes=m)
+            if m % every == 0:
+                for mmsi, where in tracks.items():
+                    spot = where(m)
+                    if spot is None:
+                        continue
+                    ctx = Context(self.out)  # type: ignore[arg-type]
+                    ctx.vessel = self.out.vessel(mmsi) or {}
+                    ctx.watch = self.enricher.match(ctx.vessel)
+                    self.stage.handle(make_position(mmsi, when, *spot, sog=0.5), ctx)
+            self.stage.tick(when, self.out)  # type: ignore[arg-type]
+
+
+def drift(origin: tuple[float, float], knots: float = 0.5, metres_east: float = 0.0) -> Any:
+    """A track drifting north at `knots`, offset `metres_east` from `origin`."""
+    lat0, lon0 = origin
+    lon = lon0 + metres_east / (111_320 * math.cos(math.radians(lat0)))
+    return lambda m: (lat0 + knots * m / 60 / 60, lon)
+
+
+def test_side_by_side_for_two_hours_is_one_encounter_raised_as_it_qualifies_and_amended_at_the_end() -> None:
+    h = Harness()
+    together = lambda m: m < 180  # noqa: E731 - three hours together, then the tanker leaves
+    a, b = drift(AT_SEA), drift(AT_SEA, metres_east=300)
+    h.run(119, {ANGARA: a, TANKER: b})
+    assert h.out.alerts == []  # 118 minutes: not yet
+    h.run(240, {ANGARA: a, TANKER: lambda m: b(m) if together(m) else (AT_SEA[0] - m / 600, AT_SEA[1])})
+    assert h.out.kinds() == ["encounter"]
+    alert = h.out.alerts[0]
+    assert alert.mmsi == ANGARA and alert.details["partner"]["mmsi"] == TANKER
+    assert alert.details["partner"]["watched"] is False
+    assert 290 <= alert.details["min_distance_m"] <= 310 and alert.details["median_speed_kn"] < 2
+    assert alert.details["end"] is not None and alert.details["duration_seconds"] >= 2.9 * 3600
+    assert alert.place is not None and "at sea" in alert.place
+    assert [e["end"] is not None for e in h.out.encounters] == [False, True]
+
+
+def test_an_hour_and_fifty_minutes_together_is_no_encounter() -> None:
+    h = Harness()
+    apart = (AT_SEA[0] - 1, AT_SEA[1])
+    h.run(240, {ANGARA: drift(AT_SEA),
+                TANKER: lambda m: drift(AT_SEA, metres_east=300)(m) if m < 110 else apart})
+    assert h.out.alerts == [] and h.out.encounters == []
+
+
+@pytest.mark.parametrize(("metres", "meets"), [(450, True), (560, False)])
+def test_the_distance_threshold(metres: float, meets: bool) -> None:
+    h = Harness()
+    h.run(150, {ANGARA: drift(AT_SEA), TANKER: drift(AT_SEA, metres_east=metres)})
+    assert h.out.kinds() == (["encounter"] if meets else [])
+
+
+def test_two_ships_passing_at_speed_is_no_encounter() -> None:
+    h = Harness()
+    h.run(240, {ANGARA: drift(AT_SEA, knots=12), TANKER: drift(AT_SEA, knots=12, metres_east=400)})
+    assert h.out.alerts == []
+
+
+@pytest.mark.parametrize(("knots", "meets"), [(1.5, True), (3.0, False)])
+def test_the_speed_threshold(knots: float, meets: bool) -> None:
+    h = Harness()
+    h.run(150, {ANGARA: drift(AT_SEA, knots=knots), TANKER: drift(AT_SEA, knots=knots, metres_east=200)})
+    assert h.out.kinds() == (["encounter"] if meets else [])
+
+
+def test_a_pair_near_a_port_is_no_encounter() -> None:
+    h = Harness(near_port=lambda lat, lon, km: True)
+    h.run(180, {ANGARA: drift(AT_SEA), TANKER: drift(AT_SEA, metres_east=200)})
+    assert h.out.kinds() == [] and h.out.encounters == []
+
+
+def test_two_unwatched_vessels_meeting_are_recorded_without_an_alert() -> None:
+    h = Harness()
+    h.run(150, {OTHER: drift(AT_SEA), TANKER: drift(AT_SEA, metres_east=200)})
+    assert h.out.alerts == [] and len(h.out.encounters) == 1 and h.out.encounters[0]["watched"] is False
+
+
+def test_meetings_less_than_the_merge_gap_apart_are_one_encounter() -> None:
+    h = Harness()
+    away = (AT_SEA[0] - 0.5, AT_SEA[1])
+    # Together 2.5 h, apart 3 h, together again 4.5 h: one encounter (one alert), its end moved on.
+    tanker = lambda m: drift(AT_SEA, metres_east=200)(m) if m < 150 or 330 <= m < 600 else away  # noqa: E731
+    h.run(660, {ANGARA: drift(AT_SEA), TANKER: tanker})
+    assert h.out.kinds() == ["encounter"]
+    assert 597 * 60 <= h.out.alerts[0].details["duration_seconds"] <= 599 * 60  # 0:00 to ~9:59
+
+
+def test_meetings_further_apart_than_the_merge_gap_are_two() -> None:
+    h = Harness(EncounterRules(merge_gap=timedelta(hours=2)))
+    away = (AT_SEA[0] - 0.5, AT_SEA[1])
+    tanker = lambda m: drift(AT_SEA, metres_east=200)(m) if m < 150 or m >= 330 else away  # noqa: E731
+    h.run(600, {ANGARA: drift(AT_SEA), TANKER: tanker})
+    assert h.out.kinds() == ["encounter", "encounter"]
+
+
+def test_loitering_alone_far_from_shore_and_with_a_vessel_nearby() -> None:
+    h = Harness(loitering=LoiteringRules(min_duration=timedelta(hours=4), neighbour_km=2.0))
+    h.run(250, {ANGARA: drift(AT_SEA, knots=0.5)})
+    assert h.out.kinds("loitering") == ["loitering"] and h.out.kinds() == []
+    assert h.out.alerts[0].details["others_seen"] is False
+    h2 = Harness(loitering=LoiteringRules(min_duration=timedelta(hours=4), neighbour_km=2.0))
+    h2.run(250, {ANGARA: drift(AT_SEA, knots=0.5), OTHER: drift(AT_SEA, knots=8.0, metres_east=1500)})
+    loiter = [a for a in h2.out.alerts if a.kind == "loitering"]
+    assert len(loiter) == 1 and loiter[0].details["neighbours"] == [OTHER]
+
+
+def test_slow_for_less_than_the_loitering_time_is_not_loitering() -> None:
+    h = Harness(loitering=LoiteringRules(min_duration=timedelta(hours=4)))
+    h.run(230, {ANGARA: drift(AT_SEA, knots=0.5)})
+    assert h.out.alerts == []
