@@ -94,6 +94,7 @@ class Loitering:
     lat: float
     lon: float
     neighbours: set[int] = field(default_factory=set)
+    checked: datetime | None = None  # when its neighbours were last looked for
     alert_key: str | None = None
     ended: bool = False
 

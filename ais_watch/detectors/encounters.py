@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -39,8 +39,12 @@ from ais_watch.watchlist.index import Match
 log = logging.getLogger(__name__)
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_NM = 1852.0
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
 MIN_IMPLIED_SECONDS = 30.0  # closer fixes are noise for a speed; the vessel keeps its last one
 CELL_DEG = 0.02  # the neighbour grid: ~2.2 km north-south
+# How often a loitering vessel's neighbours are looked for: a ship passing within 2 km at 12 kn is in
+# that circle for ten minutes.
+NEIGHBOUR_EVERY = timedelta(minutes=5)
 
 
 class EncounterStage(StageBase):
@@ -130,19 +134,34 @@ class EncounterStage(StageBase):
         return np.flatnonzero(recent & slow & ~self.in_port[:n])
 
     def pairs(self, rows: npt.NDArray[np.intp], metres: float) -> npt.NDArray[np.intp]:
-        """Every pair of these rows within `metres` of each other (indices into `rows`)."""
+        """Every pair of these rows within `metres` of each other (indices into `rows`): a k-d tree over
+        positions in metres on a plane (longitude scaled by the cosine of the latitude), whose error
+        over a few hundred metres is nothing."""
         if len(rows) < 2:
             return np.empty((0, 2), dtype=np.intp)
-        lat, lon = np.radians(self.lat[rows]), np.radians(self.lon[rows])
-        xyz = np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
-        chord = 2 * math.sin(metres / EARTH_RADIUS_M / 2)
-        found: npt.NDArray[np.intp] = cKDTree(xyz).query_pairs(chord, output_type="ndarray")
+        lat = self.lat[rows]
+        xy = np.column_stack((self.lon[rows] * np.cos(np.radians(lat)), lat)) * M_PER_DEG
+        tree = cKDTree(xy, balanced_tree=False, compact_nodes=False)
+        found: npt.NDArray[np.intp] = tree.query_pairs(metres, output_type="ndarray")
         return found
 
     def tick(self, now: datetime, services: Services) -> None:
         rows = self.candidates(now)
-        for i, j in self.pairs(rows, self.rules.max_distance_m):
-            self._together(int(rows[i]), int(rows[j]), now, services)
+        found = self.pairs(rows, self.rules.max_distance_m)
+        if len(found):
+            i, j = rows[found[:, 0]], rows[found[:, 1]]
+            a, b = self.mmsis[i], self.mmsis[j]
+            swap = a > b
+            i, j = np.where(swap, j, i), np.where(swap, i, j)
+            lat1, lat2 = np.radians(self.lat[i]), np.radians(self.lat[j])
+            dlat, dlon = lat2 - lat1, np.radians(self.lon[j] - self.lon[i])
+            hav = np.sin(dlat / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
+            metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(hav, 1.0)))
+            mid_lat, mid_lon = (self.lat[i] + self.lat[j]) / 2, (self.lon[i] + self.lon[j]) / 2
+            for row in zip(self.mmsis[i].tolist(), self.mmsis[j].tolist(), metres.tolist(),
+                           self.speed[i].tolist(), self.speed[j].tolist(), mid_lat.tolist(), mid_lon.tolist(),
+                           strict=True):
+                self._together(now, services, *row)
         for key, meeting in list(self.meetings.items()):
             if meeting.last_together == now:
                 continue
@@ -152,18 +171,15 @@ class EncounterStage(StageBase):
                 del self.meetings[key]
         self._loiter(rows, now, services)
 
-    def _together(self, i: int, j: int, now: datetime, services: Services) -> None:
-        a, b = sorted((int(self.mmsis[i]), int(self.mmsis[j])))
-        if a == b:
-            return
-        metres = distance_nm(self.lat[i], self.lon[i], self.lat[j], self.lon[j]) * M_PER_NM
+    def _together(self, now: datetime, services: Services, a: int, b: int, metres: float, speed_a: float,
+                  speed_b: float, lat: float, lon: float) -> None:
+        """One sample of the pair (a < b) found together at this tick."""
         meeting = self.meetings.get((a, b))
         if meeting is None or meeting.over(now, self.rules):
             meeting = self.meetings[(a, b)] = Meeting(a, b, start=now, last_together=now)
-        if meeting.last_together == now and meeting.distances_m:
+        elif meeting.last_together == now:
             return  # sampled this tick already
-        meeting.add(now, metres, float(self.speed[i]), float(self.speed[j]),
-                    (self.lat[i] + self.lat[j]) / 2, (self.lon[i] + self.lon[j]) / 2)
+        meeting.add(now, metres, speed_a, speed_b, lat, lon)
         if not meeting.qualified and meeting.long_and_slow(self.rules):
             lat, lon = meeting.position
             if self.near_port(lat, lon, self.rules.min_port_distance_km):
@@ -267,7 +283,9 @@ class EncounterStage(StageBase):
             spell = self.loiters.get(mmsi) or self.loiters.setdefault(
                 mmsi, Loitering(mmsi, start=now, last_slow=now, lat=lat, lon=lon))
             spell.last_slow = now
-            spell.neighbours |= self._neighbours(mmsi, lat, lon, now, rules.neighbour_km)
+            if spell.checked is None or now - spell.checked >= NEIGHBOUR_EVERY:
+                spell.checked = now
+                spell.neighbours |= self._neighbours(mmsi, lat, lon, now, rules.neighbour_km)
             if spell.alert_key is None and spell.duration >= rules.min_duration:
                 shore = self._shore(lat, lon)
                 if shore is not None and shore < rules.min_shore_distance_nm:
