@@ -124,12 +124,13 @@ def run_baseline(paths: list[Path]) -> dict[str, float]:
     return json.loads(out.stdout)
 
 
-def run_replay(paths: list[Path], db: str, *, detectors: bool = True, integrity: bool = True
-               ) -> dict[str, object]:
+def run_replay(paths: list[Path], db: str, *, detectors: bool = True, integrity: bool = True,
+               encounters: bool = True) -> dict[str, object]:
     cmd = [sys.executable, "-m", "ais_watch", "--db", db, "--log-level", "WARNING", "replay", "--no-progress",
            *map(str, paths)]
     env = {**os.environ, "AIS_WATCH_DETECTORS_ENABLED": "true" if detectors else "false",
-           "AIS_WATCH_INTEGRITY_ENABLED": "true" if integrity else "false"}
+           "AIS_WATCH_INTEGRITY_ENABLED": "true" if integrity else "false",
+           "AIS_WATCH_ENCOUNTER_ENABLED": "true" if encounters else "false"}
     out = subprocess.run([sys.executable, "-c", CHILD_RSS, *cmd], capture_output=True, text=True, check=True,
                          env=env)
     result = json.loads(out.stdout)
@@ -189,27 +190,30 @@ def main() -> None:
           f"in {base['seconds']:.1f}s = {base_rate:,.0f} msg/s, peak RSS {base['peak_rss_mb']:.0f} MB")
 
     with tempfile.TemporaryDirectory() as tmp:
-        full_label = "zones + watchlist + identity + segments + dark + port calls"
-        targets = [("sqlite, ingest only (detectors off)", f"sqlite:///{tmp}/plain.db", False, False),
-                   (f"sqlite, {full_label}", f"sqlite:///{tmp}/full.db", True, True),
+        full_label = "zones + watchlist + identity + segments + dark + port calls + encounters"
+        targets = [("sqlite, ingest only (detectors off)", f"sqlite:///{tmp}/plain.db", False, False, False),
+                   (f"sqlite, {full_label}", f"sqlite:///{tmp}/full.db", True, True, True),
                    ("sqlite, the same without segments (integrity off)", f"sqlite:///{tmp}/noseg.db", True,
-                    False)]
+                    False, True),
+                   ("sqlite, the same without encounters", f"sqlite:///{tmp}/noenc.db", True, True, False)]
         if args.pg:
-            targets.append((f"postgresql, {full_label}", bench_database(args.pg), True, True))
+            targets.append((f"postgresql, {full_label}", bench_database(args.pg), True, True, True))
         rates: dict[str, float] = {}
         memory: dict[str, float] = {}
-        for label, db, detectors, integrity in targets:
-            result = run_replay(paths, db, detectors=detectors, integrity=integrity)
+        for label, db, detectors, integrity, encounters in targets:
+            result = run_replay(paths, db, detectors=detectors, integrity=integrity, encounters=encounters)
             memory[label] = float(result["peak_rss_mb"])  # type: ignore[arg-type]
             rate = rates[label] = result["messages"] / result["seconds"]
             print(f"ais-watch replay, {label}: {result['messages']:,} messages, "
                   f"{result['positions_stored']:,} positions stored in {result['seconds']:.1f}s "
                   f"= {rate:,.0f} msg/s ({rate / base_rate:.2f}x bare pyais; target >= 0.50x), "
                   f"peak RSS {result['peak_rss_mb']:.0f} MB (target < 300 MB)")
-        plain, full, unsegmented = (rates[t[0]] for t in targets[:3])
+        plain, full, unsegmented, unmet = (rates[t[0]] for t in targets[:4])
         print(f"detectors on / off (sqlite): {full / plain:.2f} (target >= 0.80)")
         print(f"segments on / off (sqlite, every detector on): {full / unsegmented:.2f} (target >= 0.85); "
               f"peak RSS {memory[targets[1][0]] - memory[targets[2][0]]:+.0f} MB")
+        print(f"encounters on / off (sqlite, every detector on): {full / unmet:.2f} (target >= 0.85); "
+              f"peak RSS {memory[targets[1][0]] - memory[targets[3][0]]:+.0f} MB")
 
 
 if __name__ == "__main__":
