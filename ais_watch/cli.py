@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import logging
 import os
@@ -12,12 +11,12 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 from ais_watch import __version__
 from ais_watch.alerts import commands as alert_commands
 from ais_watch.alerts.model import iso
-from ais_watch.cli_output import write_items
+from ais_watch.cli_output import csv_writer, write_items
 from ais_watch.clock import ReplayClock
 from ais_watch.config import Settings, load_settings
 from ais_watch.decode import decoder_options
@@ -42,13 +41,24 @@ def parse_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from err
 
 
+class CliParser(argparse.ArgumentParser):
+    """Bad input is one line naming what is wrong (argparse would print the whole usage before it, which
+    for `alerts --kind` is a screenful); --help still shows the usage. Subcommands inherit this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ais-watch", description=__doc__)
+    parser = CliParser(prog="ais-watch", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ais-watch {__version__}")
     parser.add_argument("--db", help="database URL (default: AIS_WATCH_DB, else sqlite:///./ais-watch.db)")
     parser.add_argument("--config", help="TOML config file (default: AIS_WATCH_CONFIG)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Its subcommands are CliParsers too (argparse makes them of the parser's class); typed as plain
+    # parsers for the modules that add their own.
+    sub = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+               parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
 
     serve = sub.add_parser("serve", help="the service: sources, pipeline, store")
     serve.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
@@ -80,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--since", type=parse_time)
     calls.add_argument("--until", type=parse_time)
     calls.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+
+    met = sub.add_parser("encounters", help="encounters (ship-to-ship meetings) of every vessel, from the "
+                         "store")
+    met.add_argument("--vessel", metavar="VESSEL", help="MMSI or IMO:1234567 (either side of the pair)")
+    met.add_argument("--since", type=parse_time, help="those going on at or after this time")
+    met.add_argument("--until", type=parse_time, help="those started at or before this time")
+    met.add_argument("--format", choices=("jsonl", "table", "csv"), default="jsonl")
 
     token = sub.add_parser("token", help="API tokens")
     token_actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
@@ -150,6 +167,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "port-calls":
         return await cmd_port_calls(args, settings, sys.stdout)
+    if args.command == "encounters":
+        return await cmd_encounters(args, settings, sys.stdout)
     if args.command == "watchlist":
         return await watchlist_commands.run(args, settings, sys.stdout)
     if args.command == "migrate":
@@ -268,11 +287,9 @@ async def cmd_track(args: argparse.Namespace, settings: Settings, out: TextIO) -
             async for row in rows:
                 out.write(json.dumps(_track_row(row)) + "\n")
         elif args.format == "csv":
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(TRACK_FIELDS)
+            write_row = csv_writer(TRACK_FIELDS, out)
             async for row in rows:
-                item = _track_row(row)
-                writer.writerow(["" if item[f] is None else item[f] for f in TRACK_FIELDS])
+                write_row(_track_row(row))
         else:
             json.dump(await _track_geojson(rows), out)
             out.write("\n")
@@ -337,3 +354,30 @@ async def cmd_port_calls(args: argparse.Namespace, settings: Settings, out: Text
     write_items(items, args.format, PORT_CALL_TABLE, out)
     return 0
 
+
+# ------------------------------------------------------------------------------------------ encounters
+ENCOUNTER_TABLE = ("start", "end", "hours", "mmsi_a", "name_a", "mmsi_b", "name_b", "min_distance_m",
+                   "median_speed_kn", "lat", "lon", "shore_distance_nm", "nearest_port")
+
+
+async def cmd_encounters(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ais_watch.store import encounters
+    from ais_watch.store.db import open_database
+    from ais_watch.store.queries import resolve_vessel
+
+    if args.since and args.until and args.since > args.until:
+        raise AisWatchError("--since is after --until")
+    engine = await open_database(settings["db"])
+    try:
+        mmsis = (await resolve_vessel(engine, args.vessel))[0] if args.vessel else None
+        async with engine.connect() as conn:
+            rows = await encounters.query(conn, mmsis=mmsis, since=args.since, until=args.until)
+    finally:
+        await engine.dispose()
+    items: list[dict[str, Any]] = [{f: iso(r[f]) if isinstance(r[f], datetime) else r[f]
+                                    for f in encounters.FIELDS} for r in rows]
+    if args.format == "table":  # for people: hours, and the position at a glance
+        items = [{**item, "hours": round(r["duration_seconds"] / 3600, 1), "lat": round(r["lat"], 4),
+                  "lon": round(r["lon"], 4)} for item, r in zip(items, rows, strict=True)]
+    write_items(items, args.format, ENCOUNTER_TABLE, out, encounters.FIELDS)
+    return 0

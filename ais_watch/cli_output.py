@@ -1,9 +1,10 @@
-"""The CLI's two list formats: JSON lines (for tools) and aligned tables (for people)."""
+"""The CLI's list formats: JSON lines (for tools), CSV (for spreadsheets) and aligned tables (for people)."""
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 
@@ -22,10 +23,28 @@ def print_table(items: Sequence[dict[str, Any]], columns: Sequence[str], out: Te
         out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def write_items(items: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str], out: TextIO) -> None:
-    """`--format jsonl`: one JSON object per line, every field; `--format table`: the named columns."""
+def csv_writer(fields: Sequence[str], out: TextIO) -> Callable[[dict[str, Any]], None]:
+    """Writes a header of `fields` and returns what writes one item as a row (None an empty cell); a
+    streamed list (a track) writes its rows as they come."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(fields)
+
+    def write_row(item: dict[str, Any]) -> None:
+        writer.writerow(["" if item[f] is None else item[f] for f in fields])
+
+    return write_row
+
+
+def write_items(items: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str], out: TextIO,
+                fields: Sequence[str] = ()) -> None:
+    """`--format jsonl`: one JSON object per line, every field; `--format csv`: `fields` (every field, in
+    the contract's order); `--format table`: the named columns."""
     if fmt == "jsonl":
         for item in items:
             out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        write_row = csv_writer(fields, out)
+        for item in items:
+            write_row(item)
     else:
         print_table(items, columns, out)

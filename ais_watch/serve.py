@@ -36,7 +36,9 @@ async def start_http(runtime: Runtime, settings: Settings, live: LiveHub | None 
     zones = runtime.detectors.zones if runtime.detectors is not None else ZoneRegistry([])
     app = create_app(runtime.engine, zones, runtime, live,
                      {"tile_url": settings["dashboard.tile_url"],
-                      "tile_attribution": settings["dashboard.tile_attribution"]}, sources)
+                      "tile_attribution": settings["dashboard.tile_attribution"],
+                      # the radius a loitering alert's "no vessel within 2 km" speaks of
+                      "loitering_neighbour_km": settings["loitering.neighbour_km"]}, sources)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings["http.host"], settings["http.port"])

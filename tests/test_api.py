@@ -178,7 +178,7 @@ async def test_health_routes_need_no_token(api: Api) -> None:
 async def test_viewer_reads_but_cannot_ack_or_resolve(api: Api) -> None:
     async with asyncio.timeout(LIMIT):
         for path in ("/api/vessels", "/api/alerts", "/api/zones", "/api/watchlist", "/api/stats",
-                     "/api/port-calls", "/api/openapi.json"):
+                     "/api/port-calls", "/api/encounters", "/api/openapi.json"):
             response = await api.get(path)
             assert response.status == 200, (path, await response.text())
         for action in ("ack", "resolve"):

@@ -28,7 +28,8 @@ import pytest
 from ais_watch.alerts.model import AlertDraft, iso
 from ais_watch.alerts.store import AlertStore
 from ais_watch.simulate import Ship, position_lines, static_lines
-from tests.helpers.db import engine_on
+from ais_watch.store.schema import vessels
+from tests.helpers.db import engine_on, insert_positions
 from tests.helpers.needs import require
 from tests.helpers.paths import REPO
 from tests.helpers.serve import Serve, child_env, cli_token, get_json, nmea_feed
@@ -573,6 +574,146 @@ async def test_integrity_alerts_in_a_real_browser(tmp_path: Path) -> None:
             await expect(marker).to_have_count(1)
             INTEGRITY_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(INTEGRITY_SCREENSHOT))
+            assert page_errors == [], page_errors
+            assert outside == [], f"the page reached beyond loopback: {outside}"
+        code, _ = await serve.stop()
+        assert code == 0, serve.tail()
+
+
+# ------------------------------------------------------------------------------ encounters, loitering
+PARTNER = Ship(mmsi=352222222, name="TANKER <9> & \"O'NEIL\"", imo=None, call_sign="TNK9", destination="")
+MEETING = (41.5, 132.2)
+ENCOUNTER_SCREENSHOT = REPO / "test-results" / "dashboard-encounter.png"
+FIX_EVERY = 10  # minutes between the seeded fixes
+MET_AT = 4 * 60  # minutes after the first fix the two pass the meeting point (mid-encounter)
+
+
+def fix_position(side: int, minutes: int) -> tuple[float, float]:
+    """Where a seeded ship was `minutes` after the first fix: the latitude says when (to read the drawn
+    window back), the longitude which ship: side by side (300 m apart) through the meeting point."""
+    return MEETING[0] + (minutes - MET_AT) / 2000, MEETING[1] + (0.002 if side else -0.002)
+
+
+def encounter_drafts(start: datetime, end: datetime) -> list[AlertDraft]:
+    """An encounter of ANGARA (watched) with PARTNER, and two loitering spells, as the encounters stage
+    words them (ais_watch/detectors/encounters.py)."""
+    partner = {"mmsi": PARTNER.mmsi, "imo": None, "name": PARTNER.name, "flag": "PA", "ship_type": 80,
+               "watched": False, "why": None}
+    return [
+        AlertDraft(kind="encounter", occurred_at=end, event_key=f"{PARTNER.mmsi}|{iso(start)}",
+                   mmsi=ANGARA.mmsi, imo=ANGARA.imo, vessel_name=ANGARA.name,
+                   place="at sea, 40 nm E of Rajin", lat=MEETING[0], lon=MEETING[1],
+                   details={"partner": partner, "start": iso(start), "end": iso(end),
+                            "duration_seconds": (end - start).total_seconds(), "min_distance_m": 310.4,
+                            "median_distance_m": 380.0, "median_speed_kn": 0.4, "lat": MEETING[0],
+                            "lon": MEETING[1], "shore_distance_nm": 45.3,
+                            "nearest_port": {"name": "Rajin", "distance_nm": 40.2}, "flag": "RU"}),
+        AlertDraft(kind="loitering", occurred_at=end - timedelta(hours=3), event_key="alone",
+                   mmsi=273777777, vessel_name="LONER", lat=40.0, lon=133.0,
+                   details={"start": iso(start - timedelta(hours=9)),
+                            "end": iso(start - timedelta(hours=3.8)),
+                            "duration_seconds": 5.2 * 3600, "neighbours": [], "others_seen": False,
+                            "shore_distance_nm": 60.0, "nearest_port": None}),
+        AlertDraft(kind="loitering", occurred_at=end - timedelta(hours=4), event_key="company",
+                   mmsi=273888888, vessel_name="DRIFTER", lat=40.5, lon=133.5,
+                   details={"start": iso(start - timedelta(hours=9)), "end": None,
+                            "duration_seconds": 4.5 * 3600, "neighbours": [412333333], "others_seen": True,
+                            "shore_distance_nm": 30.0, "nearest_port": None}),
+    ]
+
+
+async def test_an_encounter_in_a_real_browser(tmp_path: Path) -> None:
+    """An encounter alert says who met whom, how long and how close; selected, it draws both ships' tracks
+    over its window (an hour either side, nothing outside it) with the meeting point marked, the partner's
+    AIS name as text. Loitering says how long and whether anyone was near."""
+    async_api = _playwright_or_skip()
+    expect = async_api.expect
+    db_url = f"sqlite:///{tmp_path / 'encounter.db'}"
+    config = tmp_path / "ais-watch.toml"
+    config.write_text('[dashboard]\ntile_url = ""\n')
+    page_errors: list[str] = []
+    outside: list[str] = []
+    first = (now() - timedelta(hours=9)).replace(second=0, microsecond=0)
+    start, end = first + timedelta(hours=3), first + timedelta(hours=5, minutes=30)  # 2.5 h together
+    minutes = range(0, 9 * 60, FIX_EVERY)  # every 10 minutes for 9 hours: well beyond the window
+    async with (Serve({}, tmp_path / "serve.log") as serve, asyncio.timeout(LIMIT), nmea_feed() as feed):
+        async with engine_on(db_url) as engine:
+            async with engine.begin() as conn:
+                await conn.execute(vessels.insert(), [
+                    {"mmsi": ANGARA.mmsi, "mmsi_valid": True, "name": ANGARA.name, "imo": ANGARA.imo},
+                    {"mmsi": PARTNER.mmsi, "mmsi_valid": True, "name": PARTNER.name, "imo": None},
+                    {"mmsi": 273777777, "mmsi_valid": True, "name": "LONER", "imo": None},
+                    {"mmsi": 273888888, "mmsi_valid": True, "name": "DRIFTER", "imo": None}])
+            await insert_positions(engine, [
+                {"mmsi": mmsi, "time": first + timedelta(minutes=m),
+                 **dict(zip(("lat", "lon"), fix_position(side, m), strict=True))}
+                for side, mmsi in enumerate((ANGARA.mmsi, PARTNER.mmsi)) for m in minutes])
+            await AlertStore(engine, cooldown=0).raise_alerts(encounter_drafts(start, end))
+        serve.env = serve_env(db_url, config, feed.port)
+        token = await asyncio.to_thread(cli_token, serve.env, db_url)
+        await serve.start()
+        base = await serve.api_base()
+        async with loopback_page(async_api, outside) as page:
+            expect.set_options(timeout=STEP)
+            page.on("pageerror", lambda err: page_errors.append(str(err)))
+            await sign_in(page, expect, base, token)
+            await expect(page.locator("#alerts li.alert")).to_have_count(3)
+
+            # --- the list, in words; the partner's name as it came
+            def item(kind: str) -> Any:
+                return page.locator(f'#alerts li.alert[data-kind="{kind}"]')
+
+            met = item("encounter")
+            await expect(met.locator(".alert-detail")).to_have_text(
+                f"met {PARTNER.name} ({PARTNER.mmsi}) · 2.5 h · 310 m")
+            await expect(met.locator(".alert-name")).to_have_text(ANGARA.name)
+            await expect(item("loitering").locator(".alert-detail")).to_have_text(
+                ["slow 5.2 h · no vessel within 2 km", "slow 4.5 h so far · 1 vessel within 2 km"])
+
+            # --- before it is selected: the meeting point only, no tracks
+            await expect(page.locator("#map path.encounter-meeting")).to_have_count(1)
+            await expect(page.locator("#map path.encounter-track")).to_have_count(0)
+
+            # --- selected: both tracks over the window, the meeting point on top, the watched ship's panel
+            await met.locator(".alert-name").click()
+            await expect(page.locator("#map path.encounter-track-watched")).to_have_count(1)
+            await expect(page.locator("#map path.encounter-track-partner")).to_have_count(1)
+            await expect(page.locator("#map path.encounter-point")).to_have_count(1)
+            await expect(page.locator("#vessel-name")).to_have_text(ANGARA.name)
+            await expect(page.locator("#map path.track")).to_have_count(0)  # its window, not the last 7 days
+            drawn = await page.evaluate("""() => {
+                const found = {};
+                state.map.eachLayer((layer) => {
+                    const cls = ((layer.options || {}).className || "").split(" ");
+                    for (const side of ["watched", "partner"])
+                        if (cls.includes("encounter-track-" + side) && layer.getLatLngs)
+                            found[side] = layer.getLatLngs().map((p) => [p.lat, p.lng]);
+                    if (cls.includes("encounter-point"))
+                        found.point = [layer.getLatLng().lat, layer.getLatLng().lng];
+                });
+                return found; }""")
+            assert drawn["point"] == list(MEETING), drawn
+            # An hour either side of the encounter, every fix in it and none outside.
+            window = [m for m in minutes if start - timedelta(hours=1) <= first + timedelta(minutes=m)
+                      <= end + timedelta(hours=1)]
+            for side, name in enumerate(("watched", "partner")):
+                expected = [list(fix_position(side, m)) for m in window]
+                got = [[pytest.approx(lat), pytest.approx(lon)] for lat, lon in drawn[name]]
+                assert got == expected, name
+            # The map shows them: the meeting point is inside the view.
+            inside = await page.evaluate(f"state.map.getBounds().contains([{MEETING[0]}, {MEETING[1]}])")
+            assert inside is True
+            await page.locator("#map path.encounter-point").hover()
+            await expect(page.locator(".leaflet-tooltip")).to_contain_text(f"ANGARA met {PARTNER.name}")
+            assert await page.locator("#alerts b, #map b, .leaflet-tooltip b").count() == 0
+            ENCOUNTER_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ENCOUNTER_SCREENSHOT))
+
+            # --- another alert selected: the encounter's tracks go
+            await item("loitering").first.locator(".alert-name").click()
+            await expect(page.locator("#vessel-name")).to_have_text("LONER")
+            await expect(page.locator("#map path.encounter-track")).to_have_count(0)
+            await expect(page.locator("#map path.encounter-meeting")).to_have_count(1)
             assert page_errors == [], page_errors
             assert outside == [], f"the page reached beyond loopback: {outside}"
         code, _ = await serve.stop()

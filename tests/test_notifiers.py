@@ -449,6 +449,90 @@ def test_slack_limits_with_a_500_char_name() -> None:
     assert "Alert" in field_texts(message)
 
 
+# --- encounters and loitering ---------------------------------------------------------------------------
+PARTNER_NAME = 'TANKER <9> & "CO" <!here>'  # AIS text of the other ship: Slack must show it, not act on it
+
+
+def encounter_alert(end: str | None = "2023-09-12T16:35:31Z", **partner: Any) -> dict[str, Any]:
+    """An encounter alert as the encounters stage words it (ais_watch/detectors/encounters.py)."""
+    return make_alert(kind="encounter", place="at sea, 40 nm E of Chongjin", details={
+        "partner": {"mmsi": 352222222, "imo": 9300001, "name": PARTNER_NAME, "flag": "PA", "ship_type": 80,
+                    "watched": True, "why": {"reason": "UN PoE <2023> & OFAC", "source": "csv"}, **partner},
+        "start": "2023-09-12T14:05:31Z", "end": end, "duration_seconds": 2.5 * 3600, "min_distance_m": 310.4,
+        "median_distance_m": 380.0, "median_speed_kn": 0.4, "lat": 41.5, "lon": 132.2,
+        "shore_distance_nm": 45.3, "nearest_port": {"name": "Chongjin", "distance_nm": 60.1}, "flag": "RU",
+        "watchlist": {"reason": "sanctioned"}})
+
+
+def without_our_link(text: str) -> str:
+    return re.sub(r"<https://www\.openstreetmap\.org/[^<>|]*\|[-0-9., ]+>", "", text)
+
+
+@pytest.mark.unit
+def test_slack_encounter_names_the_partner_escaped() -> None:
+    message = slack_message(encounter_alert(), MAP_URL)
+    fields = field_texts(message)
+    assert fields["Partner"] == ('TANKER &lt;9&gt; &amp; "CO" &lt;!here&gt; · MMSI 352222222 · IMO 9300001'
+                                 " · PA · watched: UN PoE &lt;2023&gt; &amp; OFAC")
+    assert fields["Together"] == "2 h 30 min, closest 310 m"
+    assert fields["Position"].endswith(" · 45 nm from shore")
+    assert "Duration" not in fields  # said as "Together"
+    assert fields["Vessel"] == "ANGARA" and fields["Flag"] == "RU" and fields["Alert"] == "#42"
+    assert len(message["blocks"][1]["fields"]) <= FIELDS_MAX
+    assert message["blocks"][0]["text"]["text"] == "HIGH · Encounter: ANGARA, at sea, 40 nm E of Chongjin"
+    for text in slack_texts(message):
+        assert "<" not in without_our_link(text) and ">" not in without_our_link(text), text
+    for text in all_strings(message):
+        assert "<!here>" not in text
+
+    # Still together: the duration so far; a partner no static report named, not watched.
+    ongoing = field_texts(slack_message(encounter_alert(end=None, name=None, imo=None, flag=None,
+                                                        watched=False, why=None), MAP_URL))
+    assert ongoing["Together"] == "2 h 30 min so far, closest 310 m"
+    assert ongoing["Partner"] == "MMSI 352222222"
+
+
+@pytest.mark.unit
+def test_slack_loitering_says_who_else_was_near() -> None:
+    def loitering(**details: Any) -> dict[str, str]:
+        return field_texts(slack_message(make_alert(kind="loitering", details={
+            "start": "2023-09-12T09:00:00Z", "end": None, "duration_seconds": 5 * 3600 + 12 * 60,
+            "neighbours": [], "others_seen": False, "shore_distance_nm": 42.0, "flag": "RU", **details}),
+            MAP_URL))
+
+    alone = loitering(neighbour_km=2.0)
+    assert alone["Slow for"] == "5 h 12 min so far"
+    assert alone["Nearby"] == "no vessel within 2 km"
+    assert alone["Position"].endswith(" · 42 nm from shore")
+    assert "Duration" not in alone
+    one = loitering(neighbours=[412333333], others_seen=True, neighbour_km=2.0, end="2023-09-12T15:00:00Z")
+    assert one["Nearby"] == "1 vessel within 2 km: 412333333"
+    assert one["Slow for"] == "5 h 12 min"
+    assert loitering(neighbours=[1, 2])["Nearby"] == "2 vessels nearby: 1, 2"  # radius unsaid: not guessed
+    assert loitering(neighbours=["<!channel>"])["Nearby"] == "1 vessel nearby: &lt;!channel&gt;"
+
+
+@pytest.mark.integration
+async def test_encounter_partner_reaches_a_webhook_unchanged_and_slack_escaped(receiver: Receiver) -> None:
+    async with asyncio.timeout(LIMIT):
+        alert = encounter_alert()
+        webhook = WebhookNotifier("hook", receiver.url("/ok"), SECRET, NotifierFilter(), timeout=5)
+        slack = SlackNotifier("slack", receiver.url("/ok"), NotifierFilter(), timeout=5, map_url=MAP_URL)
+        try:
+            assert (await webhook.send(alert, "k1")).ok
+            received = json.loads(receiver.last().body)
+            assert (await slack.send(alert, "k2")).ok
+            posted = receiver.last().body
+        finally:
+            await webhook.close()
+            await slack.close()
+        assert received["details"]["partner"]["name"] == PARTNER_NAME
+        assert received == json.loads(json.dumps(alert))
+        assert b"<!here>" not in posted and b"<2023>" not in posted
+        partner = field_texts(json.loads(posted))["Partner"]
+        assert partner.startswith('TANKER &lt;9&gt; &amp; "CO" &lt;!here&gt; · MMSI 352222222'), partner
+
+
 # --- file -----------------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ais_watch.api.handlers.alerts import ack_alert, get_alert, list_alerts, resolve_alert
 from ais_watch.api.handlers.dashboard import dashboard_config
+from ais_watch.api.handlers.encounters import list_encounters
 from ais_watch.api.handlers.health import healthz, metrics, readyz
 from ais_watch.api.handlers.live import live
 from ais_watch.api.handlers.port_calls import list_port_calls
@@ -164,6 +165,22 @@ ROUTES: tuple[Route, ...] = (
             ("since", "query", "ISO 8601"),
             ("until", "query", "ISO 8601"),
             ("limit", "query", "1-10000"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/encounters",
+        list_encounters,
+        "viewer",
+        "Encounters (two vessels close, slow and away from ports for long enough), watched or not, oldest "
+        "start first: the pair with both names, IMOs and flags, start, end (null while together), duration, "
+        "minimum and median distance, median implied speed, meeting point, distance from shore and the "
+        "nearest port. since/until select those overlapping the window.",
+        (
+            ("vessel", "query", "MMSI or IMO:1234567 (either side of the pair)"),
+            ("since", "query", "ISO 8601"),
+            ("until", "query", "ISO 8601"),
+            ("limit", "query", "1-10000, default 500"),
         ),
     ),
     Route(

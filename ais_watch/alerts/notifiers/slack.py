@@ -162,7 +162,9 @@ def header_text(alert: dict[str, Any]) -> str:
     subject = _subject(alert)
     if subject is None:  # feed outages: no vessel
         return f"{prefix}: {fit(place, HEADER_MAX - len(prefix) - 2)}" if place else prefix
-    place_part = f" {_PREPOSITION.get(kind, 'at')} {fit(place, PLACE_IN_HEADER_MAX)}" if place else ""
+    # "at sea, 35 nm SE of Rajin" (ais_watch/geo.py) says where by itself: no "at" before it.
+    joint = "," if place and place.startswith(("at sea", "on land")) else f" {_PREPOSITION.get(kind, 'at')}"
+    place_part = f"{joint} {fit(place, PLACE_IN_HEADER_MAX)}" if place else ""
     budget = HEADER_MAX - len(prefix) - 2 - len(place_part)
     return f"{prefix}: {fit(subject, budget)}{place_part}"
 
@@ -174,6 +176,45 @@ def _field(label: str, value: str) -> dict[str, Any]:
 
 def _text_field(label: str, value: object) -> dict[str, Any]:
     return _field(label, fit(value, FIELD_MAX - len(label) - 3))
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from details, else None (a bool is no number here)."""
+    return None if isinstance(value, bool) else _coord(value)
+
+
+def partner_text(partner: Any) -> str | None:
+    """An encounter's other vessel, raw (the caller escapes): "TANKER 9 · MMSI 352222222 · IMO 9300001 ·
+    PA · watched: <reason>"."""
+    if not isinstance(partner, dict) or partner.get("mmsi") is None:
+        return None
+    parts = [_clean(partner.get("name")), f"MMSI {partner['mmsi']}",
+             f"IMO {partner['imo']}" if partner.get("imo") else None, _clean(partner.get("flag"))]
+    if partner.get("watched"):
+        why = partner.get("why")
+        reason = _clean(why.get("reason")) if isinstance(why, dict) else None
+        parts.append(f"watched: {reason}" if reason else "watched")
+    return " · ".join(p for p in parts if p)
+
+
+def _encounter_figures(kind: str, details: dict[str, Any]) -> list[tuple[str, str]]:
+    """The encounter's and loitering's own fields, raw: how long (so far, while it goes on), how close,
+    who else was seen."""
+    duration = format_duration(details["duration_seconds"]) if "duration_seconds" in details else None
+    if duration and not details.get("end"):
+        duration += " so far"
+    if kind == "encounter":
+        closest = _number(details.get("min_distance_m"))
+        distance = f"closest {closest:.0f} m" if closest is not None else None
+        together = ", ".join(p for p in (duration, distance) if p)
+        return [("Together", together)] if together else []
+    neighbours = details.get("neighbours")
+    seen = len(neighbours) if isinstance(neighbours, list) else 0
+    km = _number(details.get("neighbour_km"))
+    near = f"within {km:g} km" if km is not None else "nearby"
+    nearby = (f"{seen} vessel{'s' if seen != 1 else ''} {near}: " + ", ".join(map(str, neighbours))
+              if seen and isinstance(neighbours, list) else f"no vessel {near}")
+    return [*([("Slow for", duration)] if duration else []), ("Nearby", nearby)]
 
 
 def slack_message(alert: dict[str, Any], map_url: str) -> dict[str, Any]:
@@ -192,6 +233,10 @@ def slack_message(alert: dict[str, Any], map_url: str) -> dict[str, Any]:
     flag = _clean(details.get("flag"))
     if flag:
         fields.append(_text_field("Flag", flag))
+    kind = alert.get("kind")
+    partner = partner_text(details.get("partner")) if kind == "encounter" else None
+    if partner:
+        fields.append(_text_field("Partner", partner))
     place = _clean(alert.get("place"))
     if place:
         fields.append(_text_field("Place", place))
@@ -200,13 +245,18 @@ def slack_message(alert: dict[str, Any], map_url: str) -> dict[str, Any]:
         fields.append(_text_field("Time", when))
     lat, lon = _coord(alert.get("lat")), _coord(alert.get("lon"))
     if lat is not None and lon is not None:
-        fields.append(_field("Position", map_link(map_url, lat, lon)))
+        shore = _number(details.get("shore_distance_nm"))
+        offshore = f" · {shore:.0f} nm from shore" if shore is not None else ""
+        fields.append(_field("Position", map_link(map_url, lat, lon) + offshore))
     gap = format_duration(details["gap_seconds"]) if "gap_seconds" in details else None
     if gap:
         fields.append(_text_field("AIS gap", gap))
-    duration = format_duration(details["duration_seconds"]) if "duration_seconds" in details else None
-    if duration:
-        fields.append(_text_field("Duration", duration))
+    if kind in ("encounter", "loitering"):
+        fields += [_text_field(label, value) for label, value in _encounter_figures(kind, details)]
+    else:
+        duration = format_duration(details["duration_seconds"]) if "duration_seconds" in details else None
+        if duration:
+            fields.append(_text_field("Duration", duration))
     if alert.get("id") is not None:
         fields.append(_text_field("Alert", f"#{alert['id']}"))
     destination = _clean(details.get("destination"))

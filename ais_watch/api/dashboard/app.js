@@ -6,7 +6,9 @@
 const state = { token: sessionStorage.getItem("ais-watch-token") || "", map: null, markers: new Map(),
                 alerts: new Map(), track: null, calls: null, selected: null, socket: null, retry: 1000,
                 clock: null, clockTimer: null, coverage: null, coverageLegend: null, coverageShapes: new Map(),
-                coverageTimer: null, coverageMoved: null, anomalyLayer: null, anomalies: new Map() };
+                coverageTimer: null, coverageMoved: null, anomalyLayer: null, anomalies: new Map(),
+                meetingLayer: null, meetings: new Map(), encounterLayer: null, encounter: null, loiteringKm: null,
+                alertsAsked: 0 };
 
 function el(tag, props = {}, text = null) {
   const node = document.createElement(tag);
@@ -83,12 +85,15 @@ async function start() {
   const at = Date.parse(config.now);
   state.clock = Number.isNaN(at) ? null : { at, fetched, speed: config.demo ? Number(config.demo.speed) : 1 };
   showDemo(config.demo);
+  state.loiteringKm = config.loitering_neighbour_km;
   if (!state.map) {
     state.map = L.map("map", { preferCanvas: false }).setView([42.5, 131.5], 6);
     state.map.on("moveend", sendViewport);
     state.map.on("moveend", coverageMoved);
     state.map.createPane("coverage");  // under the zones, tracks and vessels (style.css)
     state.anomalyLayer = L.layerGroup().addTo(state.map);
+    state.encounterLayer = L.layerGroup().addTo(state.map);  // the selected encounter (encounters.js)
+    state.meetingLayer = L.layerGroup().addTo(state.map);
     state.coverage = L.layerGroup();
     state.coverageLegend = coverageLegend();
     if (document.getElementById("coverage-toggle").checked) {
@@ -333,6 +338,7 @@ function realPosition(a) {
 
 function alertDetail(a) {
   const d = a.details || {};
+  if (a.kind === "encounter" || a.kind === "loitering") return encounterDetail(a);
   if (a.kind === "position_anomaly") {
     const real = realPosition(a);
     const distance = finite(d.distance_nm) ? d.distance_nm : real ? distanceNm(a.lat, a.lon, real.lat, real.lon) : null;
@@ -411,6 +417,7 @@ function alertItem(a) {
     actions.appendChild(note); actions.appendChild(ack); item.appendChild(actions);
   }
   item.addEventListener("click", () => {
+    if (a.kind === "encounter") { showEncounter(a); return; }  // both tracks, fitted: encounters.js
     if (a.lat !== null && a.lat !== undefined && a.lon !== null && a.lon !== undefined) state.map.setView([a.lat, a.lon], Math.max(state.map.getZoom(), 9));
     if (a.mmsi) selectVessel(a.mmsi);
   });
@@ -425,6 +432,7 @@ function matchesFilter(a) {
 function showAlert(a) {
   state.alerts.set(a.id, a);
   drawAnomaly(a);
+  drawMeeting(a);
   const list = document.getElementById("alerts");
   const old = list.querySelector(`li.alert[data-id="${Number(a.id)}"]`);
   if (!matchesFilter(a)) { if (old) old.remove(); return; }
@@ -440,10 +448,16 @@ async function loadAlerts() {
   const kind = document.getElementById("filter-kind").value, st = document.getElementById("filter-state").value;
   if (kind) params.set("kind", kind);
   if (st) params.set("state", st);
+  // Two filter changes in a row ask twice; answers may come back in either order, and only the last
+  // asked is the list the filters now say.
+  const asked = ++state.alertsAsked;
   const data = await api("/api/alerts?" + params);
+  if (asked !== state.alertsAsked) return;
   document.getElementById("alerts").replaceChildren();
   if (state.anomalyLayer) state.anomalyLayer.clearLayers();
   state.anomalies.clear();
+  if (state.meetingLayer) state.meetingLayer.clearLayers();
+  state.meetings.clear();
   for (const a of data.alerts.reverse()) showAlert(a);
 }
 
@@ -481,8 +495,10 @@ function sendViewport() {
 }
 
 // ---------------------------------------------------------------------------------- vessel panel
-async function selectVessel(mmsi) {
+// `withTrack` false: an encounter draws its own window of this vessel's track, and its partner's.
+async function selectVessel(mmsi, withTrack = true) {
   state.selected = mmsi;
+  if (withTrack) clearEncounter();
   const data = await api(`/api/vessels/${mmsi}`);
   const v = data.vessel;
   document.getElementById("vessel").hidden = false;
@@ -502,19 +518,25 @@ async function selectVessel(mmsi) {
   const calls = await api(`/api/port-calls?vessel=${mmsi}&limit=10`);
   list("vessel-calls", calls.port_calls.slice(-10).reverse(),
        (c) => `${c.port_name} (${c.country}): ${c.arrival} → ${c.departure || "in port"} [${c.evidence}]`);
-  await showTrack(mmsi, calls.port_calls);
+  if (withTrack) await showTrack(mmsi, calls.port_calls);
+  else clearTrack();
   // The same hull under other MMSIs (the IMO they share): a rename and re-flag read as one story.
   const story = await api(`/api/vessels/${mmsi}/identity`).catch(() => ({ same_imo: [] }));
   list("vessel-same-imo", story.same_imo, (o) =>
     `${o.mmsi} ${o.name || "—"} (${o.flag || "?"}): ${shortTime(o.first_seen) || "—"} → ${shortTime(o.last_seen) || "—"}`);
 }
 
+function clearTrack() {
+  if (state.track) state.track.remove();
+  if (state.calls) state.calls.remove();
+  state.track = state.calls = null;
+}
+
 async function showTrack(mmsi, portCalls) {
   const days = Number(document.getElementById("track-days").value);
   const since = new Date(serverNow() - days * 86400000).toISOString();
   const track = await api(`/api/vessels/${mmsi}/track?format=geojson&since=${encodeURIComponent(since)}&limit=20000`);
-  if (state.track) state.track.remove();
-  if (state.calls) state.calls.remove();
+  clearTrack();
   state.track = L.geoJSON(track, { style: { color: "#ff9500", weight: 2, className: "track" } }).addTo(state.map);
   state.calls = L.layerGroup(portCalls.filter((c) => c.lat !== null).map((c) =>
     L.circleMarker([c.lat, c.lon], { radius: 6, className: "port-call", color: "#ff3b30" })
