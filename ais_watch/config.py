@@ -217,8 +217,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("encounter.merge_gap", "float", 14400.0,
             "Seconds: meetings of the same pair less than this apart are one encounter (Global Fishing "
             "Watch: 4 h).", minimum=0),
-    Setting("encounter.recent", "float", 1800.0,
-            "Seconds a vessel's last position stays current for the pair search.", minimum=60),
+    Setting("encounter.recent", "float", 600.0,
+            "Seconds a vessel's last position stays current for the pair search: a partner silent longer "
+            "is no longer alongside (so a meeting's end is not drawn out by a stale position).", minimum=60),
     Setting("loitering.min_duration", "float", 14400.0,
             "Seconds a watched vessel must be slow for loitering (4 h).", minimum=60),
     Setting("loitering.min_shore_distance_nm", "float", 20.0,

@@ -53,6 +53,9 @@ class Sink:
     def record_encounter(self, row: dict[str, Any]) -> None:
         self.encounters += 1
 
+    def save_state(self, detector: str, key: str, state: dict[str, Any] | None) -> None:
+        pass
+
     def vessel(self, mmsi: int) -> VesselRow | None:
         return {"mmsi": mmsi, "mmsi_valid": True, "imo": None, "name": None, "flag": None, "ship_type": None}
 
@@ -84,7 +87,7 @@ def main() -> None:
     entries = [WatchEntry(name=None, imo=None, mmsi=FIRST_MMSI + i, flag=None, reason="bench", source="bench")
                for i in range(0, n, max(1, n // args.watched))][: args.watched]
     enricher = WatchlistEnricher(WatchlistIndex(entries))
-    stage = EncounterStage(enricher, EncounterRules(), recent_seconds=1800)
+    stage = EncounterStage(enricher, EncounterRules(), recent_seconds=600)
     sink = Sink()
     watched = {e.mmsi for e in entries}
     port_zone = type("Port", (), {"is_port": True})()

@@ -37,6 +37,7 @@ ENTRY = WatchEntry(name="ANGARA", imo=None, mmsi=ANGARA, flag="Russia", reason="
 class Collected:
     alerts: list[AlertDraft] = field(default_factory=list)
     encounters: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def raise_alert(self, draft: AlertDraft) -> None:
         self.alerts.append(draft)
@@ -48,6 +49,9 @@ class Collected:
 
     def record_encounter(self, row: dict[str, Any]) -> None:
         self.encounters.append(row)
+
+    def save_state(self, detector: str, key: str, state: dict[str, Any] | None) -> None:
+        self.state[(detector, key)] = state
 
     def vessel(self, mmsi: int) -> VesselRow | None:
         return {"mmsi": mmsi, "mmsi_valid": True, "imo": None, "name": f"SHIP {mmsi}", "flag": "RU",
@@ -120,6 +124,16 @@ def test_the_distance_threshold(metres: float, meets: bool) -> None:
     h = Harness()
     h.run(150, {ANGARA: drift(AT_SEA), TANKER: drift(AT_SEA, metres_east=metres)})
     assert h.out.kinds() == (["encounter"] if meets else [])
+
+
+def test_a_pair_one_above_the_other_far_from_the_meridian_meets() -> None:
+    """North-south apart, at 132 E: the search must measure on the sphere, not on a plane of degrees."""
+    h = Harness()
+    north = (AT_SEA[0] + 300 / 111_195, AT_SEA[1])
+    h.run(150, {ANGARA: drift(AT_SEA), TANKER: drift(north)})
+    assert h.out.kinds() == ["encounter"]
+    assert 290 <= h.out.alerts[0].details["min_distance_m"] <= 310
+    assert h.out.state[("encounters", f"{ANGARA}:{TANKER}")]["alert_keys"] == [h.out.alerts[0].dedup_key()]
 
 
 def test_two_ships_passing_at_speed_is_no_encounter() -> None:

@@ -14,9 +14,9 @@ blocks naming the event time and station, and aisstream.io JSON), on SQLite and 
   doing the same ~22 nm away while a ship passes 1.5 km from it: one `loitering`, that ship its neighbour.
 - e. Two unwatched ships meeting offshore: an `encounters` row (watched false), no alert.
 
-Three tests are strict xfails, each naming a bug of the encounters stage: its meetings are lost across a
-restart (test a in two replays), a vessel's first fix never counts as slow, and a loitering alert amended
-with a neighbour seen after it was raised still says others_seen false.
+Three tests pin what once were bugs of the encounters stage: a meeting carries on across a restart (test
+a in two replays), a vessel's first fix counts as slow, and a loitering alert amended with a neighbour
+seen after it was raised says others_seen true.
 
 Two ships moored side by side at Vladivostok report all along (another moored pair in a port): the feed,
 the station and (in JSON, which names no station) the areas stay alive, and ticks keep coming after the
@@ -299,11 +299,6 @@ def test_a_a_watched_ship_alongside_a_tanker_offshore_is_one_encounter_amended_w
     assert row["min_distance_m"] == details["min_distance_m"] and row["nearest_port"] == "Rajin"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EncounterStage keeps its meetings only in memory: it saves no detector_state and has no start() to "
-    "reload the open encounters (rows with no end), so after a restart the meeting starts anew; the alert "
-    "raised before it is never amended and its row keeps end NULL (with 2 h more together, a second alert "
-    "and row would follow). Loitering spells are lost the same way."))
 def test_a_a_restart_while_they_are_together_still_ends_the_one_encounter(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Test a's recording in two runs of `ais-watch replay` on one database, as a service restarted half an
@@ -464,10 +459,6 @@ def test_d_a_watched_ship_drifting_far_offshore_loiters_with_or_without_a_ship_p
     assert encounter_rows(db_url) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EncounterStage.handle: a vessel's first fix sets its speed to inf (the seconds since its last fix are "
-    "inf, so the implied-speed branch runs and stores inf); the branch meant for the first fix (use its SOG) "
-    "is never reached, so a vessel is no candidate until its second fix"))
 def test_d_a_drifter_is_slow_from_its_first_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """ANGARA's first fix says 0.5 kn: the tick after it (the one before its second fix, EVERY later) should
     already count it slow, so its spell starts within EVERY and a tick of T0, not after its second fix."""
@@ -477,10 +468,6 @@ def test_d_a_drifter_is_slow_from_its_first_fix(tmp_path: Path, capsys: pytest.C
     assert seconds(T0, start) <= (EVERY + MINUTE).total_seconds(), start
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EncounterStage._loiter: the amendment when the spell ends updates neighbours but not others_seen, so "
-    "a vessel that came within neighbour_km after the alert was raised is listed while others_seen stays "
-    "false"))
 def test_d_a_ship_passing_after_the_loitering_alert_is_seen_in_the_amended_alert(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """SWIFT passes KOMET 4.5 hours into its drift, after the alert (at 4 hours) said nobody was seen: the

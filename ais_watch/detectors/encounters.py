@@ -33,13 +33,13 @@ from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_det
 from ais_watch.geo import Places, distance_nm, nearest
 from ais_watch.land import LandMask
 from ais_watch.model import PositionReport, Report
-from ais_watch.pipeline.stage import Context, Services, StageBase, VesselRow
+from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
 from ais_watch.watchlist.index import Match
 
 log = logging.getLogger(__name__)
+DETECTOR = "encounters"  # detector_state: "<a>:<b>" a qualified meeting, "loiter:<mmsi>" a reported spell
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_NM = 1852.0
-M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
 MIN_IMPLIED_SECONDS = 30.0  # closer fixes are noise for a speed; the vessel keeps its last one
 CELL_DEG = 0.02  # the neighbour grid: ~2.2 km north-south
 # How often a loitering vessel's neighbours are looked for: a ship passing within 2 km at 12 kn is in
@@ -51,7 +51,7 @@ class EncounterStage(StageBase):
     name = "encounters"
 
     def __init__(self, enricher: WatchlistEnricher, rules: EncounterRules | None = None,
-                 loitering: LoiteringRules | None = None, *, recent_seconds: float = 1800.0,
+                 loitering: LoiteringRules | None = None, *, recent_seconds: float = 600.0,
                  places: Places | None = None, land: LandMask | None = None,
                  near_port: Callable[[float, float, float], bool] | None = None) -> None:
         self.enricher = enricher
@@ -77,6 +77,30 @@ class EncounterStage(StageBase):
         self.cells: dict[tuple[int, int], set[int]] = {}
         self.cell_of: dict[int, tuple[int, int]] = {}
 
+    # ------------------------------------------------------------------------------------ restart
+    def _save_meeting(self, meeting: Meeting, services: Services) -> None:
+        """A qualified meeting is kept across a restart: its alert is amended, not raised again."""
+        services.save_state(DETECTOR, f"{meeting.a}:{meeting.b}", {
+            "start": iso(meeting.start), "last_together": iso(meeting.last_together),
+            "distances_m": meeting.distances_m, "speeds_kn": meeting.speeds_kn, "lat_sum": meeting.lat_sum,
+            "lon_sum": meeting.lon_sum, "alert_keys": meeting.alert_keys, "ended_at": iso(meeting.ended_at)})
+
+    async def start(self, services: StartServices) -> None:
+        for key, state in (await services.load_state(DETECTOR)).items():
+            if key.startswith("loiter:"):
+                mmsi = int(key.removeprefix("loiter:"))
+                self.loiters[mmsi] = Loitering(
+                    mmsi, start=_time(state["start"]), last_slow=_time(state["last_slow"]), lat=state["lat"],
+                    lon=state["lon"], neighbours=set(state["neighbours"]), alert_key=state["alert_key"])
+                continue
+            a, _, b = key.partition(":")
+            self.meetings[(int(a), int(b))] = Meeting(
+                int(a), int(b), start=_time(state["start"]), last_together=_time(state["last_together"]),
+                distances_m=list(state["distances_m"]), speeds_kn=list(state["speeds_kn"]),
+                lat_sum=state["lat_sum"], lon_sum=state["lon_sum"], qualified=True,
+                alert_keys=list(state["alert_keys"]),
+                ended_at=_time(state["ended_at"]) if state["ended_at"] else None)
+
     # ---------------------------------------------------------------------------------- positions
     def handle(self, report: Report, ctx: Context) -> None:
         if not isinstance(report, PositionReport) or ctx.late:
@@ -91,12 +115,14 @@ class EncounterStage(StageBase):
             i = self._new_slot(mmsi)
         when = report.time.timestamp()
         seconds = when - self.time[i]
-        if seconds >= MIN_IMPLIED_SECONDS:
+        first = not math.isfinite(seconds)
+        if first:
+            # Its first fix: its reported speed until a second fix says better.
+            self.speed[i] = report.sog if report.sog is not None else np.inf
+        elif seconds >= MIN_IMPLIED_SECONDS:
             miles = distance_nm(self.lat[i], self.lon[i], report.lat, report.lon)
-            self.speed[i] = miles / (seconds / 3600) if math.isfinite(seconds) else np.inf
-        elif not math.isfinite(self.speed[i]) and report.sog is not None:
-            self.speed[i] = report.sog  # its first fix: what it says until a second one says better
-        if seconds >= MIN_IMPLIED_SECONDS or not math.isfinite(seconds):
+            self.speed[i] = miles / (seconds / 3600)
+        if seconds >= MIN_IMPLIED_SECONDS or first:
             self.lat[i], self.lon[i], self.time[i] = report.lat, report.lon, when
         self.in_port[i] = any(z.is_port for z in ctx.zones)
         cell = (math.floor(report.lat / CELL_DEG), math.floor(report.lon / CELL_DEG))
@@ -135,14 +161,15 @@ class EncounterStage(StageBase):
 
     def pairs(self, rows: npt.NDArray[np.intp], metres: float) -> npt.NDArray[np.intp]:
         """Every pair of these rows within `metres` of each other (indices into `rows`): a k-d tree over
-        positions in metres on a plane (longitude scaled by the cosine of the latitude), whose error
-        over a few hundred metres is nothing."""
+        the positions as points on the unit sphere, where the straight-line (chord) distance orders
+        pairs as the great-circle one does, anywhere on Earth."""
         if len(rows) < 2:
             return np.empty((0, 2), dtype=np.intp)
-        lat = self.lat[rows]
-        xy = np.column_stack((self.lon[rows] * np.cos(np.radians(lat)), lat)) * M_PER_DEG
-        tree = cKDTree(xy, balanced_tree=False, compact_nodes=False)
-        found: npt.NDArray[np.intp] = tree.query_pairs(metres, output_type="ndarray")
+        lat, lon = np.radians(self.lat[rows]), np.radians(self.lon[rows])
+        xyz = np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
+        chord = 2 * math.sin(metres / EARTH_RADIUS_M / 2)
+        tree = cKDTree(xyz, balanced_tree=False, compact_nodes=False)
+        found: npt.NDArray[np.intp] = tree.query_pairs(chord, output_type="ndarray")
         return found
 
     def tick(self, now: datetime, services: Services) -> None:
@@ -169,6 +196,8 @@ class EncounterStage(StageBase):
                 self._ended(meeting, services)
             if meeting.over(now, self.rules):
                 del self.meetings[key]
+                if meeting.qualified:
+                    services.save_state(DETECTOR, f"{meeting.a}:{meeting.b}", None)
         self._loiter(rows, now, services)
 
     def _together(self, now: datetime, services: Services, a: int, b: int, metres: float, speed_a: float,
@@ -201,9 +230,11 @@ class EncounterStage(StageBase):
             draft = self._draft(meeting, mmsi, vessel, match, partner, vessels[partner], matches[partner])
             meeting.alert_keys.append(draft.dedup_key())
             services.raise_alert(draft)
+        self._save_meeting(meeting, services)
 
     def _ended(self, meeting: Meeting, services: Services) -> None:
         meeting.ended_at = meeting.last_together
+        self._save_meeting(meeting, services)
         services.record_encounter(self._row(meeting, bool(meeting.alert_keys), ended=True))
         for key in meeting.alert_keys:
             services.amend_alert(AlertAmendment(key, self._figures(meeting, ended=True)))
@@ -274,7 +305,9 @@ class EncounterStage(StageBase):
                     spell.ended = True
                     services.amend_alert(AlertAmendment(spell.alert_key, {
                         "end": iso(spell.last_slow), "duration_seconds": spell.duration.total_seconds(),
-                        "neighbours": sorted(spell.neighbours)}))
+                        "neighbours": sorted(spell.neighbours), "others_seen": bool(spell.neighbours)}))
+                if spell.alert_key is not None:
+                    services.save_state(DETECTOR, f"loiter:{mmsi}", None)
                 del self.loiters[mmsi]
         if not slow_now:
             return
@@ -301,10 +334,14 @@ class EncounterStage(StageBase):
                     details={"start": iso(spell.start), "end": None,
                              "duration_seconds": spell.duration.total_seconds(),
                              "neighbours": sorted(spell.neighbours), "others_seen": bool(spell.neighbours),
+                             "neighbour_km": rules.neighbour_km,
                              **self._where(lat, lon), "flag": vessel.get("flag"), **watchlist_details(match)},
                     tags=tuple(match.entry.tags))
                 spell.alert_key = draft.dedup_key()
                 services.raise_alert(draft)
+                services.save_state(DETECTOR, f"loiter:{mmsi}", {
+                    "start": iso(spell.start), "last_slow": iso(spell.last_slow), "lat": lat, "lon": lon,
+                    "neighbours": sorted(spell.neighbours), "alert_key": spell.alert_key})
 
     def _neighbours(self, mmsi: int, lat: float, lon: float, now: datetime, km: float) -> set[int]:
         """Vessels heard recently within `km` of the point, from the grid cells round it."""
@@ -321,3 +358,7 @@ class EncounterStage(StageBase):
                             distance_nm(lat, lon, self.lat[i], self.lon[i]) * 1.852 <= km:
                         found.add(other)
         return found
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
