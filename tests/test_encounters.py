@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ais_watch.alerts.model import AlertAmendment, AlertDraft
-from ais_watch.detectors.encounter_rules import EncounterRules, LoiteringRules
+from ais_watch.detectors.encounter_rules import MAX_SAMPLES, EncounterRules, LoiteringRules, Meeting
 from ais_watch.detectors.encounters import EncounterStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.geo import Places
@@ -70,10 +70,10 @@ class Harness:
                                     places=Places([RAJIN]), near_port=near_port)
         self.out = Collected()
 
-    def run(self, minutes: int, tracks: dict[int, Any], *, every: int = 1) -> None:
+    def run(self, minutes: int, tracks: dict[int, Any], *, every: int = 1, start: int = 0) -> None:
         """Each vessel reports every `every` minutes where tracks[mmsi](minute) says (None: silent); the
-        stage ticks every minute."""
-        for m in range(minutes):
+        stage ticks every minute, from minute `start` (after T0) to `minutes`."""
+        for m in range(start, minutes):
             when = T0 + timedelta(minutes=m)
             if m % every == 0:
                 for mmsi, where in tracks.items():
@@ -194,3 +194,48 @@ def test_slow_for_less_than_the_loitering_time_is_not_loitering() -> None:
     h = Harness(loitering=LoiteringRules(min_duration=timedelta(hours=4)))
     h.run(230, {ANGARA: drift(AT_SEA, knots=0.5)})
     assert h.out.alerts == []
+
+
+def test_a_long_meeting_keeps_a_bounded_thinned_sample_with_its_exact_minimum_and_mean_position() -> None:
+    meeting = Meeting(ANGARA, TANKER, start_s=0.0, last_s=0.0)
+    n = 10 * MAX_SAMPLES + 7  # a week of one-minute ticks
+    for k in range(n):
+        # distances 100..599 m in a saw, one 42 m sample; speeds 0.5 and 3.0 kn in turn (median 1.75)
+        metres = 42.0 if k == 5_000 else 100.0 + k % 500
+        meeting.add(60.0 * k, metres, 0.5 if k % 2 else 3.0, 0.5 if k % 2 else 3.0, 40.0 + k % 2, 130.0)
+    assert len(meeting.distances_m) <= MAX_SAMPLES and len(meeting.speeds_kn) == 2 * len(meeting.distances_m)
+    assert meeting.stride > 1 and meeting.samples == n
+    assert meeting.min_distance_m == 42.0  # exact, though the sample it came in may be thinned out
+    assert meeting.position == pytest.approx((40.0 + (n // 2) / n, 130.0))
+    assert meeting.median_distance() == pytest.approx(349.5, abs=15)
+    assert 0.5 <= meeting.median_speed() <= 3.0
+    assert meeting.duration == timedelta(minutes=n - 1)
+
+
+def test_a_meeting_under_the_sample_limit_keeps_every_sample() -> None:
+    meeting = Meeting(ANGARA, TANKER, start_s=0.0, last_s=0.0)
+    for k in range(MAX_SAMPLES):
+        meeting.add(60.0 * k, float(k), 1.0, 1.0, 40.0, 130.0)
+    assert meeting.distances_m == [float(k) for k in range(MAX_SAMPLES)] and meeting.stride == 1
+
+
+@pytest.mark.parametrize(("metres_east", "seen"), [(1_500, True), (2_500, False)])
+def test_a_ship_passing_a_loitering_one_between_two_ticks_is_seen_only_within_the_distance(
+        metres_east: int, seen: bool) -> None:
+    """A ship at 14 kn is within 2 km for under ten minutes; its fixes are looked at as they come, not
+    only at the ticks."""
+    h = Harness(loitering=LoiteringRules(min_duration=timedelta(hours=4), neighbour_km=2.0))
+    h.run(60, {ANGARA: drift(AT_SEA, knots=0.5)})
+    lat0, lon0 = AT_SEA
+    lon = lon0 + metres_east / (111_320 * math.cos(math.radians(lat0)))
+    here = h.stage.lat[h.stage.slot[ANGARA]]
+    for k, seconds in enumerate((10, 30, 50)):  # between the ticks of minutes 60 and 61, crossing its latitude
+        ctx = Context(h.out)  # type: ignore[arg-type]
+        ctx.vessel = h.out.vessel(OTHER) or {}
+        h.stage.handle(make_position(OTHER, T0 + timedelta(minutes=60, seconds=seconds),
+                                     here + (k - 1) * 0.004, lon, sog=14.0), ctx)
+    h.run(250, {ANGARA: drift(AT_SEA, knots=0.5)}, start=61)
+    loiter = [a for a in h.out.alerts if a.kind == "loitering"]
+    assert len(loiter) == 1
+    assert loiter[0].details["neighbours"] == ([OTHER] if seen else [])
+    assert loiter[0].details["others_seen"] is seen

@@ -8,9 +8,10 @@ from any port or anchorage; meetings of the same pair less than 4 h apart are on
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,37 +33,72 @@ class LoiteringRules:
     neighbour_km: float = 2.0
 
 
+# Samples a meeting keeps for its medians: past this, every other one is dropped and only every other
+# later one is kept (the medians of an evenly thinned sample), so a pair anchored together for weeks
+# costs a fixed few kilobytes.
+MAX_SAMPLES = 1024
+
+
 @dataclass(slots=True)
 class Meeting:
-    """Two vessels (a < b by MMSI) together, sampled on each tick they were."""
+    """Two vessels (a < b by MMSI) together, sampled on each tick they were. Times are epoch seconds
+    (the pair search's hot path compares them thousands of times a tick); `start` and `last_together`
+    are the datetimes."""
 
     a: int
     b: int
-    start: datetime
-    last_together: datetime
+    start_s: float
+    last_s: float
     distances_m: list[float] = field(default_factory=list)
-    speeds_kn: list[float] = field(default_factory=list)  # both vessels' implied speeds, each sample
+    speeds_kn: list[float] = field(default_factory=list)  # both vessels' implied speeds, each kept sample
+    min_distance_m: float = math.inf
     lat_sum: float = 0.0
     lon_sum: float = 0.0
+    samples: int = 0  # every sample, kept or not (the position is their mean)
+    stride: int = 1  # keep one sample in `stride` for the medians
     qualified: bool = False
     alert_keys: list[str] = field(default_factory=list)
-    ended_at: datetime | None = None  # the last_together already reported as its end
+    ended_s: float | None = None  # the last_s already reported as its end
 
-    def add(self, when: datetime, distance_m: float, speed_a: float, speed_b: float, lat: float,
+    def add(self, when_s: float, distance_m: float, speed_a: float, speed_b: float, lat: float,
             lon: float) -> None:
-        self.last_together = max(self.last_together, when)
-        self.distances_m.append(distance_m)
-        self.speeds_kn += [speed_a, speed_b]
+        if when_s > self.last_s:
+            self.last_s = when_s
+        if distance_m < self.min_distance_m:
+            self.min_distance_m = distance_m
         self.lat_sum += lat
         self.lon_sum += lon
+        self.samples += 1
+        if self.samples % self.stride:
+            return
+        distances, speeds = self.distances_m, self.speeds_kn
+        distances.append(distance_m)
+        speeds.append(speed_a)
+        speeds.append(speed_b)
+        if len(distances) > MAX_SAMPLES:
+            del distances[::2]  # keeps the odd samples, and their two speeds (order is no matter to a median)
+            self.speeds_kn = speeds[2::4] + speeds[3::4]
+            self.stride *= 2
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.start_s, UTC)
+
+    @property
+    def last_together(self) -> datetime:
+        return datetime.fromtimestamp(self.last_s, UTC)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return datetime.fromtimestamp(self.ended_s, UTC) if self.ended_s is not None else None
 
     @property
     def duration(self) -> timedelta:
-        return self.last_together - self.start
+        return timedelta(seconds=self.last_s - self.start_s)
 
     @property
     def position(self) -> tuple[float, float]:
-        n = max(len(self.distances_m), 1)
+        n = max(self.samples, 1)
         return self.lat_sum / n, self.lon_sum / n
 
     def median_speed(self) -> float:
@@ -73,15 +109,16 @@ class Meeting:
 
     def long_and_slow(self, rules: EncounterRules) -> bool:
         """Together long enough, slowly enough (where it is, ports and land, is the stage's to judge)."""
-        return self.duration >= rules.min_duration and self.median_speed() < rules.max_speed_kn
+        return (self.last_s - self.start_s >= rules.min_duration.total_seconds()
+                and self.median_speed() < rules.max_speed_kn)
 
-    def ended(self, now: datetime, rules: EncounterRules) -> bool:
+    def ended(self, now_s: float, rules: EncounterRules) -> bool:
         """Apart for `apart_after` since they were last together, and that end not yet reported."""
-        return now - self.last_together >= rules.apart_after and self.ended_at != self.last_together
+        return now_s - self.last_s >= rules.apart_after.total_seconds() and self.ended_s != self.last_s
 
-    def over(self, now: datetime, rules: EncounterRules) -> bool:
+    def over(self, now_s: float, rules: EncounterRules) -> bool:
         """Apart for longer than `merge_gap`: a later meeting of the pair is another encounter."""
-        return now - self.last_together > rules.merge_gap
+        return now_s - self.last_s > rules.merge_gap.total_seconds()
 
 
 @dataclass(slots=True)
@@ -94,7 +131,6 @@ class Loitering:
     lat: float
     lon: float
     neighbours: set[int] = field(default_factory=set)
-    checked: datetime | None = None  # when its neighbours were last looked for
     alert_key: str | None = None
     ended: bool = False
 

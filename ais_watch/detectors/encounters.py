@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -41,10 +41,8 @@ DETECTOR = "encounters"  # detector_state: "<a>:<b>" a qualified meeting, "loite
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_NM = 1852.0
 MIN_IMPLIED_SECONDS = 30.0  # closer fixes are noise for a speed; the vessel keeps its last one
-CELL_DEG = 0.02  # the neighbour grid: ~2.2 km north-south
-# How often a loitering vessel's neighbours are looked for: a ship passing within 2 km at 12 kn is in
-# that circle for ten minutes.
-NEIGHBOUR_EVERY = timedelta(minutes=5)
+CELL_DEG = 0.02  # the grid round loitering vessels: ~2.2 km north-south
+COLUMNS = round(360 / CELL_DEG)  # column numbers wrap at the antimeridian
 
 
 class EncounterStage(StageBase):
@@ -69,21 +67,24 @@ class EncounterStage(StageBase):
         self.speed = np.full(1024, np.inf)  # knots implied by its last two positions
         self.in_port = np.zeros(1024, dtype=bool)
         self.watched: set[int] = set()
-        self.meetings: dict[tuple[int, int], Meeting] = {}
+        self.meetings: dict[int, Meeting] = {}  # by pair_key
         self.loiters: dict[int, Loitering] = {}
         self._shore_cache: dict[tuple[int, int], float | None] = {}
-        # Every vessel by grid cell, for the vessels near a loitering one (cells, not MMSI order, find
-        # neighbours).
-        self.cells: dict[tuple[int, int], set[int]] = {}
-        self.cell_of: dict[int, tuple[int, int]] = {}
+        # The grid cells within `neighbour_km` of each loitering vessel: every position is looked up in
+        # it (one dict lookup), so a vessel passing near is seen at its first fix there, and no index of
+        # every vessel is kept.
+        self.near_loiterers: dict[int, list[int]] = {}  # cell -> loitering MMSIs
+        self.covered: dict[int, tuple[int, list[int]]] = {}  # loitering MMSI -> (its cell, cells covered)
 
     # ------------------------------------------------------------------------------------ restart
     def _save_meeting(self, meeting: Meeting, services: Services) -> None:
         """A qualified meeting is kept across a restart: its alert is amended, not raised again."""
         services.save_state(DETECTOR, f"{meeting.a}:{meeting.b}", {
             "start": iso(meeting.start), "last_together": iso(meeting.last_together),
-            "distances_m": meeting.distances_m, "speeds_kn": meeting.speeds_kn, "lat_sum": meeting.lat_sum,
-            "lon_sum": meeting.lon_sum, "alert_keys": meeting.alert_keys, "ended_at": iso(meeting.ended_at)})
+            "distances_m": meeting.distances_m, "speeds_kn": meeting.speeds_kn,
+            "min_distance_m": meeting.min_distance_m, "lat_sum": meeting.lat_sum, "lon_sum": meeting.lon_sum,
+            "samples": meeting.samples, "stride": meeting.stride, "alert_keys": meeting.alert_keys,
+            "ended_at": iso(meeting.ended_at)})
 
     async def start(self, services: StartServices) -> None:
         for key, state in (await services.load_state(DETECTOR)).items():
@@ -94,12 +95,16 @@ class EncounterStage(StageBase):
                     lon=state["lon"], neighbours=set(state["neighbours"]), alert_key=state["alert_key"])
                 continue
             a, _, b = key.partition(":")
-            self.meetings[(int(a), int(b))] = Meeting(
-                int(a), int(b), start=_time(state["start"]), last_together=_time(state["last_together"]),
-                distances_m=list(state["distances_m"]), speeds_kn=list(state["speeds_kn"]),
-                lat_sum=state["lat_sum"], lon_sum=state["lon_sum"], qualified=True,
+            distances = list(state["distances_m"])
+            self.meetings[pair_key(int(a), int(b))] = Meeting(
+                int(a), int(b), start_s=_epoch(state["start"]), last_s=_epoch(state["last_together"]),
+                distances_m=distances, speeds_kn=list(state["speeds_kn"]),
+                # Saved before these were kept: the kept samples are all the samples.
+                min_distance_m=state.get("min_distance_m", min(distances, default=math.inf)),
+                lat_sum=state["lat_sum"], lon_sum=state["lon_sum"],
+                samples=state.get("samples", len(distances)), stride=state.get("stride", 1), qualified=True,
                 alert_keys=list(state["alert_keys"]),
-                ended_at=_time(state["ended_at"]) if state["ended_at"] else None)
+                ended_s=_epoch(state["ended_at"]) if state["ended_at"] else None)
 
     # ---------------------------------------------------------------------------------- positions
     def handle(self, report: Report, ctx: Context) -> None:
@@ -125,15 +130,17 @@ class EncounterStage(StageBase):
         if seconds >= MIN_IMPLIED_SECONDS or first:
             self.lat[i], self.lon[i], self.time[i] = report.lat, report.lon, when
         self.in_port[i] = any(z.is_port for z in ctx.zones)
-        cell = (math.floor(report.lat / CELL_DEG), math.floor(report.lon / CELL_DEG))
-        previous = self.cell_of.get(mmsi)
-        if previous != cell:
-            if previous is not None:
-                self.cells[previous].discard(mmsi)
-                if not self.cells[previous]:
-                    del self.cells[previous]
-            self.cells.setdefault(cell, set()).add(mmsi)
-            self.cell_of[mmsi] = cell
+        if self.near_loiterers:
+            near = self.near_loiterers.get(_cell(report.lat, report.lon))
+            if near:
+                self._seen_near(mmsi, report.lat, report.lon, near)
+
+    def _seen_near(self, mmsi: int, lat: float, lon: float, loiterers: list[int]) -> None:
+        km = self.loitering.neighbour_km
+        for other in loiterers:
+            i = self.slot[other]
+            if other != mmsi and distance_nm(lat, lon, self.lat[i], self.lon[i]) * 1.852 <= km:
+                self.loiters[other].neighbours.add(mmsi)
 
     def _new_slot(self, mmsi: int) -> int:
         i = len(self.slot)
@@ -175,48 +182,63 @@ class EncounterStage(StageBase):
     def tick(self, now: datetime, services: Services) -> None:
         rows = self.candidates(now)
         found = self.pairs(rows, self.rules.max_distance_m)
+        now_s = now.timestamp()
         if len(found):
-            i, j = rows[found[:, 0]], rows[found[:, 1]]
-            a, b = self.mmsis[i], self.mmsis[j]
-            swap = a > b
-            i, j = np.where(swap, j, i), np.where(swap, i, j)
-            lat1, lat2 = np.radians(self.lat[i]), np.radians(self.lat[j])
-            dlat, dlon = lat2 - lat1, np.radians(self.lon[j] - self.lon[i])
-            hav = np.sin(dlat / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
-            metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(hav, 1.0)))
-            mid_lat, mid_lon = (self.lat[i] + self.lat[j]) / 2, (self.lon[i] + self.lon[j]) / 2
-            for row in zip(self.mmsis[i].tolist(), self.mmsis[j].tolist(), metres.tolist(),
-                           self.speed[i].tolist(), self.speed[j].tolist(), mid_lat.tolist(), mid_lon.tolist(),
-                           strict=True):
-                self._together(now, services, *row)
-        for key, meeting in list(self.meetings.items()):
-            if meeting.last_together == now:
+            self._sample(rows[found[:, 0]], rows[found[:, 1]], now_s, services)
+        over = []  # no list of every meeting: that many new objects a tick set off the collector
+        for key, meeting in self.meetings.items():
+            if meeting.last_s == now_s:
                 continue
-            if meeting.qualified and meeting.ended(now, self.rules):
+            if meeting.qualified and meeting.ended(now_s, self.rules):
                 self._ended(meeting, services)
-            if meeting.over(now, self.rules):
-                del self.meetings[key]
-                if meeting.qualified:
-                    services.save_state(DETECTOR, f"{meeting.a}:{meeting.b}", None)
+            if meeting.over(now_s, self.rules):
+                over.append(key)
+        for key in over:
+            meeting = self.meetings.pop(key)
+            if meeting.qualified:
+                services.save_state(DETECTOR, f"{meeting.a}:{meeting.b}", None)
         self._loiter(rows, now, services)
 
-    def _together(self, now: datetime, services: Services, a: int, b: int, metres: float, speed_a: float,
-                  speed_b: float, lat: float, lon: float) -> None:
-        """One sample of the pair (a < b) found together at this tick."""
-        meeting = self.meetings.get((a, b))
-        if meeting is None or meeting.over(now, self.rules):
-            meeting = self.meetings[(a, b)] = Meeting(a, b, start=now, last_together=now)
-        elif meeting.last_together == now:
-            return  # sampled this tick already
-        meeting.add(now, metres, speed_a, speed_b, lat, lon)
-        if not meeting.qualified and meeting.long_and_slow(self.rules):
-            lat, lon = meeting.position
-            if self.near_port(lat, lon, self.rules.min_port_distance_km):
-                return
-            if self.land is not None and self.land.inland(lat, lon):
-                return  # a "meeting" on land is two bad fixes, not a transfer
-            meeting.qualified = True
-            self._qualified(meeting, services)
+    def _sample(self, i: npt.NDArray[np.intp], j: npt.NDArray[np.intp], now_s: float,
+                services: Services) -> None:
+        """One sample of each pair of rows found together at this tick: the figures in numpy for every
+        pair at once, then a short loop that files each under its meeting (thousands a tick at 200,000
+        vessels, so it does no more than append)."""
+        a, b = self.mmsis[i], self.mmsis[j]
+        swap = a > b
+        i, j = np.where(swap, j, i), np.where(swap, i, j)
+        a, b = self.mmsis[i], self.mmsis[j]
+        lat1, lat2 = np.radians(self.lat[i]), np.radians(self.lat[j])
+        dlat, dlon = lat2 - lat1, np.radians(self.lon[j] - self.lon[i])
+        hav = np.sin(dlat / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
+        metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(hav, 1.0)))
+        mid_lat, mid_lon = (self.lat[i] + self.lat[j]) / 2, (self.lon[i] + self.lon[j]) / 2
+        keys = (a << 30) | b  # pair_key, for every pair at once
+        meetings, rules = self.meetings, self.rules
+        merge_gap, min_duration = rules.merge_gap.total_seconds(), rules.min_duration.total_seconds()
+        for key, metres_, speed_a, speed_b, lat, lon in zip(
+                keys.tolist(), metres.tolist(), self.speed[i].tolist(), self.speed[j].tolist(),
+                mid_lat.tolist(), mid_lon.tolist(), strict=True):
+            meeting = meetings.get(key)
+            if meeting is None or now_s - meeting.last_s > merge_gap:
+                meeting = meetings[key] = Meeting(key >> 30, key & (2**30 - 1), start_s=now_s, last_s=now_s)
+            elif meeting.last_s == now_s and meeting.samples:
+                continue  # sampled this tick already
+            meeting.add(now_s, metres_, speed_a, speed_b, lat, lon)
+            if not meeting.qualified and now_s - meeting.start_s >= min_duration:
+                self._qualify(meeting, services)
+
+    def _qualify(self, meeting: Meeting, services: Services) -> None:
+        """Long enough: slow enough, and where a transfer could be?"""
+        if not meeting.long_and_slow(self.rules):
+            return
+        lat, lon = meeting.position
+        if self.near_port(lat, lon, self.rules.min_port_distance_km):
+            return
+        if self.land is not None and self.land.inland(lat, lon):
+            return  # a "meeting" on land is two bad fixes, not a transfer
+        meeting.qualified = True
+        self._qualified(meeting, services)
 
     # ------------------------------------------------------------------------------- encounters
     def _qualified(self, meeting: Meeting, services: Services) -> None:
@@ -233,7 +255,7 @@ class EncounterStage(StageBase):
         self._save_meeting(meeting, services)
 
     def _ended(self, meeting: Meeting, services: Services) -> None:
-        meeting.ended_at = meeting.last_together
+        meeting.ended_s = meeting.last_s
         self._save_meeting(meeting, services)
         services.record_encounter(self._row(meeting, bool(meeting.alert_keys), ended=True))
         for key in meeting.alert_keys:
@@ -242,7 +264,7 @@ class EncounterStage(StageBase):
     def _figures(self, meeting: Meeting, *, ended: bool = False) -> dict[str, Any]:
         return {"start": iso(meeting.start), "end": iso(meeting.last_together) if ended else None,
                 "duration_seconds": meeting.duration.total_seconds(),
-                "min_distance_m": round(min(meeting.distances_m), 1),
+                "min_distance_m": round(meeting.min_distance_m, 1),
                 "median_distance_m": round(meeting.median_distance(), 1),
                 "median_speed_kn": round(meeting.median_speed(), 2)}
 
@@ -309,6 +331,7 @@ class EncounterStage(StageBase):
                 if spell.alert_key is not None:
                     services.save_state(DETECTOR, f"loiter:{mmsi}", None)
                 del self.loiters[mmsi]
+                self._cover(mmsi, None)
         if not slow_now:
             return
         for mmsi, row in slow_now.items():
@@ -316,9 +339,7 @@ class EncounterStage(StageBase):
             spell = self.loiters.get(mmsi) or self.loiters.setdefault(
                 mmsi, Loitering(mmsi, start=now, last_slow=now, lat=lat, lon=lon))
             spell.last_slow = now
-            if spell.checked is None or now - spell.checked >= NEIGHBOUR_EVERY:
-                spell.checked = now
-                spell.neighbours |= self._neighbours(mmsi, lat, lon, now, rules.neighbour_km)
+            self._cover(mmsi, (lat, lon))
             if spell.alert_key is None and spell.duration >= rules.min_duration:
                 shore = self._shore(lat, lon)
                 if shore is not None and shore < rules.min_shore_distance_nm:
@@ -343,22 +364,49 @@ class EncounterStage(StageBase):
                     "start": iso(spell.start), "last_slow": iso(spell.last_slow), "lat": lat, "lon": lon,
                     "neighbours": sorted(spell.neighbours), "alert_key": spell.alert_key})
 
-    def _neighbours(self, mmsi: int, lat: float, lon: float, now: datetime, km: float) -> set[int]:
-        """Vessels heard recently within `km` of the point, from the grid cells round it."""
+    def _cover(self, mmsi: int, where: tuple[float, float] | None) -> None:
+        """Put the loitering vessel in the cells within `neighbour_km` of where it is (None: out of all)."""
+        cell = _cell(*where) if where is not None else None
+        covered = self.covered.get(mmsi)
+        if covered is not None and covered[0] == cell:
+            return
+        for key in covered[1] if covered is not None else ():
+            near = self.near_loiterers[key]
+            near.remove(mmsi)
+            if not near:
+                del self.near_loiterers[key]
+        if where is None or cell is None:
+            self.covered.pop(mmsi, None)
+            return
+        lat, lon = where
+        km = self.loitering.neighbour_km
         rows_span = math.ceil(km / (CELL_DEG * 111.2))
-        cols_span = math.ceil(km / (CELL_DEG * 111.2 * max(math.cos(math.radians(abs(lat))), 0.05)))
+        cols_span = min(math.ceil(km / (CELL_DEG * 111.2 * max(math.cos(math.radians(abs(lat) + CELL_DEG)),
+                                                                  0.01))), COLUMNS // 2)
         row, col = math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG)
-        since = now.timestamp() - self.recent
-        found = set()
-        for r in range(row - rows_span, row + rows_span + 1):
-            for c in range(col - cols_span, col + cols_span + 1):
-                for other in self.cells.get((r, c), ()):
-                    i = self.slot[other]
-                    if other != mmsi and self.time[i] >= since and \
-                            distance_nm(lat, lon, self.lat[i], self.lon[i]) * 1.852 <= km:
-                        found.add(other)
-        return found
+        keys = [_cell_key(r, c) for r in range(row - rows_span, row + rows_span + 1)
+                for c in range(col - cols_span, col + cols_span + 1)]
+        for key in keys:
+            self.near_loiterers.setdefault(key, []).append(mmsi)
+        self.covered[mmsi] = (cell, keys)
+
+
+def _cell_key(row: int, col: int) -> int:
+    return row * COLUMNS + col % COLUMNS
+
+
+def _cell(lat: float, lon: float) -> int:
+    return _cell_key(math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG))
 
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _epoch(text: str) -> float:
+    return _time(text).timestamp()
+
+
+def pair_key(a: int, b: int) -> int:
+    """One int for the pair (a < b): MMSIs have nine digits, under 2**30."""
+    return (a << 30) | b
