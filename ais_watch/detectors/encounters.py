@@ -35,6 +35,7 @@ from ais_watch.land import LandMask
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
 from ais_watch.watchlist.index import Match
+from ais_watch.world_ports import WorldPorts
 
 log = logging.getLogger(__name__)
 DETECTOR = "encounters"  # detector_state: "<a>:<b>" a qualified meeting, "loiter:<mmsi>" a reported spell
@@ -43,6 +44,7 @@ M_PER_NM = 1852.0
 MIN_IMPLIED_SECONDS = 30.0  # closer fixes are noise for a speed; the vessel keeps its last one
 CELL_DEG = 0.02  # the grid round loitering vessels: ~2.2 km north-south
 COLUMNS = round(360 / CELL_DEG)  # column numbers wrap at the antimeridian
+PLACE_RETRY_SECONDS = 600.0
 
 
 class EncounterStage(StageBase):
@@ -51,7 +53,8 @@ class EncounterStage(StageBase):
     def __init__(self, enricher: WatchlistEnricher, rules: EncounterRules | None = None,
                  loitering: LoiteringRules | None = None, *, recent_seconds: float = 600.0,
                  places: Places | None = None, land: LandMask | None = None,
-                 near_port: Callable[[float, float, float], bool] | None = None) -> None:
+                 near_port: Callable[[float, float, float], bool] | None = None,
+                 world_ports: WorldPorts | None = None) -> None:
         self.enricher = enricher
         self.rules = rules or EncounterRules()
         self.loitering = loitering or LoiteringRules()
@@ -59,6 +62,7 @@ class EncounterStage(StageBase):
         self.places = places or Places()
         self.land = land
         self.near_port = near_port or (lambda lat, lon, km: False)
+        self.world_ports = world_ports
         self.slot: dict[int, int] = {}  # mmsi -> row in the arrays
         self.mmsis = np.zeros(1024, dtype=np.int64)
         self.lat = np.zeros(1024)
@@ -225,20 +229,37 @@ class EncounterStage(StageBase):
             elif meeting.last_s == now_s and meeting.samples:
                 continue  # sampled this tick already
             meeting.add(now_s, metres_, speed_a, speed_b, lat, lon)
-            if not meeting.qualified and now_s - meeting.start_s >= min_duration:
-                self._qualify(meeting, services)
+            if not meeting.qualified and now_s - meeting.start_s >= min_duration \
+                    and now_s >= meeting.place_retry_s:
+                self._qualify(meeting, now_s, services)
 
-    def _qualify(self, meeting: Meeting, services: Services) -> None:
+    def _qualify(self, meeting: Meeting, now_s: float, services: Services) -> None:
         """Long enough: slow enough, and where a transfer could be?"""
         if not meeting.long_and_slow(self.rules):
             return
         lat, lon = meeting.position
-        if self.near_port(lat, lon, self.rules.min_port_distance_km):
+        if not self._at_sea(lat, lon):
+            # Ships moored together stay so for days: their place is judged again in a while, not on
+            # every tick (each look at the coast costs milliseconds).
+            meeting.place_retry_s = now_s + PLACE_RETRY_SECONDS
             return
-        if self.land is not None and self.land.inland(lat, lon):
-            return  # a "meeting" on land is two bad fixes, not a transfer
         meeting.qualified = True
         self._qualified(meeting, services)
+
+    def _at_sea(self, lat: float, lon: float) -> bool:
+        """Where a transfer could be: away from ports (geofences and the world's ports), not on land,
+        and off the coast."""
+        rules = self.rules
+        if self.near_port(lat, lon, rules.min_port_distance_km):
+            return False
+        if self.world_ports is not None and self.world_ports.within_km(lat, lon, rules.min_port_distance_km):
+            return False
+        if self.land is None:
+            return True
+        if self.land.inland(lat, lon):
+            return False  # a "meeting" on land is two bad fixes, not a transfer
+        return rules.min_shore_distance_nm <= 0 or \
+            self.land.land.shore_distance_nm(lat, lon) >= rules.min_shore_distance_nm
 
     # ------------------------------------------------------------------------------- encounters
     def _qualified(self, meeting: Meeting, services: Services) -> None:
