@@ -6,13 +6,16 @@ watch is about; two ships moored together in Aarhus or Gothenburg must not be an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from ais_watch.errors import AisWatchError
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -40,8 +43,13 @@ def _unit(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 @cache
 def world_ports() -> WorldPorts:
-    """searoute's ports.geojson, loaded once per process (a few milliseconds, under a megabyte)."""
-    text = resources.files("searoute").joinpath("data", "ports.geojson").read_text(encoding="utf-8")
+    """searoute's ports.geojson, loaded once per process (a few milliseconds, under a megabyte). The
+    file is found without importing the package: its import loads the whole sea-lane network (~40 MB)."""
+    spec = importlib.util.find_spec("searoute")
+    if spec is None or not spec.submodule_search_locations:
+        raise AisWatchError("the searoute package (a dependency) is not installed: no world port list")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "ports.geojson"
+    text = path.read_text(encoding="utf-8")
     features = json.loads(text)["features"]
     lon, lat = np.array([f["geometry"]["coordinates"][:2] for f in features], dtype=float).T
     return WorldPorts(lat, lon, [str(f["properties"].get("name") or "") for f in features])
