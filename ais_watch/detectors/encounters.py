@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from ais_watch.alerts.model import AlertAmendment, AlertDraft, Severity, iso
+from ais_watch.alerts.model import AlertAmendment, AlertDraft, iso
 from ais_watch.detectors.encounter_rules import EncounterRules, Loitering, LoiteringRules, Meeting
-from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
+from ais_watch.detectors.watchlist_match import WatchlistEnricher, alert_severity, watchlist_details
 from ais_watch.geo import Places, distance_nm, nearest
 from ais_watch.land import LandMask
 from ais_watch.model import PositionReport, Report
@@ -289,7 +289,7 @@ class EncounterStage(StageBase):
                           event_key=f"{partner}|{iso(meeting.start)}",
                           mmsi=mmsi, imo=vessel.get("imo"), vessel_name=vessel.get("name"),
                           place=self.places.name(lat, lon), lat=lat, lon=lon,
-                          severity=None if match.strong else Severity.LOW, details=details,
+                          severity=alert_severity(match, "encounter"), details=details,
                           tags=tuple(match.entry.tags))
 
     # -------------------------------------------------------------------------------- loitering
@@ -330,7 +330,7 @@ class EncounterStage(StageBase):
                 draft = AlertDraft(
                     kind="loitering", occurred_at=now, event_key=iso(spell.start) or "", mmsi=mmsi,
                     imo=vessel.get("imo"), vessel_name=vessel.get("name"), place=self.places.name(lat, lon),
-                    lat=lat, lon=lon, severity=None if match.strong else Severity.LOW,
+                    lat=lat, lon=lon, severity=alert_severity(match, "loitering"),
                     details={"start": iso(spell.start), "end": None,
                              "duration_seconds": spell.duration.total_seconds(),
                              "neighbours": sorted(spell.neighbours), "others_seen": bool(spell.neighbours),
