@@ -135,7 +135,7 @@ class Detectors:
 async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
     await seed_default(engine)
     zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]])
-    watchlist = WatchlistEnricher(await load_index(engine))
+    watchlist = WatchlistEnricher(await load_index(engine), associate_days=settings["associate.days"])
     ports = zones.index.ports()
     places = Places(ports, port_at=lambda lat, lon: next(
         (z.name for z in zones.index.zones_at(lat, lon) if z.is_port), None))

@@ -22,7 +22,7 @@ class WatchlistEnricher(StageBase):
     changes.
 
     What matches (`index`) is the list as stored, with what this service watches in memory (the demo's
-    ship; the associations it has just made, until the table has them), less the associations not
+    ship; the associations it has made since the table was last read), less the associations not
     watched on the pipeline clock: before their meeting or after they expire. The clock is read at the
     first report and on every tick, so an association stops matching at the first tick after it expires,
     on the replay's dates in a replay. Every instance ticks it (`fleet_wide` False): each watches.
@@ -40,19 +40,18 @@ class WatchlistEnricher(StageBase):
         self._listed = index  # with the in-memory entries: every entry, watched now or not
         self._matches: dict[int, Match | None] = {}
         self._also: tuple[WatchEntry, ...] = ()
-        # Associations made here, by key, with whether a reload has already come without them (a reload
-        # can read the table before their transaction commits; the next one cannot).
-        self._made: dict[str, tuple[WatchEntry, bool]] = {}
+        self._made: dict[str, WatchEntry] = {}  # associations made here since the last reload, by key
         self._now: datetime | None = None  # the pipeline clock, as last read
         self._next_change: datetime | None = None  # when `index` must be chosen again
         self._select()
 
     def replace_index(self, index: WatchlistIndex) -> None:
         """A new watchlist (re-imported while running, or reloaded from the table): every vessel is
-        matched afresh. An association made here that it lacks is kept through one such reload."""
-        stored = {entry.key for entry in index.entries}
-        self._made = {key: (entry, True) for key, (entry, missed) in self._made.items()
-                      if key not in stored and not missed}
+        matched afresh. The table is the truth from now on: the associations made here are in it (their
+        store transaction follows them at once) unless someone removed them. Only a reload landing
+        between an association and its commit misses it, until the next reload (a minute later: the
+        commit changed the table) brings it back; keeping it instead would keep a removed one for good."""
+        self._made = {}
         self._stored = index
         self._rebuild()
 
@@ -65,11 +64,11 @@ class WatchlistEnricher(StageBase):
     def watch_association(self, entry: WatchEntry) -> None:
         """An association the encounters stage has just made (or extended): matched from the next report
         on, not from the next reload of the table (which its store transaction has yet to reach)."""
-        self._made[entry.key] = (entry, False)
+        self._made[entry.key] = entry
         self._rebuild()
 
     def _rebuild(self) -> None:
-        extra = {e.key: e for e in (*(entry for entry, _ in self._made.values()), *self._also)}
+        extra = {e.key: e for e in (*self._made.values(), *self._also)}
         self._listed = (WatchlistIndex([*(e for e in self._stored.entries if e.key not in extra),
                                         *extra.values()]) if extra else self._stored)
         self._select()
