@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +39,7 @@ from ais_watch.watchlist.entries import WatchEntry
 from ais_watch.watchlist.index import Match, WatchlistIndex
 from ais_watch.watchlist.store import list_entries, load_index, remove, save_associations, upsert
 from ais_watch.zones import ZoneRegistry
+from tests.helpers.aisstream import position_report, ship_static_data
 from tests.helpers.alerts import stored_alerts
 from tests.helpers.cli import cli, jsonl
 from tests.helpers.db import engine_on, rows_of
@@ -483,3 +486,49 @@ async def test_the_api_lists_associations_and_removes_one(db_url: str) -> None:
                                        headers={"Authorization": f"Bearer {admin}"})
             assert gone.status == 200
             assert await keys("?associations=true") == []
+
+
+# -------------------------------------------------------------------------- ais-watch replay, end to end
+def as_aisstream(reports: list[Report], names: dict[int, tuple[str, int]]) -> str:
+    """aisstream.io JSON lines of these positions, each ship's static data (name, IMO) first."""
+    stamp = "%Y-%m-%d %H:%M:%S.000000000 +0000 UTC"
+    first = min(r.time for r in reports).strftime(stamp)
+    lines = [ship_static_data(name.ljust(20, "@"), imo, mmsi, time_utc=first)
+             for mmsi, (name, imo) in names.items()]
+    lines += [position_report(r.mmsi, time_utc=r.time.strftime(stamp), lat=r.lat, lon=r.lon, sog=r.sog or 0.0,
+                              cog=r.cog or 0.0, heading=0, name="") for r in reports]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("days", ["90", "0"])
+def test_replay_associates_the_partner_as_the_settings_say(
+        db_url: str, days: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's own wiring (build_detectors, associate.days): ANGARA, listed by a CSV import, alongside
+    OCEAN PEARL for 2.5 h 33 nm SE of Rajin in a replayed aisstream.io capture; with associate.days 0 no
+    association."""
+    monkeypatch.setenv("AIS_WATCH_ASSOCIATE_DAYS", days)
+    tanker, angara = TANKER["mmsi"], ANGARA["mmsi"]
+    ferry = [make_position(FERRY, T0 + k * 5 * MINUTE, 43.1, 131.89, sog=0.0) for k in range(42)]
+    path, listed = tmp_path / "capture.jsonl", tmp_path / "list.csv"
+    path.write_text(as_aisstream(sorted([*alongside(angara, tanker, T0, 2.5), *ferry], key=lambda r: r.time),
+                                 {angara: ("ANGARA", 9179842), tanker: ("OCEAN PEARL", 9000003)}))
+    listed.write_text("name,imo,mmsi,flag,reason,source\nANGARA,9179842,,Russia,OFAC,test\n")
+    assert cli(capsys, "--db", db_url, "watchlist", "import", str(listed))[0] == 0
+    code, _, err = cli(capsys, "--db", db_url, "replay", str(path), "--no-progress")
+    assert code == 0, err
+    (alert,) = [a for a in asyncio.run(stored_alerts(db_url)) if a["kind"] == "encounter"]
+    code, out, err = cli(capsys, "--db", db_url, "watchlist", "list", "--associations", "--expired")
+    assert code == 0, err
+    if days == "0":
+        assert out == ""
+        return
+    (item,) = jsonl(out)
+    place = Places(ZoneRegistry().index.ports()).name(alert["lat"], alert["lon"])
+    assert place is not None and place.startswith("at sea, ")
+    assert item["reason"] == f"met ANGARA (IMO 9179842) {place.removeprefix('at sea, ')} on 2023-10-02"
+    assert (item["key"], item["name"], item["flag"]) == ("imo:9000003", "OCEAN PEARL", "SL")
+    start = alert["details"]["start"]
+    assert item["association"]["alert"] == f"encounter|{angara}|{alert['place']}|{tanker}|{start}"
+    assert item["expires_at"] == iso(datetime.fromisoformat(start) + 90 * DAY)
