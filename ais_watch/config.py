@@ -234,7 +234,7 @@ SETTINGS: tuple[Setting, ...] = (
             "transfer with a dark partner looks).", minimum=0.1),
     Setting("associate.days", "float", 90.0,
             "Days the partner of a watched ship in an encounter stays watched as an associated vessel "
-            "(0: partners are not watched).", minimum=0),
+            "(0: partners are not watched).", minimum=0, maximum=36500),
     Setting("feed.outage_after", "float", 600.0,
             "Seconds without a message from a source before it is in outage (outage time is not "
             "silence).", minimum=1),

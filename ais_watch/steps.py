@@ -19,7 +19,8 @@
 - vessel state: per-vessel order (a late fix is history, not where the ship is) and identity; the
   position (with its segment and mark), changed rows and identity changes are batched for the store. A
   marked fix is stored but never moves the vessel.
-- watchlist (enricher): whether the vessel is watched, and how strongly it matched.
+- watchlist (enricher): whether the vessel is watched, and how strongly it matched; associated vessels
+  from their meeting until their expiry on the pipeline clock.
 - identity: identity_change (name, call sign, IMO, ship type, MMSI and flag) and draught_change of
   watched ships; a draught changed across a dark silence is loading while dark.
 - integrity: position_anomaly episodes of watched ships and gnss_interference areas; a marked fix goes
@@ -29,7 +30,8 @@
 - port calls: every vessel's port calls, recorded; port_call / port_departure alerts for watched ones.
 - zone alerts: zone_entry / zone_exit of watched ships in zones that are not ports.
 - encounters: every vessel's believed position in the pair search; on ticks, encounters of any two
-  vessels (recorded; an alert when one is watched) and loitering of watched ones.
+  vessels (recorded; an alert when one is watched; the unwatched partner of a listed ship associated)
+  and loitering of watched ones.
 - live (serve only): watched positions, and positions in a client's viewport, to the dashboard.
 
 docs/architecture.md lists the same steps; a test fails when the two differ.
@@ -136,7 +138,7 @@ class Detectors:
 async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
     await seed_default(engine)
     zones = ZoneRegistry([Path(d) for d in settings["zones.dirs"]])
-    watchlist = WatchlistEnricher(await load_index(engine))
+    watchlist = WatchlistEnricher(await load_index(engine), associate_days=settings["associate.days"])
     ports = zones.index.ports()
     places = Places(ports, port_at=lambda lat, lon: next(
         (z.name for z in zones.index.zones_at(lat, lon) if z.is_port), None))

@@ -53,6 +53,9 @@ class Sink:
     def record_encounter(self, row: dict[str, Any]) -> None:
         self.encounters += 1
 
+    def record_association(self, entry: WatchEntry) -> None:
+        pass
+
     def save_state(self, detector: str, key: str, state: dict[str, Any] | None) -> None:
         pass
 

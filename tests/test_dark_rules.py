@@ -15,6 +15,7 @@ import pytest
 
 from ais_watch.alerts.model import AlertDraft, Severity, iso
 from ais_watch.detectors.dark_rules import (
+    DARK_KINDS,
     IMPOSSIBLE_SPEED_KN,
     DarkRules,
     Silence,
@@ -424,7 +425,8 @@ def test_a_placeholder_destination_names_no_port() -> None:
 
 # ------------------------------------------------------------------------------------- severity
 def test_a_weak_match_raises_with_low_severity() -> None:
-    weak = DarkRules(severity=Severity.LOW, extra={"watchlist": {"key": "name:MARIA", "match": "name"}})
+    weak = DarkRules(severity=dict.fromkeys(DARK_KINDS, Severity.LOW),
+                     extra={"watchlist": {"key": "name:MARIA", "match": "name"}})
     state = Silence(key=f"mmsi:{MMSI}", mmsi=MMSI, name="MARIA")
     seen(state, at(-1), *P0, cog=90.0, rules=weak, ports=MADE_UP)
     seen(state, at(0), *P0, cog=90.0, rules=weak, ports=MADE_UP)

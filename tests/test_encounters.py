@@ -40,6 +40,7 @@ class Collected:
     alerts: list[AlertDraft] = field(default_factory=list)
     encounters: list[dict[str, Any]] = field(default_factory=list)
     state: dict[tuple[str, str], Any] = field(default_factory=dict)
+    associations: list[WatchEntry] = field(default_factory=list)
 
     def raise_alert(self, draft: AlertDraft) -> None:
         self.alerts.append(draft)
@@ -51,6 +52,9 @@ class Collected:
 
     def record_encounter(self, row: dict[str, Any]) -> None:
         self.encounters.append(row)
+
+    def record_association(self, entry: WatchEntry) -> None:
+        self.associations.append(entry)
 
     def save_state(self, detector: str, key: str, state: dict[str, Any] | None) -> None:
         self.state[(detector, key)] = state

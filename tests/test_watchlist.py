@@ -406,7 +406,8 @@ async def test_commands(db_url: str, tmp_path: Path) -> None:
     items = [json.loads(line) for line in lines]
     assert len(items) == 18
     assert list(items[0]) == ["key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags",
-                              "dark_threshold_hours"]
+                              "dark_threshold_hours", "association", "expires_at"]  # the last two: issue 14
+    assert items[0]["association"] is None and items[0]["expires_at"] is None
     rania = next(i for i in items if i["key"] == "imo:9784893")
     assert (rania["mmsi"], rania["dark_threshold_hours"], rania["name"]) == (273382620, 12.0, "Lady Rania")
     assert rania["aliases"] == [] and "ofac" in rania["tags"]

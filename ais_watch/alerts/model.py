@@ -34,6 +34,13 @@ class Severity(IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
+    def one_lower(self) -> Severity:
+        """critical -> high -> medium -> low; low (and info) stay as they are."""
+        if self <= Severity.LOW:
+            return self
+        levels = list(Severity)
+        return levels[levels.index(self) - 1]
+
 
 # What a kind is worth for a watchlisted vessel with a strong (IMO or MMSI) match. A detector may lower
 # it (a name-only match is a candidate, never an identity) or raise it (a watchlist entry's own level).

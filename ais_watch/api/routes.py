@@ -203,7 +203,11 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
     Route("GET", "/api/zones", list_zones, "viewer", "Every geofence, as GeoJSON."),
-    Route("GET", "/api/watchlist", list_watchlist, "viewer", "The watchlist."),
+    Route("GET", "/api/watchlist", list_watchlist, "viewer",
+          "The watchlist: imported entries and associated vessels (the partners of watched ships in "
+          "encounters, with `association` and `expires_at`), associations expired by now left out.",
+          (("associations", "query", "true: only the associated vessels"),
+           ("expired", "query", "true: the associations expired by now too"))),
     Route("POST", "/api/watchlist", import_watchlist, "admin",
           "Add or update entries: the body is a watchlist file (CSV name,imo,mmsi,flag,reason,source; OFAC "
           "SDN.CSV; OpenSanctions), re-importing updates, never duplicates.",

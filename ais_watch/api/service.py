@@ -35,10 +35,11 @@ def demo(request: web.Request) -> dict[str, Any] | None:
 
 async def watchlist_index(request: web.Request) -> WatchlistIndex:
     """The running watchlist index (the detectors' own, kept fresh by the reload job and by changes
-    through this API), or one read from the table when no pipeline runs here."""
+    through this API), or one read from the table when no pipeline runs here (without the associations
+    not watched at the service's time)."""
     runtime = _runtime(request)
     index = runtime.watchlist_index if runtime is not None else None
-    return index if index is not None else await load_index(request.app[ENGINE])
+    return index if index is not None else (await load_index(request.app[ENGINE])).at(now(request))
 
 
 async def watch_from_now(request: web.Request) -> None:
@@ -60,7 +61,8 @@ def demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: in
         return []
     return [{"key": e.key, "name": e.name, "imo": e.imo, "mmsi": e.mmsi, "flag": e.flag, "reason": e.reason,
              "source": e.source, "aliases": list(e.aliases), "tags": list(e.tags),
-             "dark_threshold": e.dark_threshold, "created_at": None, "updated_at": None}
+             "dark_threshold": e.dark_threshold, "association": e.association, "expires_at": e.expires_at,
+             "created_at": None, "updated_at": None}
             for e in index.entries
             if e.key not in stored and (e.mmsi == mmsi or (imo is not None and e.imo == imo))]
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ais_watch.alerts.model import AlertDraft, Severity, iso
+from ais_watch.alerts.model import AlertDraft, iso
 from ais_watch.detectors.dark_rules import (
+    DARK_KINDS,
     AreaReception,
     DarkRules,
     PortLike,
@@ -24,7 +25,7 @@ from ais_watch.detectors.dark_rules import (
     on_position,
     on_tick,
 )
-from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
+from ais_watch.detectors.watchlist_match import WatchlistEnricher, alert_severity, watchlist_details
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
 from ais_watch.sea_routes import SeaRoutes
@@ -96,7 +97,9 @@ class DarkStage(StageBase):
         threshold = (timedelta(seconds=entry.dark_threshold) if entry.dark_threshold else self.threshold)
         return dataclasses.replace(
             self.defaults, threshold=threshold, max_speed_kn=self.max_speed_kn, min_dwell=self.min_dwell,
-            severity=None if match.strong else Severity.LOW, extra=watchlist_details(match))
+            severity={kind: severity for kind in DARK_KINDS
+                      if (severity := alert_severity(match, kind)) is not None},
+            extra=watchlist_details(match))
 
     def _silence(self, match: Match, vessel: VesselRow) -> Silence:
         mmsi = vessel["mmsi"]

@@ -18,7 +18,7 @@ service, a stand-in in tests): the rules themselves stay pure.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from ais_watch.alerts.model import AlertDraft, Severity, iso
 from ais_watch.geo import angle_between, bearing_deg, describe_place, distance_nm
 
+DARK_KINDS = ("went_dark", "reappeared", "possible_dark_port_call")  # the kinds these rules raise
 MAX_CANDIDATES = 10  # an analyst reads the first few; beyond ten the ranking says little
 IMPOSSIBLE_SPEED_KN = 40.0  # no cargo ship makes this: the positions or the identity are fake
 CADENCE_DAY = timedelta(days=1)  # a ship's cadence is what it did over the last day
@@ -102,7 +103,9 @@ class DarkRules:
     threshold: timedelta = timedelta(hours=6)  # where reception is good
     max_speed_kn: float = 16.0  # plausible top speed of the ships watched (old Ro-Ros, general cargo)
     min_dwell: timedelta = timedelta(hours=2)
-    severity: Severity | None = None  # None: the kind's default; LOW for a name-only match
+    # By kind (went_dark, reappeared, possible_dark_port_call): a kind not in it has its default. The
+    # dark stage fills it from the watchlist match (watchlist_match.alert_severity).
+    severity: Mapping[str, Severity] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # watchlist context copied into details
     cadence_factor: float = 2.0  # not dark before this many times its longest gap over the last day
     satellite_threshold: timedelta = timedelta(hours=12)  # last heard in an area heard only by satellite
@@ -196,7 +199,7 @@ def on_tick(
             place=state.in_port or describe_place(state.last_lat, state.last_lon, ports),
             lat=state.last_lat,
             lon=state.last_lon,
-            severity=rules.severity,
+            severity=rules.severity.get("went_dark"),
             details=details,
         )
     ]
@@ -276,7 +279,7 @@ def _reappeared(
             place=in_port,
             lat=lat,
             lon=lon,
-            severity=rules.severity,
+            severity=rules.severity.get("reappeared"),
             details=details,
         )
     ]
@@ -296,7 +299,7 @@ def _reappeared(
                 place=top["name"],
                 lat=top["lat"],
                 lon=top["lon"],
-                severity=rules.severity,
+                severity=rules.severity.get("possible_dark_port_call"),
                 details={
                     **rules.extra,
                     "gap_seconds": gap.total_seconds(),

@@ -28,9 +28,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from ais_watch.alerts.model import AlertAmendment, AlertDraft, Severity, iso
+from ais_watch.alerts.model import AlertAmendment, AlertDraft, iso
+from ais_watch.detectors.associations import associate
 from ais_watch.detectors.encounter_rules import EncounterRules, Loitering, LoiteringRules, Meeting
-from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
+from ais_watch.detectors.watchlist_match import WatchlistEnricher, alert_severity, watchlist_details
 from ais_watch.geo import Places, distance_nm, nearest
 from ais_watch.land import LandMask
 from ais_watch.model import PositionReport, Report
@@ -285,13 +286,18 @@ class EncounterStage(StageBase):
         vessels = {m: services.vessel(m) for m in (meeting.a, meeting.b)}
         matches = {m: (self.enricher.match(v) if v is not None else None) for m, v in vessels.items()}
         services.record_encounter(self._row(meeting, any(matches.values())))
+        keys: dict[int, str] = {}
         for mmsi, partner in ((meeting.a, meeting.b), (meeting.b, meeting.a)):
             match, vessel = matches[mmsi], vessels[mmsi]
             if match is None or vessel is None:
                 continue
             draft = self._draft(meeting, mmsi, vessel, match, partner, vessels[partner], matches[partner])
-            meeting.alert_keys.append(draft.dedup_key())
+            meeting.alert_keys.append(keys.setdefault(mmsi, draft.dedup_key()))
             services.raise_alert(draft)
+        # The unwatched partner of a listed ship is watched from now on (after its alert: it met a
+        # listed ship, it was not one).
+        associate(self.enricher, services, self.places, start=meeting.start, lat=meeting.position[0],
+                  lon=meeting.position[1], vessels=vessels, matches=matches, alert_keys=keys)
         self._save_meeting(meeting, services)
 
     def _ended(self, meeting: Meeting, services: Services) -> None:
@@ -351,7 +357,7 @@ class EncounterStage(StageBase):
                           event_key=f"{partner}|{iso(meeting.start)}",
                           mmsi=mmsi, imo=vessel.get("imo"), vessel_name=vessel.get("name"),
                           place=self.places.name(lat, lon), lat=lat, lon=lon,
-                          severity=None if match.strong else Severity.LOW, details=details,
+                          severity=alert_severity(match, "encounter"), details=details,
                           tags=tuple(match.entry.tags))
 
     # -------------------------------------------------------------------------------- loitering
@@ -391,7 +397,7 @@ class EncounterStage(StageBase):
                 draft = AlertDraft(
                     kind="loitering", occurred_at=now, event_key=iso(spell.start) or "", mmsi=mmsi,
                     imo=vessel.get("imo"), vessel_name=vessel.get("name"), place=self.places.name(lat, lon),
-                    lat=lat, lon=lon, severity=None if match.strong else Severity.LOW,
+                    lat=lat, lon=lon, severity=alert_severity(match, "loitering"),
                     details={"start": iso(spell.start), "end": None,
                              "duration_seconds": spell.duration.total_seconds(),
                              "neighbours": sorted(spell.neighbours), "others_seen": bool(spell.neighbours),

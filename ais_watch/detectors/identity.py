@@ -21,7 +21,7 @@ from typing import Any
 
 from ais_watch.alerts.model import AlertAmendment, AlertDraft, Severity, iso
 from ais_watch.detectors.dark import DarkStage
-from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
+from ais_watch.detectors.watchlist_match import WatchlistEnricher, alert_severity, watchlist_details
 from ais_watch.geo import Places, distance_nm
 from ais_watch.mid import flag_of
 from ais_watch.model import PositionReport, Report, StaticReport
@@ -118,7 +118,7 @@ class IdentityAlerts(StageBase):
         if conflict is not None:
             draft.details["conflict"] = conflict
             draft.event_key += "|conflict"
-            draft.severity = Severity.CRITICAL if watch.strong else Severity.LOW
+            draft.severity = alert_severity(watch, "identity_change", Severity.CRITICAL)
         draft.details["previous_identity"] = {
             "mmsi": other, "name": previous["name"], "call_sign": previous["call_sign"],
             "flag": previous["flag"], "last_seen": iso(previous["last_seen"]),
@@ -151,7 +151,7 @@ class IdentityAlerts(StageBase):
             kind="identity_change", occurred_at=report.time, event_key=event[:120], mmsi=report.mmsi,
             imo=vessel["imo"], vessel_name=vessel["name"], lat=vessel["last_lat"], lon=vessel["last_lon"],
             place=self.places.name(vessel["last_lat"], vessel["last_lon"]),
-            severity=None if watch.strong else Severity.LOW,
+            severity=alert_severity(watch, "identity_change"),
             details={"fields": fields, "changed_at": iso(report.time), "flag": vessel["flag"],
                      "evidence": [_evidence(report)], **watchlist_details(watch)},
             tags=tuple(watch.entry.tags))
@@ -164,12 +164,12 @@ class IdentityAlerts(StageBase):
         change = round(new - old, 2)
         details: dict[str, Any] = {"old": old, "new": new, "change": change, "evidence": [_evidence(report)],
                                    "flag": vessel["flag"], **watchlist_details(ctx.watch)}
-        severity = None if ctx.watch.strong else Severity.LOW
+        severity = alert_severity(ctx.watch, "draught_change")
         if episode is not None:
             details["silence"] = {"dark_from": iso(episode.dark_from), "dark_until": iso(episode.dark_until),
                                   "hours": _hours(episode.dark_from, episode.dark_until or report.time)}
             details["while_dark"] = True
-            severity = Severity.HIGH if ctx.watch.strong else Severity.MEDIUM
+            severity = alert_severity(ctx.watch, "draught_change", Severity.HIGH, weak=Severity.MEDIUM)
             before = episode.draught_before if episode.draught_before is not None else old
             for key in episode.alert_keys:
                 amended = {"draught_before": before, "draught_after": new}

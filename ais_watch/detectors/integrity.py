@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ais_watch.alerts.model import AlertAmendment, AlertDraft, Severity, iso
-from ais_watch.detectors.watchlist_match import WatchlistEnricher, watchlist_details
+from ais_watch.detectors.watchlist_match import WatchlistEnricher, alert_severity, watchlist_details
 from ais_watch.geo import Places, distance_nm
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.segments import LandEpisode, Segment, Segmenter, Track
@@ -87,15 +87,15 @@ class IntegrityAlerts(StageBase):
         match = self.enricher.match(vessel) if vessel is not None else None
         if match is None or vessel is None:
             return
-        watch, strong = watchlist_details(match), match.strong
+        watch, severity = watchlist_details(match), alert_severity(match, "position_anomaly")
         for segment in jumps:
-            services.raise_alert(self._jump(mmsi, vessel, track, segment, watch, strong))
+            services.raise_alert(self._jump(mmsi, vessel, track, segment, watch, severity))
         if moved is not None:
-            services.raise_alert(self._moved(mmsi, vessel, track, moved, watch, strong))
+            services.raise_alert(self._moved(mmsi, vessel, track, moved, watch, severity))
         if land is None or land.gnss is not None:
             return
         if report_land:
-            draft = self._on_land(mmsi, vessel, track, land, watch, strong)
+            draft = self._on_land(mmsi, vessel, track, land, watch, severity)
             land.alert_key = draft.dedup_key()
             services.raise_alert(draft)
         elif land.reported and not land.final and land_over and land.alert_key is not None:
@@ -106,17 +106,18 @@ class IntegrityAlerts(StageBase):
 
     # ----------------------------------------------------------------------------------- alerts
     def _draft(self, mmsi: int, vessel: VesselRow, reason: str, when: datetime, event: str, lat: float,
-               lon: float, details: dict[str, Any], watch: dict[str, Any], strong: bool) -> AlertDraft:
+               lon: float, details: dict[str, Any], watch: dict[str, Any],
+               severity: Severity | None) -> AlertDraft:
         return AlertDraft(
             kind="position_anomaly", occurred_at=when, event_key=f"{reason}|{event}", mmsi=mmsi,
             imo=vessel.get("imo"), vessel_name=vessel.get("name"),
             place=self.places.name(lat, lon, on_land=reason == "on_land"),
-            lat=lat, lon=lon, severity=None if strong else Severity.LOW,
+            lat=lat, lon=lon, severity=severity,
             details={"reason": reason, **details, "flag": vessel.get("flag"), **watch},
             tags=tuple(watch["watchlist"]["tags"]))
 
     def _jump(self, mmsi: int, vessel: VesselRow, track: Track, segment: Segment, watch: dict[str, Any],
-              strong: bool) -> AlertDraft:
+              severity: Severity | None) -> AlertDraft:
         assert segment.origin is not None
         seen, real_lat, real_lon = segment.origin
         details = {
@@ -128,10 +129,10 @@ class IntegrityAlerts(StageBase):
             "max_speed_kn": self.segmenter.options.max_speed_kn,
         }
         return self._draft(mmsi, vessel, "impossible_speed", segment.first_time, str(segment.id),
-                           segment.first_lat, segment.first_lon, details, watch, strong)
+                           segment.first_lat, segment.first_lon, details, watch, severity)
 
     def _moved(self, mmsi: int, vessel: VesselRow, track: Track, old: Segment, watch: dict[str, Any],
-               strong: bool) -> AlertDraft:
+               severity: Severity | None) -> AlertDraft:
         new = track.main
         hours = max((new.first_time - old.last_time).total_seconds() / 3600, 1e-9)
         miles = distance_nm(old.last_lat, old.last_lon, new.first_lat, new.first_lon)
@@ -143,7 +144,7 @@ class IntegrityAlerts(StageBase):
             "max_speed_kn": self.segmenter.options.max_speed_kn,
         }
         return self._draft(mmsi, vessel, "impossible_speed", new.first_time, str(new.id), new.first_lat,
-                           new.first_lon, details, watch, strong)
+                           new.first_lon, details, watch, severity)
 
     def _conflict(self, report: PositionReport, vessel: VesselRow, track: Track, segment: Segment,
                   ctx: Context) -> AlertDraft:
@@ -156,10 +157,11 @@ class IntegrityAlerts(StageBase):
             "distance_nm": round(distance_nm(main.last_lat, main.last_lon, report.lat, report.lon), 1),
         }
         return self._draft(report.mmsi, vessel, "track_conflict", report.time, str(segment.id), report.lat,
-                           report.lon, details, watchlist_details(ctx.watch), ctx.watch.strong)
+                           report.lon, details, watchlist_details(ctx.watch),
+                           alert_severity(ctx.watch, "position_anomaly"))
 
     def _on_land(self, mmsi: int, vessel: VesselRow, track: Track, land: LandEpisode, watch: dict[str, Any],
-                 strong: bool) -> AlertDraft:
+                 severity: Severity | None) -> AlertDraft:
         main = track.main
         real = {"lat": main.last_lat, "lon": main.last_lon, "time": iso(main.last_time)}
         details = {
@@ -168,7 +170,7 @@ class IntegrityAlerts(StageBase):
             "real_position": real,
         }
         return self._draft(mmsi, vessel, "on_land", land.first_time, iso(land.first_time) or "", land.lat,
-                           land.lon, details, watch, strong)
+                           land.lon, details, watch, severity)
 
     def _interference(self, services: Services) -> None:
         """One alert per area; vessels that jump there later are added to it, not alerted again."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ais_watch.alerts.model import AlertDraft, Severity, iso
+from ais_watch.alerts.model import AlertDraft, iso
 from ais_watch.detectors.port_call_rules import PortCallRules, PortEvent, Visit, on_position
-from ais_watch.detectors.watchlist_match import watchlist_details
+from ais_watch.detectors.watchlist_match import alert_severity, watchlist_details
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, StageBase, StartServices
 
@@ -88,7 +88,7 @@ class PortCallStage(StageBase):
                 place=visit.port_name,
                 lat=visit.lat if kind == "port_call" else report.lat,
                 lon=visit.lon if kind == "port_call" else report.lon,
-                severity=None if match.strong else Severity.LOW,
+                severity=alert_severity(match, kind),
                 details=details,
                 tags=tuple(match.entry.tags),
                 zones=(visit.port_id,),

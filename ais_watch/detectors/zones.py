@@ -14,8 +14,8 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ais_watch.alerts.model import AlertDraft, Severity, iso
-from ais_watch.detectors.watchlist_match import watchlist_details
+from ais_watch.alerts.model import AlertDraft, iso
+from ais_watch.detectors.watchlist_match import alert_severity, watchlist_details
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, StageBase, StartServices, VesselRow
 from ais_watch.zones import Zone, ZoneIndex, ZoneRegistry
@@ -147,7 +147,7 @@ class ZoneAlerts(StageBase):
                 place=name,
                 lat=report.lat,
                 lon=report.lon,
-                severity=None if match.strong else Severity.LOW,
+                severity=alert_severity(match, kind),
                 details=details,
                 tags=tuple(match.entry.tags),
                 zones=(zone_id,),

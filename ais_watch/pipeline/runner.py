@@ -32,6 +32,8 @@ from ais_watch.store import detector_state
 from ais_watch.store import encounters as encounter_store
 from ais_watch.store.detector_state import StateChanges, open_port_calls
 from ais_watch.store.writer import StoreWriter, is_transient
+from ais_watch.watchlist.entries import WatchEntry
+from ais_watch.watchlist.store import save_associations
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class Pipeline:
         self._drafts: list[AlertDraft | AlertAmendment] = []
         self._state: StateChanges = {}  # detector state, saved with the alerts raised with it
         self._encounters: dict[tuple[Any, ...], dict[str, Any]] = {}  # likewise
+        self._associations: dict[str, WatchEntry] = {}  # likewise, by watchlist key
         self._port_calls: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._batch_started = time.monotonic()
         self._flusher: asyncio.Task[None] | None = None
@@ -84,6 +87,11 @@ class Pipeline:
     @property
     def vessels(self) -> dict[int, VesselRow]:
         return self.vessel_state.vessels
+
+    @property
+    def _pending(self) -> bool:
+        """Whether stages raised anything that store_alerts has yet to store."""
+        return bool(self._drafts or self._state or self._encounters or self._associations)
 
     @property
     def latest_event(self) -> datetime | None:
@@ -107,7 +115,7 @@ class Pipeline:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
-        if self._drafts or self._state or self._encounters:
+        if self._pending:
             await self.store_alerts()
         await self.flush(force=True)
         await self.writer.close()
@@ -131,7 +139,7 @@ class Pipeline:
     # -------------------------------------------------------------- the path
     async def submit(self, report: Report) -> None:
         self.process(report)
-        if self._drafts or self._state or self._encounters:
+        if self._pending:
             await self.store_alerts()
         if len(self.vessel_state.batch.positions) >= self.options.batch_size:
             await self.flush()
@@ -174,29 +182,35 @@ class Pipeline:
             self._drafts.clear()
             self._state.clear()
             self._encounters.clear()
+            self._associations.clear()
             return
         drafts, self._drafts = self._drafts, []
         state, self._state = self._state, {}
         met, self._encounters = self._encounters, {}
+        associated, self._associations = self._associations, {}
 
         async def save_state(conn: AsyncConnection) -> None:
             await detector_state.save(conn, state)
             await encounter_store.save(conn, met.values())
+            await save_associations(conn, associated.values())
 
+        with_state = save_state if state or met or associated else None
         try:
-            await self.alerts.raise_alerts(drafts, with_state=save_state if state or met else None)
+            await self.alerts.raise_alerts(drafts, with_state=with_state)
         except Exception as err:
             if is_transient(err):
                 log.error("could not store %d alerts (%s); will retry", len(drafts), str(err).splitlines()[0])
                 self._drafts[:0] = drafts
                 self._state = {**state, **self._state}
                 self._encounters = {**met, **self._encounters}
+                self._associations = {**associated, **self._associations}
                 return
             # One draft the database refuses must not block the others: store them one by one.
-            await self._store_one_by_one(drafts, state, met)
+            await self._store_one_by_one(drafts, state, met, associated)
 
     async def _store_one_by_one(self, drafts: list[AlertDraft | AlertAmendment],
-                                state: StateChanges, met: dict[tuple[Any, ...], dict[str, Any]]) -> None:
+                                state: StateChanges, met: dict[tuple[Any, ...], dict[str, Any]],
+                                associated: dict[str, WatchEntry]) -> None:
         assert self.alerts is not None
         for draft in drafts:
             try:
@@ -208,18 +222,20 @@ class Pipeline:
                     what = (f"alert {draft.kind} for {draft.mmsi}" if isinstance(draft, AlertDraft)
                             else f"amendment of {draft.dedup_key}")
                     self._count_refused(what, one)
-        if not state and not met:
+        if not state and not met and not associated:
             return
         try:
             async with self.engine.begin() as conn:
                 await detector_state.save(conn, state)
                 await encounter_store.save(conn, met.values())
+                await save_associations(conn, associated.values())
         except Exception as err:
             if is_transient(err):
                 self._state = {**state, **self._state}
                 self._encounters = {**met, **self._encounters}
+                self._associations = {**associated, **self._associations}
             else:
-                self._count_refused("detector state and encounters", err)
+                self._count_refused("detector state, encounters and associations", err)
 
     def _count_refused(self, what: str, err: Exception) -> None:
         self.stage_errors["alert_store"] = self.stage_errors.get("alert_store", 0) + 1
@@ -242,6 +258,9 @@ class _Services:
 
     def record_encounter(self, row: dict[str, Any]) -> None:
         self._pipeline._encounters[(row["mmsi_a"], row["mmsi_b"], row["start"])] = row
+
+    def record_association(self, entry: WatchEntry) -> None:
+        self._pipeline._associations[entry.key] = entry
 
     def record_port_call(self, row: dict[str, Any]) -> None:
         self._pipeline._port_calls[(row["mmsi"], row["port_id"], row["arrival"])] = row

@@ -17,6 +17,7 @@ from ais_watch.alerts.model import AlertAmendment, AlertDraft
 from ais_watch.model import Report
 
 if TYPE_CHECKING:  # only for the annotations: the pipeline imports no detector
+    from ais_watch.watchlist.entries import WatchEntry
     from ais_watch.watchlist.index import Match
     from ais_watch.zones import Zone
 
@@ -35,6 +36,10 @@ class Services(Protocol):
 
     def record_encounter(self, row: dict[str, Any]) -> None:
         """An encounter (`encounters` row) to store, upserted by pair and start, with the alerts."""
+
+    def record_association(self, entry: WatchEntry) -> None:
+        """An association (the partner of a watched ship in an encounter) to store in the watchlist
+        table with the alerts (watchlist.store.save_associations: never over an imported entry)."""
 
     def record_port_call(self, row: dict[str, Any]) -> None:
         """A port call to store (upserted by vessel, port and arrival) with the next batch."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -14,6 +15,8 @@ from ais_watch.watchlist.importers import FORMATS, ImportReport, read_watchlist
 from ais_watch.watchlist.store import list_entries, remove, upsert
 
 TABLE_FIELDS = ("key", "name", "imo", "mmsi", "flag", "tags", "source")
+# `list --associations --format table`: whom each met, on which day, until when it is watched.
+ASSOCIATION_TABLE_FIELDS = ("key", "name", "imo", "mmsi", "flag", "met", "met_on", "expires_at")
 
 
 def add_parser(sub: Any) -> None:
@@ -24,8 +27,11 @@ def add_parser(sub: Any) -> None:
     imported.add_argument("--format", dest="watchlist_format", choices=FORMATS, default="auto",
                           help="csv (name,imo,mmsi,flag,reason,source), ofac-sdn (OFAC SDN.CSV), "
                                "opensanctions (FollowTheMoney JSON lines or maritime.csv); default: auto")
-    listed = actions.add_parser("list", help="every entry")
+    listed = actions.add_parser("list", help="every entry (associations expired by now left out)")
     listed.add_argument("--format", dest="watchlist_format", choices=("jsonl", "table"), default="jsonl")
+    listed.add_argument("--associations", action="store_true",
+                        help="only the associated vessels (partners of watched ships in encounters)")
+    listed.add_argument("--expired", action="store_true", help="also the associations expired by now")
     removed = actions.add_parser("remove", help="delete one entry by its key")
     removed.add_argument("key", metavar="KEY", help="imo:1234567, mmsi:123456789 or name:NAME")
 
@@ -45,11 +51,25 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 raise WatchlistError(f"no watchlist entry with key {key}")
             out.write(f"removed {key}\n")
         else:
-            items = [entry_json(row) for row in await list_entries(engine)]
-            write_items(items, args.watchlist_format, TABLE_FIELDS, out)
+            rows = await list_entries(engine, now=None if args.expired else datetime.now(UTC),
+                                      associations=args.associations)
+            items = [entry_json(row) for row in rows]
+            if args.associations and args.watchlist_format == "table":
+                write_items([association_row(item) for item in items], "table", ASSOCIATION_TABLE_FIELDS, out)
+            else:
+                write_items(items, args.watchlist_format, TABLE_FIELDS, out)
         return 0
     finally:
         await engine.dispose()
+
+
+def association_row(item: dict[str, Any]) -> dict[str, Any]:
+    """An association's table row: the ship it met (name, else key), the day they met, its expiry day."""
+    association = item["association"] or {}
+    met = association.get("met") or {}
+    start = (association.get("encounter") or {}).get("start") or ""
+    return {**item, "met": met.get("name") or met.get("key"), "met_on": start[:10],
+            "expires_at": (item["expires_at"] or "")[:10]}
 
 
 def print_report(report: ImportReport, out: TextIO) -> None:

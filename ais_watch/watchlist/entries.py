@@ -6,6 +6,10 @@ digit; it stays with the hull through renames, re-flagging and new MMSIs), else 
 
 Two entries of the same ship merge: the fields the newer gives replace the older's, aliases and tags
 are added to (never removed), and a changed name keeps the old one as an alias.
+
+An association (the partner of a watched ship in an encounter, made by the pipeline, never imported)
+is an entry with `association` (what it met, where and when) and `expires_at`: it is watched from the
+meeting's start until then (`watched_between`), and never matched by name.
 """
 
 from __future__ import annotations
@@ -13,17 +17,23 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from ais_watch.alerts.model import iso
 from ais_watch.errors import AisWatchError
 from ais_watch.model import imo_is_valid, mmsi_is_valid
 
 _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
 _KEY_MAX = 80  # the width of watchlist.key
 # The fields of one entry as `watchlist list --format jsonl` and the API's /watchlist write it.
+# `association` and `expires_at` came later (issue 14): added at the end, so a reader of the first ten is
+# unchanged; both null for an imported entry.
 LIST_FIELDS = ("key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags",
-               "dark_threshold_hours")
+               "dark_threshold_hours", "association", "expires_at")
+ASSOCIATION_SOURCE = "association"  # the source of every association, and its tag
+ASSOCIATION_TAG = "associated"
 
 
 class WatchlistError(AisWatchError):
@@ -80,6 +90,10 @@ class WatchEntry:
     aliases: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     dark_threshold: float | None = None  # seconds; None: the dark.threshold setting
+    # An association's record (JSON: met, encounter, alert), None for a listed ship; left out of
+    # comparisons (a dict is not hashable) and of every import.
+    association: dict[str, Any] | None = field(default=None, compare=False)
+    expires_at: datetime | None = None  # an association's end
 
     @property
     def key(self) -> str:
@@ -87,6 +101,23 @@ class WatchEntry:
         if key is None:
             raise WatchlistError(f"watchlist entry from {self.source}: no IMO, MMSI or name")
         return key
+
+    @property
+    def is_association(self) -> bool:
+        return self.association is not None
+
+    def watched_between(self) -> tuple[datetime, datetime] | None:
+        """An association's time: from the meeting's start until it expires (None: always watched)."""
+        if self.association is None or self.expires_at is None:
+            return None
+        start = datetime.fromisoformat(str(self.association["encounter"]["start"]).replace("Z", "+00:00"))
+        return start, self.expires_at
+
+    def watched_at(self, now: datetime) -> bool:
+        """Whether it is watched at `now` (the pipeline clock, which a replay runs in the past): a listed
+        ship always, an association from its meeting until it expires."""
+        window = self.watched_between()
+        return window is None or window[0] <= now < window[1]
 
     def names(self) -> tuple[str, ...]:
         """The primary name, then the aliases, normalised, without repeats."""
@@ -129,8 +160,9 @@ def merge_entries(old: WatchEntry, new: WatchEntry) -> WatchEntry:
 
 def entry_json(row: dict[str, Any]) -> dict[str, Any]:
     """A stored entry (a row of store.list_entries) as the CLI's jsonl and the API write it: LIST_FIELDS,
-    the dark threshold in hours."""
-    item = {name: row.get(name) for name in LIST_FIELDS if name != "dark_threshold_hours"}
+    the dark threshold in hours, `expires_at` in ISO 8601 UTC."""
+    item = {name: row.get(name) for name in LIST_FIELDS}
     threshold = row.get("dark_threshold")
     item["dark_threshold_hours"] = None if threshold is None else round(threshold / 3600.0, 6)
+    item["expires_at"] = iso(row.get("expires_at"))
     return item

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from ais_watch.model import imo_is_valid, mmsi_is_valid
 from ais_watch.watchlist.entries import WatchEntry, normalise_name
@@ -25,16 +26,21 @@ class WatchlistIndex:
         self._by_imo: dict[int, WatchEntry] = {}
         self._by_mmsi: dict[int, WatchEntry] = {}
         self._by_name: dict[str, list[WatchEntry]] = {}
-        for entry in self.entries:
+        # A listed ship before an association of the same hull (a list imported after the meeting).
+        for entry in sorted(self.entries, key=lambda e: e.is_association):
             if entry.imo is not None and imo_is_valid(entry.imo):
                 self._by_imo.setdefault(entry.imo, entry)
             if entry.mmsi is not None and mmsi_is_valid(entry.mmsi):
                 known = self._by_mmsi.get(entry.mmsi)
-                if known is None or (known.imo is None and entry.imo is not None):
+                better = known is not None and known.imo is None and entry.imo is not None
+                if known is None or (better and not entry.is_association):
                     self._by_mmsi[entry.mmsi] = entry
         # Primary names before aliases: "MARIA" finds the ship named MARIA before MARIA E a.k.a. MARIA.
+        # An association is one hull (its IMO or MMSI), not a name: another ship called the same is
+        # nobody's partner.
+        named = [entry for entry in self.entries if not entry.is_association]
         for position in (0, 1):
-            for entry in self.entries:
+            for entry in named:
                 names = entry.names()
                 for normal in names[:1] if position == 0 else names[1:]:
                     listed = self._by_name.setdefault(normal, [])
@@ -43,6 +49,18 @@ class WatchlistIndex:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def at(self, now: datetime) -> WatchlistIndex:
+        """The entries watched at `now`: this index less the associations not yet made or expired then
+        (itself when it has none)."""
+        kept = [entry for entry in self.entries if entry.watched_at(now)]
+        return self if len(kept) == len(self.entries) else WatchlistIndex(kept)
+
+    def next_change(self, now: datetime) -> datetime | None:
+        """When what `at` watches next changes after `now`: an association's start or expiry."""
+        later = [when for entry in self.entries if (window := entry.watched_between()) is not None
+                 for when in window if when > now]
+        return min(later, default=None)
 
     def match(self, mmsi: int, mmsi_valid: bool, imo: int | None, name: str | None) -> Match | None:
         """The best match for a vessel: its IMO (valid check digit only) first, which holds through a

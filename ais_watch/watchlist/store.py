@@ -6,6 +6,12 @@ an import brings the same ship under a stronger key: by the same MMSI, or by the
 that name belongs to exactly one entry of the import (never by an alias). The other way round, an entry
 with only an MMSI updates the one entry stored under an IMO with that MMSI. A name alone never updates
 an entry known by IMO or MMSI: it may be another ship of that name.
+
+Associations (the partners of watched ships, made by the encounters stage) are written only by
+`save_associations`, in the pipeline's store-alerts transaction, and never into a ship's imported row.
+An import never writes one: an association row the import brings the same ship for becomes that
+imported entry (its IMO, MMSI and names kept; the reason, source and tags the import's; `association`
+and `expires_at` cleared), so a ship listed after it was seen with a listed one is watched as listed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, func, insert, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,10 +33,12 @@ from ais_watch.watchlist.importers import read_csv
 from ais_watch.watchlist.index import WatchlistIndex
 
 DEFAULT_WATCHLIST = Path(__file__).resolve().parent.parent / "data" / "watchlist_default.csv"
-_COLUMNS = ("key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags", "dark_threshold")
+_COLUMNS = ("key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags", "dark_threshold",
+            "association", "expires_at")
 
 
 def _values(entry: WatchEntry) -> dict[str, Any]:
+    """An imported entry's columns: never an association's, whatever the entry carries."""
     return {
         "key": entry.key,
         "name": entry.name[:128] if entry.name else None,
@@ -41,13 +50,23 @@ def _values(entry: WatchEntry) -> dict[str, Any]:
         "aliases": list(entry.aliases),
         "tags": list(entry.tags),
         "dark_threshold": entry.dark_threshold,
+        "association": None,
+        "expires_at": None,
     }
 
 
 def _entry(row: Any) -> WatchEntry:
     return WatchEntry(name=row["name"], imo=row["imo"], mmsi=row["mmsi"], flag=row["flag"],
                       reason=row["reason"], source=row["source"], aliases=tuple(row["aliases"] or ()),
-                      tags=tuple(row["tags"] or ()), dark_threshold=row["dark_threshold"])
+                      tags=tuple(row["tags"] or ()), dark_threshold=row["dark_threshold"],
+                      association=row["association"], expires_at=row["expires_at"])
+
+
+def _as_listed(row: Any) -> WatchEntry:
+    """A stored association as the start of an imported entry: who the ship is (IMO, MMSI, names, flag),
+    not why it was watched (its reason, source and tags go)."""
+    return WatchEntry(name=row["name"], imo=row["imo"], mmsi=row["mmsi"], flag=row["flag"], reason=None,
+                      source="", aliases=tuple(row["aliases"] or ()), dark_threshold=row["dark_threshold"])
 
 
 async def _upsert(conn: AsyncConnection, entries: Iterable[WatchEntry]) -> tuple[int, int]:
@@ -96,7 +115,8 @@ async def _upsert(conn: AsyncConnection, entries: Iterable[WatchEntry]) -> tuple
         updated += 1
         touched.add(row["id"])
         del by_key[row["key"]]
-        values = _values(merge_entries(_entry(row), entry))
+        old = _as_listed(row) if row["association"] is not None else _entry(row)
+        values = _values(merge_entries(old, entry))
         by_key[values["key"]] = {**row, **values}
         if any(values[name] != row[name] for name in values):
             bound = {f"b_{name}": value for name, value in values.items()}
@@ -118,12 +138,55 @@ async def upsert(engine: AsyncEngine, entries: Iterable[WatchEntry]) -> tuple[in
         return await _upsert(conn, entries)
 
 
-async def list_entries(engine: AsyncEngine) -> list[dict[str, Any]]:
-    """Every entry as a dict (the table's columns but id; dark_threshold in seconds), in import order."""
+async def list_entries(engine: AsyncEngine, *, now: datetime | None = None,
+                       associations: bool = False) -> list[dict[str, Any]]:
+    """Entries as dicts (the table's columns but id; dark_threshold in seconds), in import order: every
+    one, or with `now` those not expired by then; with `associations` the associations only."""
+    stmt = select(watchlist).order_by(watchlist.c.id)
+    if now is not None:
+        stmt = stmt.where(or_(watchlist.c.expires_at.is_(None), watchlist.c.expires_at > now))
+    if associations:  # every association expires; no imported entry does (its JSON null is no SQL NULL)
+        stmt = stmt.where(watchlist.c.expires_at.is_not(None))
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(watchlist).order_by(watchlist.c.id))).mappings().all()
+        rows = (await conn.execute(stmt)).mappings().all()
     return [{name: (list(value or ()) if name in ("aliases", "tags") else value)
              for name, value in row.items() if name != "id"} for row in rows]
+
+
+async def save_associations(conn: AsyncConnection, entries: Iterable[WatchEntry]) -> None:
+    """Store the associations the pipeline made (in its store-alerts transaction, `conn`): a new one
+    inserted; one stored already (the ship met a listed one again, or after it expired) updated when it
+    expires later, never brought forward; a ship with a row of its own that is no association (an
+    imported entry, by key, IMO or MMSI) left as it is."""
+    batch = {entry.key: entry for entry in entries if entry.association is not None}
+    if not batch:
+        return
+    c = watchlist.c
+    imos = {e.imo for e in batch.values() if e.imo is not None}
+    mmsis = {e.mmsi for e in batch.values() if e.mmsi is not None}
+    rows = (await conn.execute(select(c.id, c.key, c.imo, c.mmsi, c.association, c.expires_at).where(
+        or_(c.key.in_(list(batch)), c.imo.in_(list(imos)), c.mmsi.in_(list(mmsis)))))).mappings().all()
+    now = datetime.now(UTC)
+    for key, entry in batch.items():
+        same = [r for r in rows if r["key"] == key or (entry.imo is not None and r["imo"] == entry.imo)
+                or (entry.mmsi is not None and r["mmsi"] == entry.mmsi)]
+        if any(r["association"] is None for r in same):
+            continue
+        values = {**_values(entry), "association": entry.association, "expires_at": entry.expires_at}
+        own = next((r for r in same if r["key"] == key), same[0] if same else None)
+        if own is None:
+            stmt = (postgresql.insert(watchlist) if conn.dialect.name == "postgresql"
+                    else sqlite.insert(watchlist))
+            # Nothing if a row of that key came meanwhile (an import racing this transaction): it wins.
+            await conn.execute(stmt.on_conflict_do_nothing(index_elements=[c.key]),
+                               {**values, "created_at": now, "updated_at": now})
+            continue
+        stored_until = own["expires_at"]
+        if stored_until is not None and entry.expires_at is not None and entry.expires_at <= stored_until:
+            continue  # an earlier meeting, written late: the stored one says more
+        if own["key"] != key:  # associated under another key (by MMSI before it sent an IMO): kept as it is
+            values = {"expires_at": entry.expires_at}
+        await conn.execute(update(watchlist).where(c.id == own["id"]).values(**values, updated_at=now))
 
 
 async def load_entries(engine: AsyncEngine) -> list[WatchEntry]:

@@ -63,7 +63,7 @@ async def get_vessel(request: web.Request) -> web.Response:
         raise NotFound(f"no vessel {mmsi}")
     entries = [
         e
-        for e in await list_entries(engine)
+        for e in await list_entries(engine, now=service.now(request))
         if e["mmsi"] == mmsi or (row["imo"] is not None and e["imo"] == row["imo"])
     ]
     entries += service.demo_only_entries(request, {e["key"] for e in entries}, mmsi, row["imo"])

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ais_watch.api import service
 from ais_watch.api.keys import ENGINE
-from ais_watch.api.params import BadRequest, json_response
+from ais_watch.api.params import BadRequest, json_response, query_flag
 from ais_watch.errors import AisWatchError
 from ais_watch.watchlist.entries import entry_json
 from ais_watch.watchlist.importers import FORMATS as IMPORT_FORMATS
@@ -20,7 +20,11 @@ from ais_watch.watchlist.store import list_entries, remove, upsert
 
 
 async def list_watchlist(request: web.Request) -> web.Response:
-    return json_response({"entries": [entry_json(e) for e in await list_entries(request.app[ENGINE])]})
+    """Every entry, associations expired by the service's time left out unless `expired`; only the
+    associations with `associations`."""
+    now = None if query_flag(request, "expired") else service.now(request)
+    rows = await list_entries(request.app[ENGINE], now=now, associations=query_flag(request, "associations"))
+    return json_response({"entries": [entry_json(e) for e in rows]})
 
 
 async def import_watchlist(request: web.Request) -> web.Response:
