@@ -24,7 +24,8 @@ from ais_watch.errors import AisWatchError
 from ais_watch.logs import configure as configure_logging
 from ais_watch.model import IngestStats, parse_iso_time
 from ais_watch.runtime import running_pipeline
-from ais_watch.sources.replay import FORMATS, replay_paths
+from ais_watch.sources.csv_import import CsvOptions, parse_columns
+from ais_watch.sources.replay import FORMATS, check_files, replay_paths
 from ais_watch.track_format import POINT_FIELDS, marked_feature, split_marked, track_point
 from ais_watch.watchlist import commands as watchlist_commands
 
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--notify", action="store_true",
                         help="deliver the alerts the replay raises (and wait, bounded, for them)")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.add_argument("--columns", metavar="FIELD=COLUMN,...",
+                        help="CSV: the column of each field, e.g. mmsi=ID,time=ais_pos_timestamp,lat=Lat,"
+                        "lon=Lon (fields: mmsi, time, lat, lon, sog, cog, heading, nav_status, name, imo, "
+                        "callsign, ship_type, draught, destination, class, to_bow, to_stern, to_port, "
+                        "to_starboard); default: the layout the header is recognised as")
+    replay.add_argument("--dayfirst", action="store_true", default=None,
+                        help="CSV: dates are dd/mm/yyyy (default: the layout's own, else mm/dd/yyyy)")
 
     track = sub.add_parser("track", help="a vessel's stored positions")
     track.add_argument("vessel", metavar="VESSEL", help="MMSI (9 digits) or IMO:1234567")
@@ -239,11 +247,10 @@ def print_summary(stats: IngestStats, elapsed: float, out: TextIO) -> None:
 
 
 async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    for path in args.paths:
-        if not path.is_file():
-            raise AisWatchError(f"{path}: no such file")
     if args.speed is not None and args.speed <= 0:
         raise AisWatchError("--speed must be greater than 0")
+    csv_options = CsvOptions(parse_columns(args.columns) if args.columns else {}, args.dayfirst)
+    check_files(args.paths, args.format, csv_options)  # an unusable file stops it before anything loads
     loop = asyncio.get_running_loop()
     started = loop.time()
     undelivered = 0
@@ -251,7 +258,7 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
                                 event_time_ticks=True) as runtime:
         await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
                            speed=args.speed, decoder_options=decoder_options(settings),
-                           progress=not args.no_progress and sys.stderr.isatty())
+                           progress=not args.no_progress and sys.stderr.isatty(), csv_options=csv_options)
         await runtime.pipeline.store_alerts()
         if runtime.dispatcher is not None:
             wait = settings["alerts.notify_wait"]
