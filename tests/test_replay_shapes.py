@@ -9,14 +9,20 @@ The AIS sentences of the ZDA log are real: the first two type 1 messages of gpsd
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ais_watch.errors import AisWatchError, ReplayError
+from ais_watch.model import IngestStats, Report
+from ais_watch.sources.decode_worker import DecodeWorker
 from tests.helpers.cli import cli, jsonl, summary_value
 from tests.helpers.nmea import sentence
 from tests.helpers.paths import FIXTURES, REPO
@@ -182,3 +188,41 @@ def test_without_a_readable_zda_the_same_sentences_have_no_time(tmp_path: Path,
     assert code == 0, err
     assert summary_value(out, "positions stored") == 0
     assert summary_value(out, "no_event_time") == 2 and summary_value(out, "bad_checksum") == 2
+
+
+# ------------------------------------------------------------------------------- decode worker
+def _buggy_reader(stats: IngestStats) -> Iterator[tuple[bytes, list[Report]]]:
+    """A reader with a bug in it (module level: the worker process imports it by name)."""
+    stats.lines += 1
+    yield b"", []
+    raise ZeroDivisionError("division by zero")
+
+
+def _unreadable_reader(stats: IngestStats) -> Iterator[tuple[bytes, list[Report]]]:
+    raise ReplayError("data.csv: unknown CSV layout (columns: a, b)")
+    yield b"", []  # a generator all the same
+
+
+@pytest.mark.parametrize(("reader", "says"), [
+    (_buggy_reader, "data.csv: cannot decode: ZeroDivisionError: division by zero"),
+    (_unreadable_reader, "data.csv: unknown CSV layout (columns: a, b)"),
+])
+async def test_a_decode_worker_failure_is_one_line(reader: Any, says: str, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """What goes wrong in the worker process reaches the user as one line naming the file; a bug's
+    traceback only in the DEBUG log."""
+    worker = DecodeWorker(reader, Path("data.csv"))
+    caplog.set_level(logging.DEBUG, logger="ais_watch.sources.decode_worker")
+    try:
+        with pytest.raises(AisWatchError) as failed:
+            async with asyncio.timeout(30):
+                async for _ in worker.chunks(IngestStats()):
+                    pass
+    finally:
+        await worker.close()
+    assert str(failed.value) == says
+    traces = [r.getMessage() for r in caplog.records if r.name == "ais_watch.sources.decode_worker"]
+    if reader is _buggy_reader:
+        assert len(traces) == 1 and "Traceback" in traces[0] and "ZeroDivisionError" in traces[0]
+    else:
+        assert traces == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,16 @@ async def test_the_api_track_in_parquet_pages_by_cursor(db_url: str) -> None:
         finally:
             await client.close()
             await engine.dispose()
+
+
+@pytest.mark.unit
+def test_parquet_to_a_terminal_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Binary on a terminal garbles it: refused before the database is opened (the other side, a file or a
+    pipe, is the test above)."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, err = cli(capsys, "--db", "sqlite:////nonexistent/x.db", "track", str(ANGARA), "--format",
+                         "parquet")
+    assert (code, out) == (2, "")
+    assert err == ("ais-watch: error: --format parquet is binary: give --output FILE or redirect it to a "
+                   "file\n")
