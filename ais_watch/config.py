@@ -212,8 +212,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Knots: the median speed implied by successive positions over an encounter must be below this "
             "(Global Fishing Watch: 2 kn); loitering uses it too.", minimum=0.1),
     Setting("encounter.min_port_distance_km", "float", 10.0,
-            "Kilometres an encounter must be from any port or anchorage geofence (Global Fishing Watch: "
-            "10 km).", minimum=0),
+            "Kilometres an encounter must be from any port or anchorage geofence and from any of the "
+            "world's 3,962 ports searoute lists (Global Fishing Watch: 10 km from its anchorages).",
+            minimum=0),
+    Setting("encounter.min_shore_distance_nm", "float", 1.0,
+            "Nautical miles from shore an encounter must be: nearer is ships at a quay, in a harbour basin "
+            "or a river that no port list names (0: no limit).", minimum=0),
     Setting("encounter.merge_gap", "float", 14400.0,
             "Seconds: meetings of the same pair less than this apart are one encounter (Global Fishing "
             "Watch: 4 h).", minimum=0),

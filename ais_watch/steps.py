@@ -71,6 +71,7 @@ from ais_watch.pipeline.vessel_state import VesselState
 from ais_watch.sea_routes import SeaRoutes
 from ais_watch.store.writer import StoreWriter
 from ais_watch.watchlist.store import load_index, seed_default
+from ais_watch.world_ports import world_ports
 from ais_watch.zones import ZoneRegistry
 
 
@@ -168,7 +169,8 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
             watchlist, encounter_rules(settings), loitering_rules(settings),
             recent_seconds=settings["encounter.recent"], places=places,
             land=land or LandMask(tolerance_km=settings["integrity.land_tolerance_km"]),
-            near_port=lambda lat, lon, km: any(z.is_port for z in zones.index.within_km(lat, lon, km)))
+            near_port=lambda lat, lon, km: any(z.is_port for z in zones.index.within_km(lat, lon, km)),
+            world_ports=world_ports())
         if settings["encounter.enabled"] else None,
     )
 
@@ -187,6 +189,7 @@ def encounter_rules(settings: Settings) -> EncounterRules:
                           min_duration=timedelta(seconds=settings["encounter.min_duration"]),
                           max_speed_kn=settings["encounter.max_speed_kn"],
                           min_port_distance_km=settings["encounter.min_port_distance_km"],
+                          min_shore_distance_nm=settings["encounter.min_shore_distance_nm"],
                           merge_gap=timedelta(seconds=settings["encounter.merge_gap"]))
 
 

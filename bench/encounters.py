@@ -128,7 +128,7 @@ def main() -> None:
     m = min(args.naive_subset, n)
     rows = np.arange(m)
     started = time.perf_counter()
-    la, lo = np.radians(stage.lat[rows]), np.radians(stage.lon[rows])
+    la, lo = np.radians(stage.column(stage.lat)[rows]), np.radians(stage.column(stage.lon)[rows])
     close = 0
     for i in range(m):  # every pair once, a row at a time (an m x m matrix would not fit at 200k)
         dlat = la[i + 1:] - la[i]

@@ -16,9 +16,11 @@ from ais_watch.detectors.encounter_rules import MAX_SAMPLES, EncounterRules, Loi
 from ais_watch.detectors.encounters import EncounterStage
 from ais_watch.detectors.watchlist_match import WatchlistEnricher
 from ais_watch.geo import Places
+from ais_watch.land import LandMask, shared_land
 from ais_watch.pipeline.stage import Context, VesselRow
 from ais_watch.watchlist.entries import WatchEntry
 from ais_watch.watchlist.index import WatchlistIndex
+from ais_watch.world_ports import WorldPorts, world_ports
 from tests.helpers.ports import RAJIN
 from tests.helpers.reports import make_position
 
@@ -64,10 +66,12 @@ class Collected:
 
 class Harness:
     def __init__(self, rules: EncounterRules | None = None, near_port: Any = None,
-                 loitering: LoiteringRules | None = None) -> None:
+                 loitering: LoiteringRules | None = None, *, land: LandMask | None = None,
+                 ports: WorldPorts | None = None) -> None:
         self.enricher = WatchlistEnricher(WatchlistIndex([ENTRY]))
         self.stage = EncounterStage(self.enricher, rules or EncounterRules(), loitering,
-                                    places=Places([RAJIN]), near_port=near_port)
+                                    places=Places([RAJIN]), near_port=near_port, land=land,
+                                    world_ports=ports)
         self.out = Collected()
 
     def run(self, minutes: int, tracks: dict[int, Any], *, every: int = 1, start: int = 0) -> None:
@@ -229,7 +233,7 @@ def test_a_ship_passing_a_loitering_one_between_two_ticks_is_seen_only_within_th
     lat0, lon0 = AT_SEA
     lon = lon0 + metres_east / (111_320 * math.cos(math.radians(lat0)))
     here = h.stage.lat[h.stage.slot[ANGARA]]
-    for k, seconds in enumerate((10, 30, 50)):  # between the ticks of minutes 60 and 61, crossing its latitude
+    for k, seconds in enumerate((10, 30, 50)):  # between the ticks of minutes 60 and 61
         ctx = Context(h.out)  # type: ignore[arg-type]
         ctx.vessel = h.out.vessel(OTHER) or {}
         h.stage.handle(make_position(OTHER, T0 + timedelta(minutes=60, seconds=seconds),
@@ -239,3 +243,36 @@ def test_a_ship_passing_a_loitering_one_between_two_ticks_is_seen_only_within_th
     assert len(loiter) == 1
     assert loiter[0].details["neighbours"] == ([OTHER] if seen else [])
     assert loiter[0].details["others_seen"] is seen
+
+
+# Off North Korea's east coast, 30-50 km from any port: 0.6 nm and 4.3 nm from Natural Earth's shore.
+INSHORE, OFFSHORE = (40.80, 129.55), (40.80, 129.80)
+AARHUS_HARBOUR = (56.150, 10.230)  # a port no geofence covers, 1.2 km from searoute's Aarhus
+
+
+@pytest.mark.parametrize(("where", "met"), [(INSHORE, False), (OFFSHORE, True)])
+def test_ships_together_within_a_mile_of_shore_are_no_encounter_and_four_miles_off_are(
+        where: tuple[float, float], met: bool) -> None:
+    h = Harness(land=LandMask(shared_land(), 1.0), ports=world_ports())
+    h.run(150, {ANGARA: drift(where, knots=0.1), TANKER: drift(where, knots=0.1, metres_east=200)})
+    assert h.out.kinds() == (["encounter"] if met else [])
+    if met:
+        assert 4 <= h.out.alerts[0].details["shore_distance_nm"] <= 5
+
+
+@pytest.mark.parametrize(("ports", "met"), [(True, False), (False, True)])
+def test_a_pair_moored_in_a_port_no_geofence_covers_is_no_encounter_by_the_world_port_list(
+        ports: bool, met: bool) -> None:
+    """Without the list (the control) the same pair is an encounter: the list is what keeps it out."""
+    h = Harness(ports=world_ports() if ports else None)
+    h.run(150, {ANGARA: drift(AARHUS_HARBOUR, knots=0.0), TANKER: drift(AARHUS_HARBOUR, knots=0.0,
+                                                                           metres_east=40)})
+    assert h.out.kinds() == (["encounter"] if met else [])
+
+
+def test_the_world_port_list_is_searoutes_and_measures_on_the_sphere() -> None:
+    ports = world_ports()
+    assert len(ports.names) > 3_000 and "Aarhus" in ports.names
+    assert ports.nearest_km(*AARHUS_HARBOUR) < 2
+    assert ports.within_km(*AARHUS_HARBOUR, 10) and not ports.within_km(*OFFSHORE, 10)
+    assert 30 < ports.nearest_km(*INSHORE) < 40

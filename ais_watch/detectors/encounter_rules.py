@@ -20,6 +20,9 @@ class EncounterRules:
     min_duration: timedelta = timedelta(hours=2)
     max_speed_kn: float = 2.0
     min_port_distance_km: float = 10.0
+    # Not GFW's: its anchorages (every place ships gather, learnt from AIS) place every harbour; the
+    # coastline does that here. Nearer is a quay, a harbour basin or a river.
+    min_shore_distance_nm: float = 1.0
     merge_gap: timedelta = timedelta(hours=4)
     # Together no more for this long: the meeting has ended (for now; within merge_gap it may go on).
     apart_after: timedelta = timedelta(minutes=10)
@@ -57,6 +60,7 @@ class Meeting:
     samples: int = 0  # every sample, kept or not (the position is their mean)
     stride: int = 1  # keep one sample in `stride` for the medians
     qualified: bool = False
+    place_retry_s: float = -math.inf  # its place was no transfer's: judged again from then
     alert_keys: list[str] = field(default_factory=list)
     ended_s: float | None = None  # the last_s already reported as its end
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from array import array
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,7 @@ from ais_watch.land import LandMask
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, Services, StageBase, StartServices, VesselRow
 from ais_watch.watchlist.index import Match
+from ais_watch.world_ports import WorldPorts
 
 log = logging.getLogger(__name__)
 DETECTOR = "encounters"  # detector_state: "<a>:<b>" a qualified meeting, "loiter:<mmsi>" a reported spell
@@ -43,6 +45,7 @@ M_PER_NM = 1852.0
 MIN_IMPLIED_SECONDS = 30.0  # closer fixes are noise for a speed; the vessel keeps its last one
 CELL_DEG = 0.02  # the grid round loitering vessels: ~2.2 km north-south
 COLUMNS = round(360 / CELL_DEG)  # column numbers wrap at the antimeridian
+PLACE_RETRY_SECONDS = 600.0
 
 
 class EncounterStage(StageBase):
@@ -51,7 +54,8 @@ class EncounterStage(StageBase):
     def __init__(self, enricher: WatchlistEnricher, rules: EncounterRules | None = None,
                  loitering: LoiteringRules | None = None, *, recent_seconds: float = 600.0,
                  places: Places | None = None, land: LandMask | None = None,
-                 near_port: Callable[[float, float, float], bool] | None = None) -> None:
+                 near_port: Callable[[float, float, float], bool] | None = None,
+                 world_ports: WorldPorts | None = None) -> None:
         self.enricher = enricher
         self.rules = rules or EncounterRules()
         self.loitering = loitering or LoiteringRules()
@@ -59,13 +63,18 @@ class EncounterStage(StageBase):
         self.places = places or Places()
         self.land = land
         self.near_port = near_port or (lambda lat, lon, km: False)
-        self.slot: dict[int, int] = {}  # mmsi -> row in the arrays
-        self.mmsis = np.zeros(1024, dtype=np.int64)
-        self.lat = np.zeros(1024)
-        self.lon = np.zeros(1024)
-        self.time = np.full(1024, -np.inf)  # epoch seconds of its last believed position
-        self.speed = np.full(1024, np.inf)  # knots implied by its last two positions
-        self.in_port = np.zeros(1024, dtype=bool)
+        self.world_ports = world_ports
+        # A row per vessel, in typed arrays: each position touches its row with plain Python numbers (a
+        # numpy scalar costs several times as much, and every position comes through here), and a tick
+        # reads whole columns as numpy views of the same memory (`column`), without a copy.
+        self.slot: dict[int, int] = {}  # mmsi -> row
+        self.mmsis = array("q")
+        self.lat = array("d")
+        self.lon = array("d")
+        self.time = array("d")  # epoch seconds of its last believed position
+        self.speed = array("d")  # knots implied by its last two positions
+        self.in_port = array("b")
+        self._at_sea_cache: dict[tuple[int, int], bool] = {}
         self.watched: set[int] = set()
         self.meetings: dict[int, Meeting] = {}  # by pair_key
         self.loiters: dict[int, Loitering] = {}
@@ -120,16 +129,16 @@ class EncounterStage(StageBase):
             i = self._new_slot(mmsi)
         when = report.time.timestamp()
         seconds = when - self.time[i]
-        first = not math.isfinite(seconds)
+        first = seconds == math.inf
         if first:
             # Its first fix: its reported speed until a second fix says better.
-            self.speed[i] = report.sog if report.sog is not None else np.inf
+            self.speed[i] = report.sog if report.sog is not None else math.inf
         elif seconds >= MIN_IMPLIED_SECONDS:
             miles = distance_nm(self.lat[i], self.lon[i], report.lat, report.lon)
             self.speed[i] = miles / (seconds / 3600)
         if seconds >= MIN_IMPLIED_SECONDS or first:
             self.lat[i], self.lon[i], self.time[i] = report.lat, report.lon, when
-        self.in_port[i] = any(z.is_port for z in ctx.zones)
+        self.in_port[i] = bool(ctx.zones) and any(z.is_port for z in ctx.zones)
         if self.near_loiterers:
             near = self.near_loiterers.get(_cell(report.lat, report.lon))
             if near:
@@ -143,28 +152,30 @@ class EncounterStage(StageBase):
                 self.loiters[other].neighbours.add(mmsi)
 
     def _new_slot(self, mmsi: int) -> int:
-        i = len(self.slot)
-        if i == len(self.mmsis):
-            grow = len(self.mmsis)
-            self.mmsis = np.concatenate([self.mmsis, np.zeros(grow, dtype=np.int64)])
-            self.lat = np.concatenate([self.lat, np.zeros(grow)])
-            self.lon = np.concatenate([self.lon, np.zeros(grow)])
-            self.time = np.concatenate([self.time, np.full(grow, -np.inf)])
-            self.speed = np.concatenate([self.speed, np.full(grow, np.inf)])
-            self.in_port = np.concatenate([self.in_port, np.zeros(grow, dtype=bool)])
-        self.slot[mmsi] = i
-        self.mmsis[i] = mmsi
+        i = self.slot[mmsi] = len(self.slot)
+        self.mmsis.append(mmsi)
+        self.lat.append(0.0)
+        self.lon.append(0.0)
+        self.time.append(-math.inf)
+        self.speed.append(math.inf)
+        self.in_port.append(0)
         return i
+
+    @staticmethod
+    def column(values: array[Any]) -> npt.NDArray[Any]:
+        """A column as a numpy view of the same memory. Only for the length of a tick: a row cannot be
+        added while a view is alive (the array cannot move)."""
+        return np.frombuffer(values, dtype=np.int64 if values.typecode == "q" else
+                             np.int8 if values.typecode == "b" else np.float64)
 
     # -------------------------------------------------------------------------------- the search
     def candidates(self, now: datetime) -> npt.NDArray[np.intp]:
         """Rows of the vessels heard recently, slow, and not in a port or anchorage."""
-        n = len(self.slot)
-        recent = self.time[:n] >= now.timestamp() - self.recent
+        recent = self.column(self.time) >= now.timestamp() - self.recent
         # Twice the limit: a slow vessel's speed between two fixes wanders; the median over the meeting
         # is what must be under it.
-        slow = self.speed[:n] < 2 * self.rules.max_speed_kn
-        return np.flatnonzero(recent & slow & ~self.in_port[:n])
+        slow = self.column(self.speed) < 2 * self.rules.max_speed_kn
+        return np.flatnonzero(recent & slow & (self.column(self.in_port) == 0))
 
     def pairs(self, rows: npt.NDArray[np.intp], metres: float) -> npt.NDArray[np.intp]:
         """Every pair of these rows within `metres` of each other (indices into `rows`): a k-d tree over
@@ -172,7 +183,7 @@ class EncounterStage(StageBase):
         pairs as the great-circle one does, anywhere on Earth."""
         if len(rows) < 2:
             return np.empty((0, 2), dtype=np.intp)
-        lat, lon = np.radians(self.lat[rows]), np.radians(self.lon[rows])
+        lat, lon = np.radians(self.column(self.lat)[rows]), np.radians(self.column(self.lon)[rows])
         xyz = np.column_stack((np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)))
         chord = 2 * math.sin(metres / EARTH_RADIUS_M / 2)
         tree = cKDTree(xyz, balanced_tree=False, compact_nodes=False)
@@ -204,20 +215,22 @@ class EncounterStage(StageBase):
         """One sample of each pair of rows found together at this tick: the figures in numpy for every
         pair at once, then a short loop that files each under its meeting (thousands a tick at 200,000
         vessels, so it does no more than append)."""
-        a, b = self.mmsis[i], self.mmsis[j]
+        mmsis, lats, lons = self.column(self.mmsis), self.column(self.lat), self.column(self.lon)
+        a, b = mmsis[i], mmsis[j]
         swap = a > b
         i, j = np.where(swap, j, i), np.where(swap, i, j)
-        a, b = self.mmsis[i], self.mmsis[j]
-        lat1, lat2 = np.radians(self.lat[i]), np.radians(self.lat[j])
-        dlat, dlon = lat2 - lat1, np.radians(self.lon[j] - self.lon[i])
+        a, b = mmsis[i], mmsis[j]
+        lat1, lat2 = np.radians(lats[i]), np.radians(lats[j])
+        dlat, dlon = lat2 - lat1, np.radians(lons[j] - lons[i])
         hav = np.sin(dlat / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
         metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(hav, 1.0)))
-        mid_lat, mid_lon = (self.lat[i] + self.lat[j]) / 2, (self.lon[i] + self.lon[j]) / 2
+        mid_lat, mid_lon = (lats[i] + lats[j]) / 2, (lons[i] + lons[j]) / 2
+        speeds = self.column(self.speed)
         keys = (a << 30) | b  # pair_key, for every pair at once
         meetings, rules = self.meetings, self.rules
         merge_gap, min_duration = rules.merge_gap.total_seconds(), rules.min_duration.total_seconds()
         for key, metres_, speed_a, speed_b, lat, lon in zip(
-                keys.tolist(), metres.tolist(), self.speed[i].tolist(), self.speed[j].tolist(),
+                keys.tolist(), metres.tolist(), speeds[i].tolist(), speeds[j].tolist(),
                 mid_lat.tolist(), mid_lon.tolist(), strict=True):
             meeting = meetings.get(key)
             if meeting is None or now_s - meeting.last_s > merge_gap:
@@ -225,20 +238,47 @@ class EncounterStage(StageBase):
             elif meeting.last_s == now_s and meeting.samples:
                 continue  # sampled this tick already
             meeting.add(now_s, metres_, speed_a, speed_b, lat, lon)
-            if not meeting.qualified and now_s - meeting.start_s >= min_duration:
-                self._qualify(meeting, services)
+            if not meeting.qualified and now_s - meeting.start_s >= min_duration \
+                    and now_s >= meeting.place_retry_s:
+                self._qualify(meeting, now_s, services)
 
-    def _qualify(self, meeting: Meeting, services: Services) -> None:
+    def _qualify(self, meeting: Meeting, now_s: float, services: Services) -> None:
         """Long enough: slow enough, and where a transfer could be?"""
         if not meeting.long_and_slow(self.rules):
             return
         lat, lon = meeting.position
-        if self.near_port(lat, lon, self.rules.min_port_distance_km):
+        if not self._at_sea(lat, lon):
+            # Ships moored together stay so for days: their place is judged again in a while, not on
+            # every tick (each look at the coast costs milliseconds).
+            meeting.place_retry_s = now_s + PLACE_RETRY_SECONDS
             return
-        if self.land is not None and self.land.inland(lat, lon):
-            return  # a "meeting" on land is two bad fixes, not a transfer
         meeting.qualified = True
         self._qualified(meeting, services)
+
+    def _at_sea(self, lat: float, lon: float) -> bool:
+        """Where a transfer could be: away from ports (geofences and the world's ports), not on land,
+        and off the coast. Kept per 0.001-degree cell (~100 m): ships moored together are asked about
+        again and again, and the answer does not change within a cell but at the limits' edges."""
+        key = (round(lat * 1000), round(lon * 1000))
+        found = self._at_sea_cache.get(key)
+        if found is None:
+            if len(self._at_sea_cache) > 100_000:
+                self._at_sea_cache.clear()
+            found = self._at_sea_cache[key] = self._judge_place(lat, lon)
+        return found
+
+    def _judge_place(self, lat: float, lon: float) -> bool:
+        rules = self.rules
+        if self.near_port(lat, lon, rules.min_port_distance_km):
+            return False
+        if self.world_ports is not None and self.world_ports.within_km(lat, lon, rules.min_port_distance_km):
+            return False
+        if self.land is None:
+            return True
+        if self.land.inland(lat, lon):
+            return False  # a "meeting" on land is two bad fixes, not a transfer
+        return rules.min_shore_distance_nm <= 0 or \
+            self.land.land.shore_distance_nm(lat, lon) >= rules.min_shore_distance_nm
 
     # ------------------------------------------------------------------------------- encounters
     def _qualified(self, meeting: Meeting, services: Services) -> None:
@@ -318,7 +358,7 @@ class EncounterStage(StageBase):
     def _loiter(self, rows: npt.NDArray[np.intp], now: datetime, services: Services) -> None:
         rules = self.loitering
         candidate = np.zeros(len(self.slot), dtype=bool)
-        candidate[rows] = True
+        candidate[rows] = True  # a copy of the mask: no view of the arrays outlives the tick
         slow_now = {m: i for m in self.watched if (i := self.slot.get(m)) is not None
                     and candidate[i] and self.speed[i] < rules.max_speed_kn}
         for mmsi, spell in list(self.loiters.items()):
