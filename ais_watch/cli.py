@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
@@ -24,7 +25,8 @@ from ais_watch.errors import AisWatchError
 from ais_watch.logs import configure as configure_logging
 from ais_watch.model import IngestStats, parse_iso_time
 from ais_watch.runtime import running_pipeline
-from ais_watch.sources.replay import FORMATS, replay_paths
+from ais_watch.sources.csv_import import CsvOptions, parse_columns
+from ais_watch.sources.replay import FORMATS, check_files, replay_paths
 from ais_watch.track_format import POINT_FIELDS, marked_feature, split_marked, track_point
 from ais_watch.watchlist import commands as watchlist_commands
 
@@ -71,12 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--notify", action="store_true",
                         help="deliver the alerts the replay raises (and wait, bounded, for them)")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.add_argument("--columns", metavar="FIELD=COLUMN,...",
+                        help="CSV: the column of each field, e.g. mmsi=ID,time=ais_pos_timestamp,lat=Lat,"
+                        "lon=Lon (fields: mmsi, time, lat, lon, sog, cog, heading, nav_status, name, imo, "
+                        "callsign, ship_type, draught, destination, class, to_bow, to_stern, to_port, "
+                        "to_starboard); default: the layout the header is recognised as")
+    replay.add_argument("--dayfirst", action="store_true", default=None,
+                        help="CSV: dates are dd/mm/yyyy (default: the layout's own, else mm/dd/yyyy)")
 
     track = sub.add_parser("track", help="a vessel's stored positions")
     track.add_argument("vessel", metavar="VESSEL", help="MMSI (9 digits) or IMO:1234567")
     track.add_argument("--since", type=parse_time)
     track.add_argument("--until", type=parse_time)
-    track.add_argument("--format", choices=("geojson", "csv", "jsonl"), default="jsonl")
+    track.add_argument("--format", choices=("geojson", "csv", "jsonl", "parquet"), default="jsonl",
+                       help="parquet: GeoParquet, one row per position (GeoPandas, QGIS)")
+    track.add_argument("--output", metavar="FILE", type=Path,
+                       help="write to FILE instead of standard output (parquet is binary: needs a file or "
+                       "a pipe)")
     track.add_argument("--all-segments", action="store_true",
                        help="also the positions off the believed track (marked with their anomaly); "
                        "default: the main segment only")
@@ -148,7 +161,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "replay":
         return await cmd_replay(args, settings)
     if args.command == "track":
-        return await cmd_track(args, settings, sys.stdout)
+        if args.output is None:
+            return await cmd_track(args, settings, sys.stdout)
+        with _output_file(args.output) as out:
+            return await cmd_track(args, settings, out)
     if args.command == "serve":
         from ais_watch.serve import cmd_serve
 
@@ -239,11 +255,10 @@ def print_summary(stats: IngestStats, elapsed: float, out: TextIO) -> None:
 
 
 async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    for path in args.paths:
-        if not path.is_file():
-            raise AisWatchError(f"{path}: no such file")
     if args.speed is not None and args.speed <= 0:
         raise AisWatchError("--speed must be greater than 0")
+    csv_options = CsvOptions(parse_columns(args.columns) if args.columns else {}, args.dayfirst)
+    check_files(args.paths, args.format, csv_options)  # an unusable file stops it before anything loads
     loop = asyncio.get_running_loop()
     started = loop.time()
     undelivered = 0
@@ -251,7 +266,7 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
                                 event_time_ticks=True) as runtime:
         await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
                            speed=args.speed, decoder_options=decoder_options(settings),
-                           progress=not args.no_progress and sys.stderr.isatty())
+                           progress=not args.no_progress and sys.stderr.isatty(), csv_options=csv_options)
         await runtime.pipeline.store_alerts()
         if runtime.dispatcher is not None:
             wait = settings["alerts.notify_wait"]
@@ -273,17 +288,42 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # ------------------------------------------------------------------------------ track
+@contextlib.contextmanager
+def _output_file(path: Path) -> Iterator[TextIO]:
+    """--output FILE, written whole or not at all: a failed export leaves no half file behind."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        partial.replace(path)
+    except OSError as err:
+        raise AisWatchError(f"--output {path}: {err.strerror or err}") from err
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 async def cmd_track(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from ais_watch.store.db import open_database
     from ais_watch.store.queries import resolve_vessel, track
 
     if args.since and args.until and args.since > args.until:
         raise AisWatchError("--since is after --until")
+    if args.format == "parquet" and out.isatty():
+        raise AisWatchError("--format parquet is binary: give --output FILE or redirect it to a file")
     engine = await open_database(settings["db"])
     try:
         mmsis, _ = await resolve_vessel(engine, args.vessel)
         rows = track(engine, mmsis, args.since, args.until, all_segments=args.all_segments)
-        if args.format == "jsonl":
+        if args.format == "parquet":
+            from ais_watch.track_format import GeoParquetTrack
+
+            parquet = GeoParquetTrack()
+            async for row in rows:
+                parquet.add(row)
+            out.flush()
+            out.buffer.write(parquet.to_bytes())
+            out.flush()
+        elif args.format == "jsonl":
             async for row in rows:
                 out.write(json.dumps(_track_row(row)) + "\n")
         elif args.format == "csv":

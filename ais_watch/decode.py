@@ -55,7 +55,12 @@ _MIN_BITS: dict[tuple[int, int | None], int] = {
     (24, 0): 160,  # part A: the name (bits 40-159)
     (24, 1): 162,  # part B: through the dimensions (bits 132-161)
 }
-_ZDA = re.compile(rb"^\$..ZDA,(\d{2})(\d{2})(\d{2}(?:\.\d+)?),(\d{1,2}),(\d{1,2}),(\d{4}),")
+# hhmmss.ss,dd,mm,yyyy,zone hours,zone minutes. The zone fields are the offset of local time: the time is
+# UTC whatever they say. Navico (Simrad, Lowrance, B&G) multifunction displays write a two-digit year,
+# `$GPZDA,195719,16,04,14,-02,00`: read with the pivot below, as RMC's two-digit years are.
+_ZDA = re.compile(rb"^\$..ZDA,(\d{2})(\d{2})(\d{2}(?:\.\d+)?),(\d{1,2}),(\d{1,2}),(\d{4}|\d{2}),")
+_BARE_ZDA = re.compile(rb"\$..ZDA,\d{6}(?:\.\d+)?,\d{1,2},\d{1,2},(?:\d{4}|\d{2}),[-+]?\d{0,2},\d{0,2}")
+ZDA_PIVOT = 80  # a two-digit ZDA year: 00-79 is 2000-2079, 80-99 is 1980-1999 (no AIS before 1980)
 _LEADING_ISO = re.compile(
     r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}|\s*UTC)?)$")
 
@@ -260,7 +265,9 @@ class NmeaDecoder:
         if not is_zda and line[1:6] != b"PGHP,":
             stats.reject("non_ais_sentence")  # $BSALR, $AIVSI, ... receiver chatter, not errors
             return []
-        if not _checksum_ok(line):
+        # A ZDA written without any checksum (as the Navico line is quoted) is read when every field
+        # is there and well formed; a checksum that is there must be right.
+        if not _checksum_ok(line) and not (is_zda and b"*" not in line and _BARE_ZDA.fullmatch(line)):
             stats.reject("bad_checksum")
             return []
         if is_zda:
@@ -269,8 +276,9 @@ class NmeaDecoder:
                 stats.reject("bad_zda")
                 return []
             hh, mm, ss, day, month, year = match.groups()
+            full_year = int(year) if len(year) == 4 else (2000 if int(year) < ZDA_PIVOT else 1900) + int(year)
             try:
-                midnight = datetime.combine(date(int(year), int(month), int(day)), datetime.min.time(), UTC)
+                midnight = datetime.combine(date(full_year, int(month), int(day)), datetime.min.time(), UTC)
             except ValueError:
                 stats.reject("bad_zda")
                 return []

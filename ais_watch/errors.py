@@ -20,3 +20,7 @@ class DecodeError(AisWatchError):
 
 class StoreError(AisWatchError):
     """The database could not be reached or refused a write after retries."""
+
+
+class ReplayError(AisWatchError):
+    """A replay file cannot be read at all (missing, unknown format, a CSV layout it cannot map)."""

@@ -28,5 +28,13 @@ def configure(level: str, fmt: str) -> None:
                              logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(level)
-    if level != "DEBUG":  # Alembic's per-command chatter is noise unless debugging
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: str) -> None:
+    """Libraries' routine chatter only when debugging: Alembic's per command, APScheduler's two INFO lines
+    per job run ("Running job", "executed successfully": two every 30 s for the zones reload alone). A
+    failed job is the scheduler's own one line (ais_watch.scheduler.guarded); APScheduler's warnings (a
+    run missed or skipped) still show."""
+    for name in ("alembic", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)

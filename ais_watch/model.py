@@ -94,12 +94,18 @@ class IngestStats:
     rejects: dict[str, int] = field(default_factory=dict)  # not used, by reason
     flags: dict[str, int] = field(default_factory=dict)  # used, but marked untrusted, by reason
     vessels: set[int] = field(default_factory=set)
+    # Lines for a person about bad input, "FILE:LINE:COLUMN: NAME: what" (a replayed CSV's bad rows; the
+    # reader caps how many per file), logged as they come.
+    notes: list[str] = field(default_factory=list)
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.rejects[reason] = self.rejects.get(reason, 0) + count
 
     def flag(self, reason: str) -> None:
         self.flags[reason] = self.flags.get(reason, 0) + 1
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
     def summary(self) -> dict[str, object]:
         return {

@@ -1,10 +1,18 @@
 """Live-mode jobs (APScheduler): the time-driven rules on wall time, and reloading what may change
 under a running service (the watchlist, user geofences). In a replay nothing here runs: the pipeline
-ticks on event time itself, so both modes feed the same rules through the same path."""
+ticks on event time itself, so both modes feed the same rules through the same path.
+
+A quiet log: a job that runs as it should says nothing (APScheduler's own "Running job" and "executed
+successfully" lines are below the level logs.py gives its logger), a job that fails says so in one line
+with its name and the error (the traceback only at DEBUG), and the periodic ingest line stays."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,22 +87,51 @@ async def maintain_positions_if_leader(runtime: Runtime, policy: RetentionPolicy
         await maintain_positions(runtime.engine, policy)
 
 
+def guarded(name: str, job: Callable[..., Any]) -> Callable[..., Any]:
+    """`job` failing as one log line, "job NAME failed: Error: what", instead of APScheduler's ERROR with a
+    traceback; the next run is scheduled as ever. A plain function still runs in a thread (it may block:
+    the zones reload reads files), as APScheduler would have run it."""
+    def failed(err: Exception) -> None:
+        log.error("job %s failed: %s: %s", name, type(err).__name__, err,
+                  exc_info=err if log.isEnabledFor(logging.DEBUG) else None)
+
+    if inspect.iscoroutinefunction(job):
+        @functools.wraps(job)
+        async def run_async(*args: Any) -> Any:
+            try:
+                return await job(*args)
+            except Exception as err:
+                failed(err)
+                return None
+        return run_async
+
+    @functools.wraps(job)
+    async def run_in_thread(*args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(job, *args)
+        except Exception as err:
+            failed(err)
+            return None
+    return run_in_thread
+
+
 def start_scheduler(runtime: Runtime, settings: Settings) -> AsyncIOScheduler:
     """Every instance ticks its own feeds' health and reloads its watchlist and zones; the leader's
     ticks also run the fleet-wide rules, and only the leader maintains positions (partitions ahead,
     thinning, drops). Jobs ask at each run, so a takeover needs no rescheduling."""
     scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(run_ticks, "interval", args=[runtime], seconds=settings["ticks.interval"],
-                      id="ticks", max_instances=1, coalesce=True)
-    scheduler.add_job(maintain_positions_if_leader, "interval",
+    scheduler.add_job(guarded("ticks", run_ticks), "interval", args=[runtime],
+                      seconds=settings["ticks.interval"], id="ticks", max_instances=1, coalesce=True)
+    scheduler.add_job(guarded("maintenance", maintain_positions_if_leader), "interval",
                       args=[runtime, RetentionPolicy.from_settings(settings)],
                       seconds=settings["retention.interval"], id="maintenance", max_instances=1,
                       coalesce=True)
     if runtime.detectors is not None:
-        scheduler.add_job(reload_watchlist, "interval", args=[WatchlistReloader(runtime)], seconds=60,
-                          id="watchlist-reload", max_instances=1, coalesce=True)
-        scheduler.add_job(reload_zones, "interval", args=[runtime], seconds=30, id="zones-reload",
+        scheduler.add_job(guarded("watchlist-reload", reload_watchlist), "interval",
+                          args=[WatchlistReloader(runtime)], seconds=60, id="watchlist-reload",
                           max_instances=1, coalesce=True)
+        scheduler.add_job(guarded("zones-reload", reload_zones), "interval", args=[runtime], seconds=30,
+                          id="zones-reload", max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
 

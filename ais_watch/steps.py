@@ -166,7 +166,7 @@ async def build_detectors(engine: AsyncEngine, settings: Settings) -> Detectors:
         dark=dark,
         port_calls=PortCallStage(PortCallRules(min_dwell=timedelta(minutes=settings["port_calls.min_dwell"]),
                                                stop_speed=settings["port_calls.stop_speed"])),
-        zone_alerts=ZoneAlerts(),
+        zone_alerts=ZoneAlerts(places),
         encounters=EncounterStage(
             watchlist, encounter_rules(settings), loitering_rules(settings),
             recent_seconds=settings["encounter.recent"], places=places,

@@ -8,15 +8,13 @@ are 20 six-bit characters at most, so the payloads are the longest that fit: `<I
 make an <img src="X"> if it were ever parsed as HTML.
 
 Locally a missing Chromium or Playwright skips with the reason; under CI=true it fails (.ci/run installs
-Chromium). Never `playwright install`: nothing can be downloaded here. The browser may only talk to
-127.0.0.1: any other request is aborted and fails the test (the base-map tiles are switched off).
+Chromium; tests/helpers/browser.py). The browser may only talk to 127.0.0.1: any other request is aborted
+and fails the test (the base-map tiles are switched off).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,16 +27,12 @@ from ais_watch.alerts.model import AlertDraft, iso
 from ais_watch.alerts.store import AlertStore
 from ais_watch.simulate import Ship, position_lines, static_lines
 from ais_watch.store.schema import vessels
+from tests.helpers.browser import STEP, loopback_page, playwright_or_skip, sign_in
 from tests.helpers.db import engine_on, insert_positions
-from tests.helpers.needs import require
 from tests.helpers.paths import REPO
 from tests.helpers.serve import Serve, child_env, cli_token, get_json, nmea_feed
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LIMIT = 150  # seconds for the whole test
-STEP = 15_000  # ms any one browser step may take
 SCREENSHOT = REPO / "test-results" / "dashboard.png"
 
 ANGARA = Ship(mmsi=273111111, name="ANGARA", imo=9179842, call_sign="UBXX", destination="RAJIN")
@@ -53,17 +47,6 @@ NOTE = "tasked imagery <b>now</b>"
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(LIMIT + 30)]
 
 
-def _playwright_or_skip() -> Any:
-    try:
-        from playwright import async_api
-    except ImportError as err:
-        require("no Playwright", f"pip install -e '.[dev]' ({err})")
-    if not CHROMIUM.exists():
-        require("no Chromium", f"{CHROMIUM} is missing: apt-get install -y chromium "
-                "(never `playwright install`)")
-    return async_api
-
-
 def serve_env(db_url: str, config: Path, feed_port: int) -> dict[str, str]:
     return child_env(
         AIS_WATCH_DB=db_url, AIS_WATCH_CONFIG=str(config), AIS_WATCH_HTTP_PORT="0",
@@ -73,50 +56,12 @@ def serve_env(db_url: str, config: Path, feed_port: int) -> dict[str, str]:
     )
 
 
-async def sign_in(page: Any, expect: Any, base: str, token: str) -> None:
-    """Open the dashboard and sign in with the token: the app shows."""
-    await page.goto(base + "/")
-    await page.fill("#token", token)
-    await page.click("#signin")
-    await expect(page.locator("#app")).to_be_visible()
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-@asynccontextmanager
-async def loopback_page(async_api: Any, outside: list[str]) -> AsyncIterator[Any]:
-    """Debian's Chromium with one 1280x800 page that reaches loopback only: any other request (map tiles,
-    a CDN) is aborted and noted in `outside`. Browser and Playwright are closed on the way out."""
-    pw = await async_api.async_playwright().start()
-    browser = None
-    try:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-                                           timeout=30_000)
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-
-        async def only_loopback(route: Any) -> None:
-            host = urlsplit(route.request.url).hostname
-            if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-                await route.continue_()
-            else:
-                outside.append(route.request.url)
-                await route.abort()
-
-        await context.route("**/*", only_loopback)
-        page = await context.new_page()
-        page.set_default_timeout(STEP)
-        yield page
-        await context.close()
-    finally:
-        if browser is not None:
-            await browser.close()
-        await pw.stop()
-
-
 async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
-    async_api = _playwright_or_skip()
+    async_api = playwright_or_skip()
     expect = async_api.expect
     db_url = f"sqlite:///{tmp_path / 'dashboard.db'}"
     config = tmp_path / "ais-watch.toml"
@@ -300,7 +245,7 @@ async def test_the_demo_in_a_real_browser(tmp_path: Path) -> None:
     """`serve` with nothing configured runs the demo: the banner says so, with the speed and the demo
     time; the simulated ship is on the map, watched, and its port call at Rajin arrives live; the page's
     own times follow the demo clock, not the browser's."""
-    async_api = _playwright_or_skip()
+    async_api = playwright_or_skip()
     expect = async_api.expect
     db_url = f"sqlite:///{tmp_path / 'demo.db'}"
     config = tmp_path / "ais-watch.toml"
@@ -372,7 +317,7 @@ async def test_the_coverage_layer_in_a_real_browser(tmp_path: Path) -> None:
     """The coverage layer draws each station as a rectangle, the one in outage red (with a dot that shows
     at any zoom), with its tooltip; the switch hides and shows it; the reception_loss alert names the
     station, no vessel, and clicking it centres the map on the station."""
-    async_api = _playwright_or_skip()
+    async_api = playwright_or_skip()
     expect = async_api.expect
     db_url = f"sqlite:///{tmp_path / 'coverage.db'}"
     config = tmp_path / "ais-watch.toml"
@@ -510,7 +455,7 @@ def integrity_drafts(t: datetime) -> list[AlertDraft]:
 async def test_integrity_alerts_in_a_real_browser(tmp_path: Path) -> None:
     """A position_anomaly is drawn at the false position with a dashed line to where the ship really was;
     the list says why, and names identity, draught and GNSS alerts readably, AIS text as text."""
-    async_api = _playwright_or_skip()
+    async_api = playwright_or_skip()
     expect = async_api.expect
     db_url = f"sqlite:///{tmp_path / 'integrity.db'}"
     config = tmp_path / "ais-watch.toml"
@@ -626,7 +571,7 @@ async def test_an_encounter_in_a_real_browser(tmp_path: Path) -> None:
     """An encounter alert says who met whom, how long and how close; selected, it draws both ships' tracks
     over its window (an hour either side, nothing outside it) with the meeting point marked, the partner's
     AIS name as text. Loitering says how long and whether anyone was near."""
-    async_api = _playwright_or_skip()
+    async_api = playwright_or_skip()
     expect = async_api.expect
     db_url = f"sqlite:///{tmp_path / 'encounter.db'}"
     config = tmp_path / "ais-watch.toml"

@@ -265,6 +265,31 @@ def test_gpzda_is_the_stream_clock_for_following_lines() -> None:
     assert stats.rejects == {}
 
 
+@pytest.mark.parametrize(("zda", "expected"), [
+    (b"$GPZDA,195719,16,04,14,-02,00", datetime(2014, 4, 16, 19, 57, 19, tzinfo=UTC)),  # Navico, no checksum
+    (sentence("GPZDA,195719,16,04,14,-02,00", b"$"), datetime(2014, 4, 16, 19, 57, 19, tzinfo=UTC)),
+    (sentence("GPZDA,000000.50,01,01,79,00,00", b"$"), datetime(2079, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)),
+    (sentence("GPZDA,235959,31,12,80,00,00", b"$"), datetime(1980, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    (sentence("GPZDA,120000,01,06,99,+05,30", b"$"), datetime(1999, 6, 1, 12, tzinfo=UTC)),  # zone: no shift
+])
+def test_a_two_digit_zda_year_reads_with_the_pivot_in_utc(zda: bytes, expected: datetime) -> None:
+    out, stats = run([zda, AFTER], require_event_time=True)
+    assert [r.time for r in out[1]] == [expected]
+    assert stats.rejects == {}
+
+
+@pytest.mark.parametrize(("zda", "reason"), [
+    (b"$GPZDA,195719,16,04,14,-02", "bad_checksum"),  # no checksum and a field short: not trusted
+    (b"$GPZDA,195719,16,04,2014,-02,00,extra", "bad_checksum"),
+    (sentence("GPZDA,195719,16,04,014,-02,00", b"$"), "bad_zda"),  # a three-digit year
+    (sentence("GPZDA,195719,30,02,14,-02,00", b"$"), "bad_zda"),  # 30 February
+])
+def test_a_zda_that_is_not_whole_sets_no_clock(zda: bytes, reason: str) -> None:
+    out, stats = run([zda, AFTER], require_event_time=True)
+    assert out[1] == []
+    assert stats.rejects == {reason: 1, "no_event_time": 1}
+
+
 def test_require_event_time_rejects_a_sentence_with_no_time() -> None:
     out, stats = run([
         tag_block(f"c:{T0}") + BEFORE,

@@ -109,8 +109,10 @@ class AlertStore:
                 await with_state(conn)
         for row in stored:
             self.stats.raised[row["kind"]] = self.stats.raised.get(row["kind"], 0) + 1
-            log.info("alert %s %s: %s %s at %s", row["id"], row["kind"], row["mmsi"] or "",
-                     row["vessel_name"] or "", row["place"] or "-")
+            place = row["place"] or "-"
+            where = place if place.startswith(("at sea", "on land")) else f"at {place}"  # no "at at sea"
+            log.info("alert %s %s: %s %s %s", row["id"], row["kind"], row["mmsi"] or "",
+                     row["vessel_name"] or "", where)
             self.notify_listeners(row)
         for row in amended:
             self.notify_listeners(row)

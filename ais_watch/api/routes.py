@@ -94,7 +94,8 @@ ROUTES: tuple[Route, ...] = (
             ("mmsi", "path", "9 digits"),
             ("since", "query", "ISO 8601"),
             ("until", "query", "ISO 8601"),
-            ("format", "query", "json, geojson or csv"),
+            ("format", "query", "json, geojson, csv or parquet (GeoParquet, one row per position; csv and "
+             "parquet give the next page's cursor in the X-Next-Cursor header)"),
             ("limit", "query", "1-50000, default 5000"),
             ("cursor", "query", "next_cursor of the previous page"),
             ("every", "query", "keep one point per this many seconds (default: all; 600 past 30 days)"),

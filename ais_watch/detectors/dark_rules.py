@@ -276,7 +276,8 @@ def _reappeared(
             mmsi=mmsi,
             imo=state.imo,
             vessel_name=state.name,
-            place=in_port,
+            # The port it came back in, else where it is at sea from the nearest port, as went_dark says.
+            place=in_port or describe_place(lat, lon, ports),
             lat=lat,
             lon=lon,
             severity=rules.severity.get("reappeared"),

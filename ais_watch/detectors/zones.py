@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ais_watch.alerts.model import AlertDraft, iso
 from ais_watch.detectors.watchlist_match import alert_severity, watchlist_details
+from ais_watch.geo import Places
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, StageBase, StartServices, VesselRow
 from ais_watch.zones import Zone, ZoneIndex, ZoneRegistry
@@ -95,7 +96,10 @@ class ZoneAlerts(StageBase):
 
     name = "zone alerts"
 
-    def __init__(self) -> None:
+    def __init__(self, places: Places | None = None) -> None:
+        # A zone is the alert's place (the same zone entered twice is one cooldown); where in it the vessel
+        # is, "at sea, 9 nm SE of Chongjin", goes in details.where: a territorial sea is 300 nm long.
+        self.places = places or Places()
         self.in_zone: dict[int, dict[str, int]] = {}  # mmsi -> zone id -> consecutive fixes inside
         self.entered: dict[int, dict[str, tuple[datetime, str]]] = {}  # mmsi -> zone id -> (entry, name)
 
@@ -133,6 +137,7 @@ class ZoneAlerts(StageBase):
             "zone_id": zone_id,
             "entered_at": iso(since),
             "flag": vessel["flag"],
+            "where": self.places.name(report.lat, report.lon),
         }
         if kind == "zone_exit":
             details["duration_seconds"] = (report.time - since).total_seconds()

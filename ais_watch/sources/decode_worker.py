@@ -9,6 +9,7 @@ each chunk, so the replay's progress and summary are the same as if it had decod
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import pickle
 import traceback
@@ -20,7 +21,10 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from ais_watch.errors import AisWatchError
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
+
+log = logging.getLogger(__name__)
 
 # Each message on the pipe: one kind byte, then the pickled (payload, counters, lines covered).
 CHUNK, DONE, ERROR = b"c", b"d", b"e"
@@ -73,8 +77,11 @@ class Unpacker:
 
 
 def _counts(stats: IngestStats) -> dict[str, Any]:
+    """The counters so far, and the notes since the last chunk (taken: each crosses once)."""
+    notes, stats.notes[:] = list(stats.notes), []
     return {"lines": stats.lines, "messages": stats.messages, "decoded": stats.decoded,
-            "other_types": stats.other_types, "rejects": dict(stats.rejects), "flags": dict(stats.flags)}
+            "other_types": stats.other_types, "rejects": dict(stats.rejects), "flags": dict(stats.flags),
+            "notes": notes}
 
 
 def add_counts(stats: IngestStats, now: dict[str, Any], before: dict[str, Any]) -> None:
@@ -86,6 +93,7 @@ def add_counts(stats: IngestStats, now: dict[str, Any], before: dict[str, Any]) 
         for reason, count in now[key].items():
             if count != old.get(reason, 0):
                 target[reason] = target.get(reason, 0) + count - old.get(reason, 0)
+    stats.notes.extend(now.get("notes", ()))
 
 
 ReaderFactory = Callable[[IngestStats], Iterator[tuple[bytes, list[Report]]]]
@@ -105,8 +113,11 @@ def _work(reader_factory: ReaderFactory, conn: Connection) -> None:
                 packed, lines = [], 0
         conn.send_bytes(CHUNK + pickle.dumps((packed, _counts(stats), lines), 5))
         conn.send_bytes(DONE + pickle.dumps((None, _counts(stats), 0), 5))
-    except Exception as err:  # reported to the parent, which raises it with the file's name
-        conn.send_bytes(ERROR + pickle.dumps((f"{err}\n{traceback.format_exc(limit=5)}", None, 0), 5))
+    except AisWatchError as err:  # a file ais-watch cannot read: its one line, as it is
+        conn.send_bytes(ERROR + pickle.dumps(((str(err), None), None, 0), 5))
+    except Exception as err:  # a bug: one line for the user, the traceback for --log-level DEBUG
+        conn.send_bytes(ERROR + pickle.dumps(((f"cannot decode: {type(err).__name__}: {err}",
+                                                traceback.format_exc(limit=8)), None, 0), 5))
     finally:
         conn.close()
 
@@ -143,8 +154,6 @@ class DecodeWorker:
 
     async def chunks(self, stats: IngestStats) -> AsyncIterator[tuple[list[Report], int]]:
         """The decoded reports chunk by chunk, with the lines each covers; counters added as consumed."""
-        from ais_watch.errors import AisWatchError
-
         before: dict[str, Any] = {}
         unpacker = Unpacker()
         while True:
@@ -154,7 +163,11 @@ class DecodeWorker:
             kind = data[:1]
             packed, counts, lines = pickle.loads(data[1:])
             if kind == ERROR:
-                raise AisWatchError(f"{self.path}: {packed}")
+                message, trace = packed
+                if trace is not None:
+                    log.debug("decoding %s failed:\n%s", self.path, trace)
+                raise AisWatchError(message if message.startswith(str(self.path))
+                                    else f"{self.path}: {message}")
             add_counts(stats, counts, before)
             before = counts
             if kind == DONE:

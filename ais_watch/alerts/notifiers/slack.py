@@ -240,6 +240,9 @@ def slack_message(alert: dict[str, Any], map_url: str) -> dict[str, Any]:
     place = _clean(alert.get("place"))
     if place:
         fields.append(_text_field("Place", place))
+    where = _clean(details.get("where")) if isinstance(details.get("where"), str) else None
+    if where and where != place:  # in a zone (the place): where in it, "at sea, 9 nm SE of Chongjin"
+        fields.append(_text_field("Where", where))
     when = format_time(alert.get("occurred_at"))
     if when:
         fields.append(_text_field("Time", when))

@@ -300,8 +300,10 @@ function alertTitle(a) {
 function alertMeta(a) {
   const d = a.details || {};
   const when = a.occurred_at && a.occurred_at.replace("T", " ").replace("Z", " UTC");
-  if (a.vessel_name || a.mmsi) return [a.place, when, a.imo && "IMO " + a.imo];
-  const parts = [typeof d.where === "string" && d.where !== a.place ? d.where : null, when];
+  // In a zone (the place), where in it: "at sea, 9 nm SE of Chongjin" (details.where).
+  const where = typeof d.where === "string" && d.where !== a.place ? d.where : null;
+  if (a.vessel_name || a.mmsi) return [a.place, where, when, a.imo && "IMO " + a.imo];
+  const parts = [where, when];
   if (a.kind === "reception_loss") {
     parts.push(d.reason, Number.isFinite(d.vessels_last_heard) ? `${d.vessels_last_heard} vessels last heard there` : null);
   } else if (a.kind === "reception_restored" && Number.isFinite(d.outage_seconds)) {

@@ -3,6 +3,7 @@ store's counts."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import datetime, timedelta
@@ -39,7 +40,14 @@ from ais_watch.store.queries import (
     vessel_count,
     vessels_by_mmsi,
 )
-from ais_watch.track_format import POINT_FIELDS, marked_feature, split_marked, track_point
+from ais_watch.track_format import (
+    PARQUET_MEDIA_TYPE,
+    POINT_FIELDS,
+    GeoParquetTrack,
+    marked_feature,
+    split_marked,
+    track_point,
+)
 from ais_watch.watchlist.store import list_entries
 
 GAP_AT_LEAST = timedelta(hours=1)  # a silence in a vessel's track worth showing in its panel
@@ -78,8 +86,8 @@ async def vessel_track(request: web.Request) -> web.StreamResponse:
     mmsi = path_mmsi(request)
     since, until = query_range(request)
     fmt = request.query.get("format", "json")
-    if fmt not in ("json", "geojson", "csv"):
-        raise BadRequest("format: json, geojson or csv")
+    if fmt not in ("json", "geojson", "csv", "parquet"):
+        raise BadRequest("format: json, geojson, csv or parquet")
     limit = query_limit(request, 5000, 50000)
     every = request.query.get("every", "0")
     if not digits(every, 6):
@@ -104,6 +112,8 @@ async def vessel_track(request: web.Request) -> web.StreamResponse:
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = iso(rows[-1]["time"]) if more and rows else None
+    if fmt == "parquet":
+        return await _track_parquet(rows, next_cursor)
     points = [track_point(r) for r in rows]
     if fmt == "csv":
         return _track_csv(mmsi, points, next_cursor)
@@ -130,6 +140,23 @@ def _track_geojson(mmsi: int, points: list[dict[str, Any]], next_cursor: str | N
         })
     features += [marked_feature(mmsi, p) for p in marked]
     return {"type": "FeatureCollection", "features": features, "next_cursor": next_cursor}
+
+
+def _parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
+    parquet = GeoParquetTrack()
+    for row in rows:
+        parquet.add(row)
+    return parquet.to_bytes()
+
+
+async def _track_parquet(rows: list[dict[str, Any]], next_cursor: str | None) -> web.Response:
+    """A page of a track as GeoParquet (built in a thread: a page of 50,000 positions is CPU work the
+    event loop should not wait on); the next page's cursor in a header, as for CSV."""
+    body = await asyncio.to_thread(_parquet_bytes, rows)
+    response = web.Response(body=body, content_type=PARQUET_MEDIA_TYPE)
+    if next_cursor:
+        response.headers["X-Next-Cursor"] = next_cursor
+    return response
 
 
 def _track_csv(mmsi: int, points: list[dict[str, Any]], next_cursor: str | None) -> web.Response:
