@@ -166,13 +166,15 @@ class Basemap:
         box = (x * size - buffer, y * size - buffer, (x + 1) * size + buffer, (y + 1) * size + buffer)
         land = _cut(level.land, level.land_tree, box, polygons=True)
         borders = _cut(level.borders, level.borders_tree, box, polygons=False)
-        tolerance = TOLERANCE_PX * pixel(z)
+        # Coarser pixels until it fits: twice the tolerance, four times the smallest part (and a border
+        # piece shorter than the tolerance goes), so a few rounds always get there.
+        size = pixel(z)
         while True:
-            land_now = _simplified(land, tolerance, polygons=True, min_area=MIN_AREA_PX * pixel(z) ** 2)
-            borders_now = _simplified(borders, tolerance, polygons=False, min_area=0.0)
+            land_now = _simplified(land, TOLERANCE_PX * size, MIN_AREA_PX * size * size, polygons=True)
+            borders_now = _simplified(borders, TOLERANCE_PX * size, TOLERANCE_PX * size, polygons=False)
             if _vertices(land_now) + _vertices(borders_now) <= MAX_VERTICES:
                 break
-            tolerance *= 2
+            size *= 2
         digits = decimals(z)
         features: list[str] = []
         if len(land_now):
@@ -305,14 +307,14 @@ def _vertices(geoms: Geoms) -> int:
     return int(shapely.get_num_coordinates(geoms).sum()) if len(geoms) else 0
 
 
-def _simplified(geoms: Geoms, tolerance: float, *, polygons: bool, min_area: float) -> Geoms:
+def _simplified(geoms: Geoms, tolerance: float, smallest: float, *, polygons: bool) -> Geoms:
+    """Simplified within `tolerance`, without the pieces smaller than `smallest` (an area for polygons,
+    a length for lines)."""
     if not len(geoms):
         return geoms
     out = shapely.simplify(geoms, tolerance, preserve_topology=polygons)
     out = out[~shapely.is_empty(out)]
-    if polygons:
-        out = out[shapely.area(out) >= min_area]
-    return out
+    return out[(shapely.area(out) if polygons else shapely.length(out)) >= smallest]
 
 
 def _degrees(geoms: Geoms, digits: int) -> Geoms:

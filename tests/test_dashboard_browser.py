@@ -15,8 +15,6 @@ Chromium). Never `playwright install`: nothing can be downloaded here. The brows
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,16 +27,13 @@ from ais_watch.alerts.model import AlertDraft, iso
 from ais_watch.alerts.store import AlertStore
 from ais_watch.simulate import Ship, position_lines, static_lines
 from ais_watch.store.schema import vessels
+from tests.helpers.browser import STEP, loopback_page, sign_in
+from tests.helpers.browser import playwright_or_skip as _playwright_or_skip
 from tests.helpers.db import engine_on, insert_positions
-from tests.helpers.needs import require
 from tests.helpers.paths import REPO
 from tests.helpers.serve import Serve, child_env, cli_token, get_json, nmea_feed
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LIMIT = 150  # seconds for the whole test
-STEP = 15_000  # ms any one browser step may take
 SCREENSHOT = REPO / "test-results" / "dashboard.png"
 
 ANGARA = Ship(mmsi=273111111, name="ANGARA", imo=9179842, call_sign="UBXX", destination="RAJIN")
@@ -53,17 +48,6 @@ NOTE = "tasked imagery <b>now</b>"
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(LIMIT + 30)]
 
 
-def _playwright_or_skip() -> Any:
-    try:
-        from playwright import async_api
-    except ImportError as err:
-        require("no Playwright", f"pip install -e '.[dev]' ({err})")
-    if not CHROMIUM.exists():
-        require("no Chromium", f"{CHROMIUM} is missing: apt-get install -y chromium "
-                "(never `playwright install`)")
-    return async_api
-
-
 def serve_env(db_url: str, config: Path, feed_port: int) -> dict[str, str]:
     return child_env(
         AIS_WATCH_DB=db_url, AIS_WATCH_CONFIG=str(config), AIS_WATCH_HTTP_PORT="0",
@@ -73,46 +57,8 @@ def serve_env(db_url: str, config: Path, feed_port: int) -> dict[str, str]:
     )
 
 
-async def sign_in(page: Any, expect: Any, base: str, token: str) -> None:
-    """Open the dashboard and sign in with the token: the app shows."""
-    await page.goto(base + "/")
-    await page.fill("#token", token)
-    await page.click("#signin")
-    await expect(page.locator("#app")).to_be_visible()
-
-
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@asynccontextmanager
-async def loopback_page(async_api: Any, outside: list[str]) -> AsyncIterator[Any]:
-    """Debian's Chromium with one 1280x800 page that reaches loopback only: any other request (map tiles,
-    a CDN) is aborted and noted in `outside`. Browser and Playwright are closed on the way out."""
-    pw = await async_api.async_playwright().start()
-    browser = None
-    try:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-                                           timeout=30_000)
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-
-        async def only_loopback(route: Any) -> None:
-            host = urlsplit(route.request.url).hostname
-            if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-                await route.continue_()
-            else:
-                outside.append(route.request.url)
-                await route.abort()
-
-        await context.route("**/*", only_loopback)
-        page = await context.new_page()
-        page.set_default_timeout(STEP)
-        yield page
-        await context.close()
-    finally:
-        if browser is not None:
-            await browser.close()
-        await pw.stop()
 
 
 async def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:

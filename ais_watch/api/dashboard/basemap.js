@@ -16,6 +16,9 @@ const Basemap = (() => {
     border: "#9c7d92",
   };
   const LABEL_GAP = 5;  // px between a port's dot and its name
+  // Tiles fetched at once: a browser opens 6 connections to the service, and a tile waiting to be cut
+  // (the first seconds after start) holds one; the rest stay free for the alerts and vessels.
+  const MAX_FETCHES = 3;
   const CHOICE_KEY = "ais-watch-basemap";  // the base layer a user picked, kept in this browser
   const OFFLINE_NAME = "Offline map (Natural Earth)";
   const ONLINE_NAME = "Online tiles";
@@ -27,6 +30,7 @@ const Basemap = (() => {
   const ports = [];  // { marker, text, dot }: in priority order (the order the service lists them)
   const countries = new Map();  // name -> { marker, text, tiles: Set of tile keys }
   const tileLabels = new WeakMap();  // a tile's canvas -> its country-name features
+  const unloaded = new WeakSet();  // tiles' canvases Leaflet has dropped
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -36,10 +40,26 @@ const Basemap = (() => {
   }
 
   // --------------------------------------------------------------------------------------- tiles
-  function tileJson(z, x, y) {
-    return fetch(`/basemap/${z}/${x}/${y}.json`).then((response) => {
-      if (!response.ok) throw new Error(`basemap tile ${z}/${x}/${y}: ${response.status}`);
-      return response.json();
+  const waiting = [];  // fetches not started yet: { start, resolve, reject, wanted }
+  let fetching = 0;
+
+  function pump() {
+    while (fetching < MAX_FETCHES && waiting.length) {
+      const next = waiting.shift();
+      if (!next.wanted()) { next.reject(new Error("tile no longer shown")); continue; }
+      fetching += 1;
+      next.start().then(next.resolve, next.reject).finally(() => { fetching -= 1; pump(); });
+    }
+  }
+
+  function tileJson(z, x, y, wanted = () => true) {
+    return new Promise((resolve, reject) => {
+      const start = () => fetch(`/basemap/${z}/${x}/${y}.json`).then((response) => {
+        if (!response.ok) throw new Error(`basemap tile ${z}/${x}/${y}: ${response.status}`);
+        return response.json();
+      });
+      waiting.push({ start, resolve, reject, wanted });
+      pump();
     });
   }
 
@@ -126,12 +146,14 @@ const Basemap = (() => {
       const deeper = Math.max(0, coords.z - MAX_ZOOM);
       const loaded = deeper
         ? parentTile(MAX_ZOOM, Math.floor(coords.x / 2 ** deeper), Math.floor(coords.y / 2 ** deeper))
-        : tileJson(coords.z, coords.x, coords.y);
+        : tileJson(coords.z, coords.x, coords.y, () => !unloaded.has(canvas));  // not fetched once gone
       loaded.then((data) => {
         draw(canvas, data, coords, ratio);
         if (!deeper) tileLabels.set(canvas, data.features.filter((f) => f.properties.layer === "label"));
         done(null, canvas);
-      }).catch((err) => { stats.errors += 1; done(err, canvas); });
+      }).catch((err) => {
+        if (!unloaded.has(canvas)) { stats.errors += 1; done(err, canvas); }
+      });
       return canvas;
     },
   });
@@ -239,7 +261,10 @@ const Basemap = (() => {
     // them wrapped round the world.
     offline.on("tileload", (event) => addCountryLabels(offline._tileCoordsToKey(event.coords),
                                                        tileLabels.get(event.tile) || []));
-    offline.on("tileunload", (event) => dropCountryLabels(offline._tileCoordsToKey(event.coords)));
+    offline.on("tileunload", (event) => {
+      unloaded.add(event.tile);
+      dropCountryLabels(offline._tileCoordsToKey(event.coords));
+    });
     offline.on("add", () => map.getContainer().classList.add("basemap-offline"));
     offline.on("remove", () => map.getContainer().classList.remove("basemap-offline"));
     if (!config.tile_url) {
@@ -256,5 +281,5 @@ const Basemap = (() => {
     map.on("overlayadd", placeSoon);
   }
 
-  return { attach, showPorts, stats, MAX_ZOOM };
+  return { attach, showPorts, stats, STYLE, MAX_ZOOM };
 })();

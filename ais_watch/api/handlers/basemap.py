@@ -1,7 +1,8 @@
 """The offline basemap's tiles (ais_watch/basemap.py): public like the dashboard's static files (Natural
-Earth's land is no data of ours), cut in a worker thread on first request, then answered from a bounded
-cache with HTTP caching headers (a browser asks again after a day, and gets a 304 while nothing changed),
-gzipped for a client that accepts it."""
+Earth's land is no data of ours), cut on first request in one of `CUTTERS` threads of their own (a flood of
+requests for new tiles queues there rather than take the process's CPU or the default executor), then
+answered from a bounded cache with HTTP caching headers (a browser asks again after a day, and gets a
+304 while nothing changed), gzipped for a client that accepts it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import gzip
 import hashlib
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -19,6 +21,8 @@ from ais_watch.basemap import TileError, parse_tile, shared_basemap
 
 CACHE_BYTES = 32 * 1024 * 1024  # tiles kept, raw and gzipped: ~2,000 tiles of a few KB
 MAX_AGE = 86_400  # seconds a browser keeps a tile before asking again (with If-None-Match)
+CUTTERS = 2  # tiles cut at once; a cold tile takes 1-15 ms
+_CUTTING = ThreadPoolExecutor(max_workers=CUTTERS, thread_name_prefix="basemap")
 
 Key = tuple[int, int, int]
 
@@ -36,7 +40,7 @@ class EncodedTile:
 
 class TileCache:
     """Tiles by (z, x, y), the least recently used dropped past `max_bytes`; a tile asked for twice while
-    it is being cut is cut once. Used from the event loop only; the cutting runs in a thread."""
+    it is being cut is cut once. Used from the event loop only; the cutting runs in the cutters' threads."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
@@ -62,7 +66,7 @@ class TileCache:
         future: asyncio.Future[EncodedTile] = asyncio.get_running_loop().create_future()
         self._cutting[key] = future
         try:
-            tile = await asyncio.to_thread(encode_tile, *key)
+            tile = await asyncio.get_running_loop().run_in_executor(_CUTTING, encode_tile, *key)
         except asyncio.CancelledError:
             future.cancel()
             raise
