@@ -174,6 +174,7 @@ async def http_figures(count: int, seed: int) -> dict[str, Any]:
                 tiles = [t for group in picked.values() for t in group]
                 urls = [f"{base}/basemap/{tz}/{tx}/{ty}.json" for tz, tx, ty in tiles]
                 cold, wire, raw = [], [], []
+                watched = set(picked["watched"])
                 for url in urls:
                     ms, on_wire, unpacked = await timed_get(session, url)
                     cold.append(ms)
@@ -191,6 +192,8 @@ async def http_figures(count: int, seed: int) -> dict[str, Any]:
                     "static_p50": percentile(static, 50), "static_p95": percentile(static, 95),
                     "clip_p50": percentile(clips, 50), "clip_p95": percentile(clips, 95),
                     "gzip_mean": statistics.mean(wire), "gzip_max": max(wire),
+                    "gzip_watched_mean": statistics.mean(w for w, t in zip(wire, tiles, strict=True)
+                                                         if t in watched),
                     "raw_mean": statistics.mean(raw), "raw_max": max(raw),
                 })
                 print(f"  zoom {z}: {len(tiles)} tiles done", file=sys.stderr)
@@ -213,9 +216,24 @@ async def http_figures(count: int, seed: int) -> dict[str, Any]:
                                       "file_bytes": sum(file_bytes.values()),
                                       "total_bytes": sum(file_bytes.values()) + tile_bytes}
             first_view["files"] = file_bytes
+            first_view["zones_json"] = await zones_json_bytes()
     finally:
         await runner.cleanup()
     return {"zooms": zooms, "first_view": first_view}
+
+
+async def zones_json_bytes() -> int:
+    """The size of /api/zones for the bundled geofences (the ports' names come with it), as its handler
+    answers; it needs a token, so it is asked in process."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from ais_watch.api.app import create_app
+    from ais_watch.api.handlers.zones import list_zones
+    from ais_watch.zones import ZoneRegistry
+
+    app = create_app(None, ZoneRegistry())  # type: ignore[arg-type]
+    response = await list_zones(make_mocked_request("GET", "/api/zones", app=app))
+    return len(response.body)  # type: ignore[arg-type]
 
 
 def kib(n: float) -> str:
@@ -231,7 +249,7 @@ def report(build: dict[str, float], served: dict[str, Any]) -> str:
         f"{build['rss_kept_mib']:.0f} kept once built (+{kept:.0f} MB)",
         "",
         "| z | tiles (watched) | cold p50 / p95 ms | warm p50 / p95 ms | static file p50 / p95 ms | "
-        "clip alone p50 / p95 ms | KB gzip mean / max | KB raw mean / max |",
+        "clip alone p50 / p95 ms | KB gzip mean / max (watched mean) | KB raw mean / max |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in served["zooms"]:
@@ -239,11 +257,14 @@ def report(build: dict[str, float], served: dict[str, Any]) -> str:
             return f"{row[name + '_p50']:.2f} / {row[name + '_p95']:.2f}"
 
         sizes = [f"{kib(row[k + '_mean'])} / {kib(row[k + '_max'])}" for k in ("gzip", "raw")]
+        sizes[0] += f" ({kib(row['gzip_watched_mean'])})"
         lines.append(f"| {row['z']} | {row['tiles']} ({row['watched']}) | {ms('cold')} | {ms('warm')} | "
                      f"{ms('static')} | {ms('clip')} | {sizes[0]} | {sizes[1]} |")
     lines += ["", "zooms 11-18: drawn by the dashboard from the zoom-10 tiles (no request of their own)", ""]
     files = served["first_view"]["files"]
     lines.append("first view files (bytes): " + ", ".join(f"{p} {n:,}" for p, n in files.items()))
+    zones = served["first_view"]["zones_json"]
+    lines.append(f"and the API's /api/zones (the ports' names and polygons, uncompressed): {kib(zones)} KB")
     for window in WINDOWS:
         view = served["first_view"][window]
         lines.append(

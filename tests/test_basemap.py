@@ -292,3 +292,5 @@ def test_an_encoded_tile_is_gzipped_with_an_etag_of_its_body() -> None:
     assert len(tile.gzipped) < len(tile.body) / 2
     assert tile.etag == handler.encode_tile(0, 0, 0).etag != handler.encode_tile(1, 0, 0).etag
     assert math.isclose(len(json.loads(tile.body)["features"]), 2)  # land and borders, no name at zoom 0
+    empty = handler.encode_tile(*tile_at(30.0, -140.0, 5))  # open Pacific: gzip would only add bytes
+    assert empty.gzipped == b"" and json.loads(empty.body)["features"] == []

@@ -30,7 +30,7 @@ Key = tuple[int, int, int]
 @dataclass(frozen=True)
 class EncodedTile:
     body: bytes
-    gzipped: bytes
+    gzipped: bytes  # empty when gzip would not make it smaller
     etag: str
 
     @property
@@ -89,11 +89,13 @@ class TileCache:
 
 
 def encode_tile(z: int, x: int, y: int) -> EncodedTile:
-    """A tile cut (the basemap built first, if it is not yet), gzipped, and its ETag: the service's
-    version and a digest of the body (the data changes only with an upgrade)."""
+    """A tile cut (the basemap built first, if it is not yet), gzipped (unless that makes it no smaller:
+    an empty tile), and its ETag: the service's version and a digest of the body (the data changes only
+    with an upgrade)."""
     body = shared_basemap().tile(z, x, y)
     digest = hashlib.blake2b(body, digest_size=8).hexdigest()
-    return EncodedTile(body, gzip.compress(body, compresslevel=6, mtime=0), f'"{__version__}-{digest}"')
+    gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+    return EncodedTile(body, gzipped if len(gzipped) < len(body) else b"", f'"{__version__}-{digest}"')
 
 
 TILES = TileCache()
@@ -109,7 +111,7 @@ async def basemap_tile(request: web.Request) -> web.Response:
     headers = {"Cache-Control": f"public, max-age={MAX_AGE}", "ETag": tile.etag, "Vary": "Accept-Encoding"}
     if tile.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    if tile.gzipped and "gzip" in request.headers.get("Accept-Encoding", ""):
         headers["Content-Encoding"] = "gzip"
         return web.Response(body=tile.gzipped, content_type="application/geo+json", headers=headers)
     return web.Response(body=tile.body, content_type="application/geo+json", headers=headers)
