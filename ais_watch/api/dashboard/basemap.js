@@ -27,7 +27,7 @@ const Basemap = (() => {
   let map = null;
   let labelLayer = null;
   let placeTimer = null;
-  const ports = [];  // { marker, text, dot }: in priority order (the order the service lists them)
+  const ports = [];  // { marker, text, name }: in priority order (the order the service lists them)
   const countries = new Map();  // name -> { marker, text, tiles: Set of tile keys }
   const tileLabels = new WeakMap();  // a tile's canvas -> its country-name features
   const unloaded = new WeakSet();  // tiles' canvases Leaflet has dropped
