@@ -276,9 +276,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds `replay --notify` waits for pending deliveries before it exits.", minimum=0),
     Setting("alerts.map_url", "str", "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}",
             "Link to an online map in Slack messages; {lat} and {lon} are filled in."),
-    Setting("dashboard.tile_url", "str", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-            "Base-map tiles for the dashboard; empty for none (an air-gapped network): zones, vessels and "
-            "tracks still show on a plain background."),
+    Setting("dashboard.tile_url", "str", "",
+            "Online base-map tiles for the dashboard, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png: "
+            "the base map when set, with the offline map a choice; empty (the default) for none: the "
+            "offline map only (Natural Earth land served by the service itself), nothing fetched elsewhere."),
     Setting("dashboard.tile_attribution", "str", "© OpenStreetMap contributors",
             "Attribution shown with the tiles."),
     Setting("http.host", "str", "127.0.0.1", "Address of the API and dashboard.", env="AIS_WATCH_HTTP_HOST"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 import zipfile
 from functools import cache
@@ -81,11 +82,7 @@ class Land:
     def natural_earth(cls) -> Land:
         import shapefile  # pyshp; imported on first use: `ais-watch` starts faster
 
-        # The package's data file only: none of its code runs.
-        path = metadata.distribution(_LAND_PACKAGE).locate_file(f"{_LAND_PACKAGE}/{_LAND_ZIP}")
-        stem = _LAND_ZIP.removesuffix(".zip")
-        with zipfile.ZipFile(str(path)) as archive:
-            parts = {ext: BytesIO(archive.read(f"{stem}.{ext}")) for ext in ("shp", "shx", "dbf")}
+        parts = natural_earth_files()
         polygons: list[Any] = []
         with shapefile.Reader(shp=parts["shp"], shx=parts["shx"], dbf=parts["dbf"]) as reader:
             for shape in reader.iterShapes():
@@ -149,13 +146,31 @@ class Land:
         return shapely.union_all(shapely.intersection(self.polygons[found], box))
 
 
+def natural_earth_files() -> dict[str, BytesIO]:
+    """The Natural Earth shapefile's parts ("shp", "shx", "dbf"), read from the package's data file only:
+    none of its code runs."""
+    path = metadata.distribution(_LAND_PACKAGE).locate_file(f"{_LAND_PACKAGE}/{_LAND_ZIP}")
+    stem = _LAND_ZIP.removesuffix(".zip")
+    with zipfile.ZipFile(str(path)) as archive:
+        return {ext: BytesIO(archive.read(f"{stem}.{ext}")) for ext in ("shp", "shx", "dbf")}
+
+
+_SHARED_LOCK = threading.Lock()  # the sea routes and the basemap are built in threads of their own
+
+
 @cache
-def shared_land() -> Land:
-    """Natural Earth land, loaded on first use (~1 s, ~60 MB) and shared by everything in the process."""
+def _load_land() -> Land:
     started = time.perf_counter()
     land = Land.natural_earth()
     log.info("Natural Earth land loaded in %.2f s", time.perf_counter() - started)
     return land
+
+
+def shared_land() -> Land:
+    """Natural Earth land, loaded on first use (~1 s, ~60 MB) and shared by everything in the process:
+    two threads asking at once get the same one, loaded once."""
+    with _SHARED_LOCK:
+        return _load_land()
 
 
 class LandMask:

@@ -5,8 +5,9 @@ call at Rajin has come in, with that alert clicked (the ship selected, its track
     .venv/bin/python scripts/screenshot.py [--out docs/dashboard.png] [--speed 60] [--tiles]
 
 Chromium is Debian's (/usr/bin/chromium, `apt-get install chromium`), driven by Playwright; never
-`playwright install`. Without --tiles the base map is off and the page may only reach 127.0.0.1: ships,
-tracks, geofences and alerts show on a plain background (a machine without internet has no tiles anyway).
+`playwright install`. Without --tiles the map is the service's own offline map (the default: no online
+tiles) and the page may only reach 127.0.0.1; --tiles sets OpenStreetMap's tiles as the base map (needs
+internet).
 At the default speed (60x) the port call comes after about 75 seconds.
 """
 
@@ -36,10 +37,8 @@ def env_for(tmp: Path, speed: str, tiles: bool) -> dict[str, str]:
            if not k.startswith("AIS_WATCH_") and k not in ("AISSTREAM_API_KEY", "PYTHONPATH")}
     env.update({"AIS_WATCH_DB": f"sqlite:///{tmp / 'demo.db'}", "AIS_WATCH_HTTP_PORT": "0",
                 "AIS_WATCH_DEMO_SPEED": speed, "PYTHONUNBUFFERED": "1"})
-    if not tiles:
-        config = tmp / "ais-watch.toml"
-        config.write_text('[dashboard]\ntile_url = ""\n')
-        env["AIS_WATCH_CONFIG"] = str(config)
+    if tiles:
+        env["AIS_WATCH_DASHBOARD_TILE_URL"] = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     return env
 
 
@@ -101,7 +100,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "dashboard.png")
     parser.add_argument("--speed", default="60", help="demo.speed (default 60, the default of the setting)")
-    parser.add_argument("--tiles", action="store_true", help="keep the base-map tiles (needs internet)")
+    parser.add_argument("--tiles", action="store_true",
+                        help="OpenStreetMap's tiles as the base map (needs internet)")
     parser.add_argument("--wait", type=float, default=300, help="seconds to wait for the port call")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ais_watch.api.handlers.alerts import ack_alert, get_alert, list_alerts, resolve_alert
+from ais_watch.api.handlers.basemap import basemap_tile
 from ais_watch.api.handlers.dashboard import dashboard_config
 from ais_watch.api.handlers.encounters import list_encounters
 from ais_watch.api.handlers.health import healthz, metrics, readyz
@@ -56,6 +57,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", metrics, None,
           "Prometheus metrics: ingest, rejects, alerts, deliveries, lag, stations and areas in outage."),
     Route("GET", "/api/openapi.json", openapi, "viewer", "This document."),
+    Route("GET", "/basemap/{z}/{x}/{y}.json", basemap_tile, None,
+          "The offline basemap: one web-mercator tile of Natural Earth land (the coast is its outline), "
+          "country borders and names, as GeoJSON (a FeatureCollection of layer land, borders and label "
+          "features), simplified to half a pixel at its zoom. No token: it holds no data of the service. "
+          "Cacheable (Cache-Control, ETag); 400 for a zoom past 10 or x, y outside 0 to 2^z - 1.",
+          (("z", "path", "zoom, 0-10"), ("x", "path", "column, 0 to 2^z - 1, east from 180°W"),
+           ("y", "path", "row, 0 to 2^z - 1, south from 85.05°N"))),
     Route("GET", "/api/stats", count_vessels, "viewer", "Counts of what the store holds."),
     Route("GET", "/api/config", dashboard_config, "viewer",
           "What the dashboard needs: tiles, alert kinds, the service's time and whether the demo runs."),

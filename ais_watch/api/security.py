@@ -1,7 +1,8 @@
 """Tokens, roles and security headers: a middleware in front of every handler.
 
-Every route but the health routes (/healthz, /readyz, /metrics) and the dashboard's static files needs
-`Authorization: Bearer <token>` (see tokens.py) with the role its ROUTES entry names."""
+Every route but the health routes (/healthz, /readyz, /metrics), the offline map's tiles (/basemap/...:
+Natural Earth, no data of the service) and the dashboard's static files needs `Authorization: Bearer
+<token>` (see tokens.py) with the role its ROUTES entry names."""
 
 from __future__ import annotations
 

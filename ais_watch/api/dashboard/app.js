@@ -99,10 +99,7 @@ async function start() {
     if (document.getElementById("coverage-toggle").checked) {
       state.coverage.addTo(state.map); state.coverageLegend.addTo(state.map);
     }
-    if (config.tile_url) {
-      // With no tiles reachable (an air-gapped network) the zones, vessels and tracks still show.
-      L.tileLayer(config.tile_url, { maxZoom: 18, attribution: config.tile_attribution || "" }).addTo(state.map);
-    }
+    Basemap.attach(state.map, config);  // the offline map, and the online tiles when configured (basemap.js)
   }
   const kinds = document.getElementById("filter-kind");
   if (kinds.options.length === 1) for (const kind of config.kinds) kinds.appendChild(el("option", { value: kind }, kind));
@@ -113,6 +110,7 @@ async function start() {
 
 async function loadZones() {
   const zones = await api("/api/zones");
+  Basemap.showPorts(zones);
   L.geoJSON(zones, {
     style: (feature) => ({ className: "zone zone-" + feature.properties.kind, weight: 1,
                            color: feature.properties.country === "KP" ? "#d1242f" : "#8250df", fillOpacity: 0.15 }),

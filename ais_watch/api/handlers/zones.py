@@ -22,6 +22,7 @@ async def list_zones(request: web.Request) -> web.Response:
                 "kind": z.kind,
                 "wpi": z.wpi,
                 "locode": z.locode,
+                "ref_point": [z.ref_lon, z.ref_lat],
                 "source": z.source,
             },
         }
