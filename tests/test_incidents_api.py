@@ -1,13 +1,16 @@
 """The incident routes of the HTTP API (ais_watch/api/handlers/incidents.py) on SQLite and PostgreSQL:
 the list and its filters, one incident with its alerts and notes, acknowledge (every alert with it), notes,
-owner and state, roles, and clear 400/404/409s; the alert objects carry their incident_id."""
+owner and state, roles, and clear 400/404/409s; the alert objects carry their incident_id, and the live
+feed carries each alert's incident and each change people make to an incident."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ from aiohttp import test_utils
 from ais_watch.alerts.model import AlertDraft
 from ais_watch.alerts.store import AlertStore
 from ais_watch.api.app import create_app
+from ais_watch.api.live import LiveHub
 from ais_watch.api.tokens import create_token
 from ais_watch.store.db import open_database
 from ais_watch.zones import ZoneRegistry
@@ -192,3 +196,41 @@ async def test_unicode_digits_in_ids_are_a_400(api: Api) -> None:
     async with asyncio.timeout(LIMIT):
         await api.call("GET", "/api/incidents/１２", "viewer", 400)
         await api.call("GET", "/api/incidents?ids=１", "viewer", 400)
+
+
+async def test_a_live_client_hears_the_incident_of_each_alert_and_each_change_to_it(db_url: str) -> None:
+    engine = await open_database(db_url)
+    try:
+        async with asyncio.timeout(LIMIT):
+            hub = LiveHub()
+            store = AlertStore(engine, cooldown=0)
+            store.subscribe(hub.alert_changed)
+            store.subscribe_incidents(hub.incident_changed)
+            token = await create_token(engine, "operator", "desk 1")
+            app = create_app(engine, ZoneRegistry([]), runtime=SimpleNamespace(alerts=store), live=hub)
+            async with test_utils.TestClient(test_utils.TestServer(app)) as client:
+                socket = await client.ws_connect(f"/api/live?token={token}")
+                for _ in range(50):  # the server registers the client once the handshake is done
+                    if hub.clients:
+                        break
+                    await asyncio.sleep(0.02)
+                (row,) = await store.raise_alerts([AlertDraft(kind="went_dark", occurred_at=T0, event_key="d",
+                                                              mmsi=ANGARA, vessel_name="ANGARA")])
+                raised = json.loads((await socket.receive()).data)
+                assert raised["type"] == "alert" and raised["alert"]["incident_id"] == row["incident_id"]
+                headers = {"Authorization": f"Bearer {token}"}
+                path = f"/api/incidents/{row['incident_id']}"
+                response = await client.post(path + "/ack", json={"note": "seen"}, headers=headers)
+                assert response.status == 200
+                acked = json.loads((await socket.receive()).data)
+                assert (acked["type"], acked["alert"]["id"], acked["alert"]["state"]) == (
+                    "alert", row["id"], "acknowledged")
+                changed = json.loads((await socket.receive()).data)
+                assert changed["type"] == "incident" and changed["incident"]["state"] == "acknowledged"
+                response = await client.patch(path, json={"owner": "Kim"}, headers=headers)
+                assert response.status == 200
+                owned = json.loads((await socket.receive()).data)
+                assert (owned["type"], owned["incident"]["owner"]) == ("incident", "Kim")
+                await socket.close()
+    finally:
+        await engine.dispose()

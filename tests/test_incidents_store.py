@@ -8,6 +8,7 @@ alerts at once make one incident (PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ais_watch.alerts.incidents import IncidentError, IncidentStore
 from ais_watch.alerts.model import AlertDraft
 from ais_watch.alerts.store import AlertStore
+from ais_watch.cli import main
 from ais_watch.store.schema import alerts, incident_subjects
 from tests.helpers.db import engine_on
 
@@ -291,3 +293,47 @@ async def test_two_instances_storing_one_ships_alerts_at_once_make_one_incident(
                 store_on(two).raise_alerts([draft("port_call", round_ + 0.5, mmsi, key=f"b{round_}")]))
             ids = {r["incident_id"] for (r,) in rows}
             assert len(ids) == 1, (round_, ids)
+
+
+def test_the_cli_lists_shows_and_changes_incidents(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    async def setup() -> tuple[int, int]:
+        async with engine_on(db_url) as engine:
+            rows = await raise_each(store_on(engine), [*VOYAGE[:3], draft("port_call", 1, MARIA)])
+            return rows[0]["incident_id"], rows[3]["incident_id"]
+
+    voyage, maria = asyncio.run(setup())
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--db", db_url, "incidents", *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, _ = run()
+    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == [voyage, maria]
+    code, out, _ = run("--vessel", str(MARIA), "--format", "table")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["id", "last_alert_at", "state"]
+    assert "MARIA" in out and "ANGARA" not in out
+    code, out, _ = run("show", str(voyage))
+    shown = json.loads(out)
+    assert [a["kind"] for a in shown["alerts"]] == ["zone_entry", "port_call", "port_departure"]
+    code, out, _ = run("ack", str(voyage), "--note", "seen", "--by", "alice")
+    assert code == 0 and json.loads(out)["state"] == "acknowledged"
+    code, out, _ = run("note", str(voyage), "agent called", "--by", "bob")
+    assert [n["text"] for n in json.loads(out)["notes"]] == ["seen", "agent called"]
+    code, out, _ = run("owner", str(voyage), "desk 3")
+    assert json.loads(out)["owner"] == "desk 3"
+    code, out, _ = run("owner", str(voyage))
+    assert json.loads(out)["owner"] is None
+    code, out, _ = run("close", str(voyage))
+    assert json.loads(out)["state"] == "closed"
+    code, out, _ = run("--state", "open")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [maria]
+    code, _, err = run("ack", str(voyage))
+    assert code == 2 and "closed; it cannot become acknowledged" in err and "Traceback" not in err
+    code, _, err = run("show", "424242")
+    assert code == 2 and "no incident with id 424242" in err
+    code, _, err = run("note", str(maria), "  ")
+    assert code == 2 and "a note needs some text" in err
+    with pytest.raises(SystemExit) as usage:  # argparse: one line naming the bad argument
+        run("--vessel", "12")
+    assert usage.value.code == 2 and "not an MMSI (9 digits): '12'" in capsys.readouterr().err

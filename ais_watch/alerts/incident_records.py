@@ -9,11 +9,12 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ais_watch.alerts.incident_rules import (
     OWN,
+    SILENCE,
     Candidate,
     choose,
     merged_subjects,
@@ -37,17 +38,21 @@ async def assign(conn: AsyncConnection, row: dict[str, Any], window: timedelta, 
     if conn.dialect.name == "postgresql":
         for subject in sorted(subjects.own):  # one order everywhere: no deadlock between two instances
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(subject)})
+    at: datetime = row["occurred_at"]
+    # Only those the rule could choose (a ship's years of incidents are not read for each alert); the
+    # rule itself decides among them.
     found = (await conn.execute(
         select(incidents.c.id, incidents.c.state, incidents.c.opened_at, incidents.c.last_alert_at,
                incidents.c.last_kind, incident_subjects.c.role)
         .join(incident_subjects, incident_subjects.c.incident_id == incidents.c.id)
-        .where(incident_subjects.c.subject.in_(subjects.own), incidents.c.state != "closed"))).all()
+        .where(incident_subjects.c.subject.in_(subjects.own), incidents.c.state != "closed",
+               incidents.c.opened_at <= at + window,
+               or_(incidents.c.last_alert_at >= at - window, incidents.c.last_kind == SILENCE)))).all()
     by_id: dict[int, Candidate] = {}
     for r in found:
         seen = by_id.get(r.id)
         by_id[r.id] = Candidate(r.id, r.state, r.opened_at, r.last_alert_at, r.last_kind,
                                 r.role == OWN or (seen is not None and seen.own))
-    at: datetime = row["occurred_at"]
     chosen = choose(by_id.values(), at, window)
     if chosen is None:
         incident_id = await _open(conn, row, now)
