@@ -229,7 +229,7 @@ def test_a_ship_passing_a_loitering_one_between_two_ticks_is_seen_only_within_th
     lat0, lon0 = AT_SEA
     lon = lon0 + metres_east / (111_320 * math.cos(math.radians(lat0)))
     here = h.stage.lat[h.stage.slot[ANGARA]]
-    for k, seconds in enumerate((10, 30, 50)):  # between the ticks of minutes 60 and 61, crossing its latitude
+    for k, seconds in enumerate((10, 30, 50)):  # between the ticks of minutes 60 and 61
         ctx = Context(h.out)  # type: ignore[arg-type]
         ctx.vessel = h.out.vessel(OTHER) or {}
         h.stage.handle(make_position(OTHER, T0 + timedelta(minutes=60, seconds=seconds),
