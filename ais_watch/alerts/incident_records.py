@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ais_watch.alerts.incident_rules import (
@@ -43,16 +44,18 @@ async def assign(conn: AsyncConnection, row: dict[str, Any], window: timedelta, 
     # rule itself decides among them.
     found = (await conn.execute(
         select(incidents.c.id, incidents.c.state, incidents.c.opened_at, incidents.c.last_alert_at,
-               incidents.c.last_kind, incident_subjects.c.role)
+               incidents.c.last_kind, incident_subjects.c.subject, incident_subjects.c.role)
         .join(incident_subjects, incident_subjects.c.incident_id == incidents.c.id)
         .where(incident_subjects.c.subject.in_(subjects.own), incidents.c.state != "closed",
                incidents.c.opened_at <= at + window,
                or_(incidents.c.last_alert_at >= at - window, incidents.c.last_kind == SILENCE)))).all()
     by_id: dict[int, Candidate] = {}
+    has: dict[int, set[str]] = {}  # which of the alert's own subjects each candidate has
     for r in found:
         seen = by_id.get(r.id)
         by_id[r.id] = Candidate(r.id, r.state, r.opened_at, r.last_alert_at, r.last_kind,
                                 r.role == OWN or (seen is not None and seen.own))
+        has.setdefault(r.id, set()).add(r.subject)
     chosen = choose(by_id.values(), at, window)
     if chosen is None:
         incident_id = await _open(conn, row, now)
@@ -60,11 +63,10 @@ async def assign(conn: AsyncConnection, row: dict[str, Any], window: timedelta, 
     else:
         incident_id = chosen.id
         await _join(conn, chosen, row, now)
-        current = (await conn.execute(select(incident_subjects.c.subject)
-                                      .where(incident_subjects.c.incident_id == incident_id))).scalars().all()
-        new_subjects = merged_subjects(current, subjects, joined_as_partner=not chosen.own)
-    if new_subjects:
-        await conn.execute(insert(incident_subjects), [
+        new_subjects = merged_subjects(sorted(has[incident_id]), subjects, joined_as_partner=not chosen.own)
+    if new_subjects:  # a partner it may have already: the first role it was given stays
+        insert_new = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        await conn.execute(insert_new(incident_subjects).on_conflict_do_nothing(), [
             {"incident_id": incident_id, "subject": subject, "role": role} for subject, role in new_subjects])
     await conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(incident_id=incident_id))
     return incident_id
