@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TextIO, cast
 
 from ais_watch import __version__
 from ais_watch.alerts import commands as alert_commands
+from ais_watch.alerts import incident_commands
 from ais_watch.alerts.model import iso
 from ais_watch.cli_output import csv_writer, write_items
 from ais_watch.clock import ReplayClock
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "default: the main segment only")
 
     alert_commands.add_parser(sub, parse_time)
+    incident_commands.add_parser(sub, parse_time)
     watchlist_commands.add_parser(sub)
 
     calls = sub.add_parser("port-calls", help="port calls of every vessel, from the store")
@@ -171,6 +173,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_serve(settings)
     if args.command == "alerts":
         return await alert_commands.run(args, settings, sys.stdout)
+    if args.command == "incidents":
+        return await incident_commands.run(args, settings, sys.stdout)
     if args.command == "token":
         from ais_watch.api.tokens import create_token
         from ais_watch.store.db import open_database

@@ -259,6 +259,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_secret", "str", "",
             "Secret for the generic webhook's HMAC-SHA256 signature.", env="AIS_WATCH_WEBHOOK_SECRET",
             secret=True),
+    Setting("slack_bot_token", "str", "",
+            "A Slack bot token (chat:write) that, with slack_channel, posts every alert as a thread per "
+            "incident.", env="AIS_WATCH_SLACK_BOT_TOKEN", secret=True),
+    Setting("slack_channel", "str", "",
+            "The Slack channel (ID or name) slack_bot_token posts to.", env="AIS_WATCH_SLACK_CHANNEL"),
     Setting("notifiers", "tables", [],
             "Notifiers with routing filters, as [[notifiers]] tables in the config file (see Alerts)."),
     Setting("alerts.cooldown", "float", 1800.0,
@@ -274,6 +279,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("alerts.http_timeout", "float", 10.0, "Seconds a notifier's HTTP request may take.", minimum=0.1),
     Setting("alerts.notify_wait", "float", 60.0,
             "Seconds `replay --notify` waits for pending deliveries before it exits.", minimum=0),
+    Setting("incidents.window", "float", 48.0,
+            "Hours (event time): an alert about a vessel joins its incident when within this of the "
+            "incident's alerts; otherwise it opens a new one (a silence after went_dark does not count).",
+            minimum=0.01),
     Setting("alerts.map_url", "str", "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=10/{lat}/{lon}",
             "Link to an online map in Slack messages; {lat} and {lon} are filled in."),
     Setting("dashboard.tile_url", "str", "",

@@ -82,7 +82,8 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
     engine = await open_database(settings["db"], migrate_schema=settings["store.auto_migrate"])
     dispatcher: Dispatcher | None = None
     try:
-        alert_store = AlertStore(engine, notifiers, cooldown=settings["alerts.cooldown"])
+        alert_store = AlertStore(engine, notifiers, cooldown=settings["alerts.cooldown"],
+                                 incident_window=settings["incidents.window"] * 3600)
         if deliver:
             policy = RetryPolicy(max_attempts=settings["alerts.max_attempts"],
                                  max_age=settings["alerts.max_age"],

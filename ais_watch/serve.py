@@ -113,6 +113,7 @@ async def cmd_serve(settings: Settings) -> int:
     async with running_pipeline(settings, clock, stages=[hub], start_dispatcher=False) as runtime:
         runtime.demo = demo_mode(demo) if demo is not None else None
         runtime.alerts.subscribe(hub.alert_changed)
+        runtime.alerts.subscribe_incidents(hub.incident_changed)
         events = AlertEventListener(runtime.alerts)  # another instance's alerts, for this one's listeners
         events.start()
         routes: asyncio.Future[None] | None = None

@@ -94,7 +94,11 @@ async def test_raise_stores_the_alert_object_and_one_pending_delivery_per_matchi
         "vessel_name": "ANGARA", "place": "Rajin", "occurred_at": "2023-09-12T14:05:31.250000Z",
         "raised_at": "2023-09-12T14:06:02Z", "lat": 42.2412345, "lon": 130.298761, "state": "open",
         "details": {"flag": "RU", "duration_seconds": 18720, "destination": "RAJIN"},
+        "incident_id": row["incident_id"],  # added with incidents, after the design's fields
     }
+    assert row["incident_id"] is not None
+    assert list(alert_json(row))[:-1] == ["id", "kind", "severity", "mmsi", "imo", "vessel_name", "place",
+                                          "occurred_at", "raised_at", "lat", "lon", "state", "details"]
     assert alert_json(row) == expected
     assert alert_json(stored[0]) == expected  # what raise_alerts returns is the stored row
     assert json.loads(json.dumps(alert_json(row))) == expected  # JSON-serialisable as is

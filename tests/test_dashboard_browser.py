@@ -663,3 +663,105 @@ async def test_an_encounter_in_a_real_browser(tmp_path: Path) -> None:
             assert outside == [], f"the page reached beyond loopback: {outside}"
         code, _ = await serve.stop()
         assert code == 0, serve.tail()
+
+
+# ------------------------------------------------------------------------------------------ incidents
+INCIDENT_SCREENSHOT = REPO / "test-results" / "dashboard-incident.png"
+INCIDENT_NOTE = "tasked <b>imagery</b> & called the agent"
+
+
+def voyage_drafts(t: datetime) -> list[AlertDraft]:
+    """Three alerts of ANGARA's one voyage (one incident), and a port call of another ship (another)."""
+    def angara(kind: str, hours: float, key: str, place: str) -> AlertDraft:
+        return AlertDraft(kind=kind, occurred_at=t - timedelta(hours=hours), event_key=key, place=place,
+                          mmsi=ANGARA.mmsi, imo=ANGARA.imo, vessel_name=ANGARA.name, lat=BERTH[0],
+                          lon=BERTH[1])
+
+    return [
+        angara("zone_entry", 20, "v1", "kp-rajin"),
+        angara("port_call", 12, "v2", "Rajin"),
+        angara("port_departure", 2, "v3", "Rajin"),
+        AlertDraft(kind="port_call", occurred_at=t - timedelta(hours=5), event_key="o1", place="Nakhodka",
+                   mmsi=HOSTILE.mmsi, vessel_name=HOSTILE_NAME, lat=42.8, lon=132.9),
+    ]
+
+
+async def test_an_incident_groups_three_alerts_and_acknowledging_it_acknowledges_them(tmp_path: Path) -> None:
+    """Three alerts of one ship's voyage show as one incident row with its alerts beneath; acknowledging the
+    incident (with a note) acknowledges all three and leaves another ship's alert open; an owner is set;
+    the note, with markup in it, is shown as text."""
+    async_api = _playwright_or_skip()
+    expect = async_api.expect
+    db_url = f"sqlite:///{tmp_path / 'incident.db'}"
+    config = tmp_path / "ais-watch.toml"
+    config.write_text('[dashboard]\ntile_url = ""\n')
+    page_errors: list[str] = []
+    outside: list[str] = []
+    async with (Serve({}, tmp_path / "serve.log") as serve, asyncio.timeout(LIMIT), nmea_feed() as feed,
+                aiohttp.ClientSession() as http):
+        async with engine_on(db_url) as engine:
+            rows = await AlertStore(engine, cooldown=0).raise_alerts(voyage_drafts(now()))
+        voyage = {r["incident_id"] for r in rows if r["mmsi"] == ANGARA.mmsi}
+        assert len(voyage) == 1
+        (incident_id,) = voyage
+        serve.env = serve_env(db_url, config, feed.port)
+        token = await asyncio.to_thread(cli_token, serve.env, db_url)
+        await serve.start()
+        base = await serve.api_base()
+        async with loopback_page(async_api, outside) as page:
+            expect.set_options(timeout=STEP)
+            page.on("pageerror", lambda err: page_errors.append(str(err)))
+            await sign_in(page, expect, base, token)
+
+            # --- one row per incident, the voyage's three alerts beneath its row, newest first
+            await expect(page.locator("#alerts li.alert")).to_have_count(4)
+            await expect(page.locator("#alerts > li.incident")).to_have_count(2)
+            row = page.locator(f'#alerts > li.incident[data-incident-id="{incident_id}"]')
+            await expect(row.locator("ul.incident-alerts > li.alert")).to_have_count(3)
+            await expect(row.locator(".incident-title")).to_have_text("ANGARA")
+            await expect(row.locator(".incident-meta")).to_contain_text("3 alerts")
+            await expect(row).to_have_attribute("data-state", "open")
+            kinds = await row.locator("li.alert").evaluate_all(
+                "(items) => items.map((li) => li.dataset.kind)")
+            assert kinds == ["port_departure", "port_call", "zone_entry"], kinds
+            first = await page.locator("#alerts > li").first.get_attribute("data-incident-id")
+            assert first == str(incident_id), "the voyage's latest alert is the newest in the feed"
+
+            # --- acknowledge the incident, with a note: its three alerts with it, the other ship's not
+            await row.locator("input.incident-note").fill(INCIDENT_NOTE)
+            await row.locator("button.incident-ack").click()
+            await expect(row).to_have_attribute("data-state", "acknowledged")
+            await expect(row.locator('li.alert[data-state="acknowledged"]')).to_have_count(3)
+            await expect(row.locator("button.incident-ack")).to_be_hidden()
+            other = page.locator(f'#alerts li.alert[data-kind="port_call"]:not([data-id="{rows[1]["id"]}"])')
+            await expect(other).to_have_attribute("data-state", "open")
+            await expect(row.locator(".incident-notes li")).to_contain_text(INCIDENT_NOTE)
+            assert await page.locator("#alerts b").count() == 0  # the note's markup is text
+
+            # --- an owner
+            await row.locator("input.incident-owner").fill("desk 3")
+            await row.locator("button.incident-assign").click()
+            await expect(row.locator(".incident-meta")).to_contain_text("owner desk 3")
+
+            # --- what the service has: the incident and each alert acknowledged by the token's holder
+            one = await get_json(http, base, token, f"/api/incidents/{incident_id}")
+            assert one["incident"]["state"] == "acknowledged" and one["incident"]["owner"] == "desk 3"
+            assert [n["text"] for n in one["incident"]["notes"]] == [INCIDENT_NOTE]
+            assert [(a["state"], a["incident_id"]) for a in one["alerts"]] == [
+                ("acknowledged", incident_id)] * 3
+            for a in one["alerts"]:
+                review = (await get_json(http, base, token, f"/api/alerts/{a['id']}"))["review"]
+                assert review["acknowledged_by"] == "e2e" and review["ack_note"] == INCIDENT_NOTE
+
+            # --- the state filter: the acknowledged incident goes with its alerts
+            await page.select_option("#filter-state", "open")
+            await expect(row).to_have_count(0)
+            await expect(page.locator("#alerts > li.incident")).to_have_count(1)
+            await page.select_option("#filter-state", "")
+            await expect(page.locator("#alerts > li.incident")).to_have_count(2)
+            INCIDENT_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(INCIDENT_SCREENSHOT))
+            assert page_errors == [], page_errors
+            assert outside == [], f"the page reached beyond loopback: {outside}"
+        code, _ = await serve.stop()
+        assert code == 0, serve.tail()

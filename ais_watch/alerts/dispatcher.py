@@ -8,6 +8,10 @@ resumes whatever is pending. Delivery is at least once: a process killed between
 the commit sends that one again, with the same idempotency key, so the receiver can drop the repeat.
 
 Retries run on wall time, not the pipeline clock: they are about the real network, not recorded events.
+
+A threaded notifier (Slack with a bot token) gets each alert of an incident as a reply to the incident's
+first message, which is remembered when its delivery is recorded (ais_watch/alerts/threads.py); a reply
+due before its parent is delivered is put off, without an attempt, until the parent's next attempt.
 """
 
 from __future__ import annotations
@@ -25,8 +29,15 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ais_watch.alerts import threads
 from ais_watch.alerts.model import alert_json
-from ais_watch.alerts.notifiers.base import RESPONSE_SNIPPET, DeliveryResult, Notifier
+from ais_watch.alerts.notifiers.base import (
+    RESPONSE_SNIPPET,
+    DeliveryResult,
+    Notifier,
+    ThreadedNotifier,
+    ThreadRef,
+)
 from ais_watch.alerts.store import AlertStats
 from ais_watch.store.schema import alerts, deliveries, delivery_attempts
 
@@ -189,17 +200,44 @@ class Dispatcher:
 
     async def _deliver(self, notifier: Notifier, row: dict[str, Any]) -> None:
         alert = alert_json(row)
+        in_incident = row["incident_id"] is not None
+        threaded = notifier if isinstance(notifier, ThreadedNotifier) and in_incident else None
+        parent: ThreadRef | None = None
+        if threaded is not None:
+            async with self.engine.connect() as conn:
+                where = await threads.place(conn, threaded.name, threaded.thread_scope, row["incident_id"],
+                                            row["id"], self._now())
+            if isinstance(where, threads.Wait):
+                await self._put_off(notifier, row, where.until)
+                return
+            parent = where
         started = time.monotonic()
         try:
-            result = await notifier.send(alert, row["idempotency_key"])
+            if threaded is not None:
+                result = await threaded.send_in_thread(alert, row["idempotency_key"], parent)
+            else:
+                result = await notifier.send(alert, row["idempotency_key"])
         except Exception as err:  # a notifier bug must not stop the others
             log.exception("notifier %s raised", notifier.name)
             result = DeliveryResult(ok=False, response=f"notifier error: {err!r}"[:RESPONSE_SNIPPET])
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        await self._record(notifier, row, result, elapsed_ms)
+        starts_thread = threaded.thread_scope if threaded is not None and parent is None else None
+        await self._record(notifier, row, result, elapsed_ms, starts_thread)
+
+    async def _put_off(self, notifier: Notifier, row: dict[str, Any], until: datetime) -> None:
+        """A reply whose thread's parent is not delivered yet: due again when the parent is (no attempt is
+        counted: nothing was sent). The claim's lease is replaced by the new time."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(deliveries).where(
+                deliveries.c.id == row["delivery_id"], deliveries.c.state == "pending",
+                deliveries.c.attempts == row["attempts"]).values(next_attempt_at=until))
+        log.debug("delivery of alert %s to %s waits for its incident's first message", row["id"],
+                  notifier.name)
 
     async def _record(self, notifier: Notifier, row: dict[str, Any], result: DeliveryResult,
-                      elapsed_ms: int) -> None:
+                      elapsed_ms: int, starts_thread: str | None = None) -> None:
+        """The attempt and the delivery's new state; a threaded notifier's first message of an incident
+        (`starts_thread`: its channel) is remembered in the same transaction."""
         now = self._now()
         attempts = row["attempts"] + 1
         values: dict[str, Any] = {"attempts": attempts, "last_status": result.status,
@@ -229,4 +267,7 @@ class Dispatcher:
             await conn.execute(insert(delivery_attempts).values(
                 delivery_id=row["delivery_id"], attempt=attempts, at=now, ok=result.ok, status=result.status,
                 response=result.response[:RESPONSE_SNIPPET], duration_ms=elapsed_ms))
+            if result.ok and result.posted is not None and starts_thread is not None:
+                await threads.remember(conn, notifier.name, starts_thread, row["incident_id"], row["id"],
+                                       result.posted, now)
         self.stats.count_delivery(outcome)

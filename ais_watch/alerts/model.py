@@ -3,6 +3,7 @@ No I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -109,7 +110,7 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def alert_json(row: dict[str, Any]) -> dict[str, Any]:
+def alert_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """The alert object of docs/architecture.md, the same in the CLI, the API and webhook bodies."""
     return {
         "id": row["id"],
@@ -125,4 +126,7 @@ def alert_json(row: dict[str, Any]) -> dict[str, Any]:
         "lon": row["lon"],
         "state": row["state"],
         "details": row["details"] or {},
+        # Added with incidents (an addition to the contract: the fields above are unchanged). Null only
+        # for an alert stored before incidents existed.
+        "incident_id": row.get("incident_id"),
     }

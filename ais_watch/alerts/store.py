@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import ReturningInsert
 
+from ais_watch.alerts import incident_records
 from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertAmendment, AlertDraft
 from ais_watch.alerts.notifiers.base import Notifier
 from ais_watch.errors import AisWatchError
@@ -55,15 +56,22 @@ def _insert_ignoring_duplicates(dialect: str) -> ReturningInsert[*tuple[Any, ...
 
 class AlertStore:
     def __init__(self, engine: AsyncEngine, notifiers: Sequence[Notifier] = (), *, cooldown: float = 1800.0,
+                 incident_window: float = 172800.0,
                  wall_clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
         self.notifiers = list(notifiers)
         self.cooldown = timedelta(seconds=cooldown)
+        self.incident_window = timedelta(seconds=incident_window)  # ais_watch/alerts/incident_rules.py
         self.stats = AlertStats()
         self._now = wall_clock or (lambda: datetime.now(UTC))
         self._insert = _insert_ignoring_duplicates(engine.dialect.name)
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._incident_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.origin = uuid.uuid4().hex  # marks this process's own announcements, which it skips
+
+    def wall_time(self) -> datetime:
+        """Wall time as this store reads it (a test gives its own clock)."""
+        return self._now()
 
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Called with each new or changed alert row (the dispatcher's wake-up, the live API feed)."""
@@ -77,7 +85,18 @@ class AlertStore:
             except Exception:  # a broken listener must not undo a stored alert
                 log.exception("alert listener failed")
 
-    async def _announce(self, conn: AsyncConnection, alert_id: int) -> None:
+    def subscribe_incidents(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Called with each incident object people change (ais_watch/alerts/incidents.py): the live feed."""
+        self._incident_listeners.append(listener)
+
+    def notify_incident_listeners(self, incident: dict[str, Any]) -> None:
+        for listener in self._incident_listeners:
+            try:
+                listener(incident)
+            except Exception:  # a broken listener must not undo a stored change
+                log.exception("incident listener failed")
+
+    async def announce(self, conn: AsyncConnection, alert_id: int) -> None:
         """NOTIFY in the alert's own transaction: the other instances hear of it when, and only if, it
         commits."""
         if conn.dialect.name == "postgresql":
@@ -125,7 +144,7 @@ class AlertStore:
             return None  # cooled down or never stored: nothing to add to
         details = {**(row["details"] or {}), **amendment.details}
         await conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(details=details))
-        await self._announce(conn, row["id"])
+        await self.announce(conn, row["id"])
         return {**row, "details": details}
 
     async def _raise_one(self, conn: AsyncConnection, draft: AlertDraft) -> dict[str, Any] | None:
@@ -156,8 +175,9 @@ class AlertStore:
             self.stats.duplicates += 1
             return None
         row = dict(inserted)
-        await self._announce(conn, row["id"])
+        await self.announce(conn, row["id"])
         now = self._now()
+        row["incident_id"] = await incident_records.assign(conn, row, self.incident_window, now)
         targets = [n for n in self.notifiers
                    if n.filter.matches(draft.kind, severity, draft.tags, draft.zones)]
         if targets:
@@ -194,7 +214,12 @@ class AlertStore:
             if current not in allowed_from:
                 raise AlertError(f"alert {alert_id} is {current}; it cannot become {state}")
             await conn.execute(update(alerts).where(alerts.c.id == alert_id).values(state=state, **values))
-            await self._announce(conn, alert_id)
+            await self.announce(conn, alert_id)
+            incident_id = await conn.scalar(select(alerts.c.incident_id).where(alerts.c.id == alert_id))
+            if incident_id is not None:
+                by = values.get("acknowledged_by") or values.get("resolved_by") or ""
+                when = values.get("acknowledged_at") or values.get("resolved_at") or self._now()
+                await incident_records.settle(conn, incident_id, by, when)
         row = await self.get(alert_id)
         self.notify_listeners(row)
         return row

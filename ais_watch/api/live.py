@@ -1,5 +1,5 @@
-"""Live updates over a websocket: new and changed alerts, positions of watchlisted vessels, and (for a
-client that asks for a viewport) every vessel inside it.
+"""Live updates over a websocket: new and changed alerts, incidents people changed (owner, notes, state),
+positions of watchlisted vessels, and (for a client that asks for a viewport) every vessel inside it.
 
 Each client has a bounded queue. A client too slow to keep up is disconnected (code 1013, try again)
 rather than silently skipping alerts: on reconnect it reloads the alert list and carries on.
@@ -58,6 +58,10 @@ class LiveHub(StageBase):
     # alert store listener
     def alert_changed(self, row: dict[str, Any]) -> None:
         self.publish({"type": "alert", "alert": alert_json(row)})
+
+    # alert store incident listener (ais_watch/alerts/incidents.py)
+    def incident_changed(self, incident: dict[str, Any]) -> None:
+        self.publish({"type": "incident", "incident": incident})
 
     # pipeline stage
     def handle(self, report: Report, ctx: Context) -> None:

@@ -16,6 +16,13 @@ from ais_watch.api.handlers.basemap import basemap_tile
 from ais_watch.api.handlers.dashboard import dashboard_config
 from ais_watch.api.handlers.encounters import list_encounters
 from ais_watch.api.handlers.health import healthz, metrics, readyz
+from ais_watch.api.handlers.incidents import (
+    ack_incident,
+    add_incident_note,
+    get_incident,
+    list_incidents,
+    update_incident,
+)
 from ais_watch.api.handlers.live import live
 from ais_watch.api.handlers.port_calls import list_port_calls
 from ais_watch.api.handlers.reception import list_reception
@@ -161,6 +168,59 @@ ROUTES: tuple[Route, ...] = (
         "Resolve an alert, with a note.",
         (("id", "path", "alert id"),),
         {"note": "string"},
+    ),
+    Route(
+        "GET",
+        "/api/incidents",
+        list_incidents,
+        "viewer",
+        "Incidents (alerts of one vessel that belong together: a voyage, an encounter and its partner's "
+        "later moves), newest first by their latest alert, each with its state, owner, notes and partners.",
+        (
+            ("state", "query", "open, acknowledged or closed"),
+            ("mmsi", "query", "9 digits: incidents about this vessel (as its own or an encounter partner)"),
+            ("since", "query", "ISO 8601: a latest alert at or after it"),
+            ("until", "query", "ISO 8601: a first alert at or before it"),
+            ("ids", "query", "comma-separated incident ids (at most 500)"),
+            ("limit", "query", "1-1000, default 100"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/incidents/{id}",
+        get_incident,
+        "viewer",
+        "One incident with its notes, and its alerts (the alert objects), oldest first.",
+        (("id", "path", "incident id"),),
+    ),
+    Route(
+        "POST",
+        "/api/incidents/{id}/ack",
+        ack_incident,
+        "operator",
+        "Acknowledge an incident and every open alert in it, with a note (kept on the incident and on each "
+        "alert).",
+        (("id", "path", "incident id"),),
+        {"note": "string"},
+    ),
+    Route(
+        "POST",
+        "/api/incidents/{id}/notes",
+        add_incident_note,
+        "operator",
+        "Add a note to an incident (recorded under the token's name).",
+        (("id", "path", "incident id"),),
+        {"text": "string"},
+    ),
+    Route(
+        "PATCH",
+        "/api/incidents/{id}",
+        update_incident,
+        "operator",
+        "Change an incident: owner (a name, or null to clear), state (acknowledged acknowledges its open "
+        "alerts; closed resolves its alerts and no later alert joins it; open again), and a note.",
+        (("id", "path", "incident id"),),
+        {"owner": "string", "state": "string", "note": "string"},
     ),
     Route(
         "GET",

@@ -155,10 +155,80 @@ alerts = Table(
     Column("resolved_by", String(64)),
     Column("resolved_at", UtcDateTime),
     Column("resolve_note", Text),
+    # The incident it belongs to (ais_watch/alerts/incident_rules.py), set in the alert's own
+    # transaction; NULL only for alerts stored before incidents existed.
+    Column("incident_id", _id_column,
+           ForeignKey("incidents.id", ondelete="SET NULL", name="fk_alerts_incident_id_incidents")),
     Index("ix_alerts_cooldown_key_occurred_at", "cooldown_key", "occurred_at"),
     Index("ix_alerts_occurred_at", "occurred_at"),
     Index("ix_alerts_mmsi_occurred_at", "mmsi", "occurred_at"),
     Index("ix_alerts_state", "state"),
+    Index("ix_alerts_incident_id", "incident_id"),
+)
+
+# ------------------------------------------------------------------------------------------- incidents
+# Alerts about one vessel that belong together (a voyage: entry, call, departure, silence, reappearance;
+# an encounter and its partner's later moves), with a state, an owner and notes. Times are event times
+# of its alerts (opened_at the first, last_alert_at the latest), except the *_at of people's actions.
+incidents = Table(
+    "incidents", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("subject", String(160), nullable=False),  # whom it is about: "mmsi:...", "imo:...", "place:..."
+    Column("mmsi", BigInteger),
+    Column("imo", Integer),
+    Column("vessel_name", String(64)),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),  # its first alert's kind
+    Column("last_kind", String(32), nullable=False),  # the kind of its latest alert in event time
+    Column("severity", SmallInteger, nullable=False),  # the highest of its alerts'
+    Column("alert_count", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # open, acknowledged, closed
+    Column("owner", String(64)),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("last_alert_at", UtcDateTime, nullable=False),
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", UtcDateTime),
+    Column("closed_by", String(64)),
+    Column("closed_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_incidents_last_alert_at", "last_alert_at"),
+    Index("ix_incidents_mmsi_last_alert_at", "mmsi", "last_alert_at"),
+    Index("ix_incidents_state_last_alert_at", "state", "last_alert_at"),
+)
+
+# Whom an incident is about, by subject key: its own vessel (by MMSI and by IMO), or the place of a
+# vessel-less alert, and the partners of its encounters, whose later alerts may join it.
+incident_subjects = Table(
+    "incident_subjects", metadata,
+    Column("incident_id", _id_column, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("subject", String(160), primary_key=True),
+    Column("role", String(16), nullable=False),  # own or partner
+    Index("ix_incident_subjects_subject", "subject"),
+)
+
+# What people wrote on an incident, oldest first.
+incident_notes = Table(
+    "incident_notes", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("incident_id", _id_column, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_incident_notes_incident_id", "incident_id"),
+)
+
+# The message a threaded notifier (Slack with a bot token) posted first for an incident, per notifier and
+# channel: later alerts of the incident are posted as replies to it.
+incident_threads = Table(
+    "incident_threads", metadata,
+    Column("incident_id", _id_column, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("notifier", String(64), primary_key=True),
+    Column("scope", String(128), primary_key=True),  # the channel as configured
+    Column("channel", String(128), nullable=False),  # the channel as the receiver named it (Slack's ID)
+    Column("ts", String(64), nullable=False),  # the parent message's id (Slack's ts)
+    Column("alert_id", _id_column, nullable=False),  # the alert that message was
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 # The outbox: one row per alert and notifier, committed with the alert; the dispatcher works it off.

@@ -12,6 +12,13 @@ Configured as `[[notifiers]]` tables in the config file:
     zones = ["rajin"]                   # zone ids; default: any
 
     [[notifiers]]
+    type = "slack"                      # a bot token instead of a url: a thread per incident
+    token = "xoxb-..."                  # chat:write; with `channel` (an ID or a name)
+    channel = "C0123456789"
+    broadcast = "critical"              # replies at or above this also show in the channel; "none"
+    # api_url = "https://slack.com/api" # Slack's Web API (a proxy's, or a test server's)
+
+    [[notifiers]]
     type = "webhook"
     url = "https://example.org/ais-hook"
     secret = "..."                      # webhook only: HMAC-SHA256 signing secret
@@ -20,8 +27,9 @@ Configured as `[[notifiers]]` tables in the config file:
     type = "file"
     path = "alerts.jsonl"               # file only; "-" for stdout
 
-Besides the tables, `slack_webhook_url` makes a Slack notifier named "slack" and `webhook_url` (with
-`webhook_secret`) a webhook notifier named "webhook"; these two get every alert.
+Besides the tables, `slack_webhook_url` makes a Slack notifier named "slack", `slack_bot_token` with
+`slack_channel` a threaded Slack notifier named "slack-thread", and `webhook_url` (with `webhook_secret`)
+a webhook notifier named "webhook"; these get every alert.
 
 Errors name the table (`notifiers[n]`, counted from 1 in file order, with its name when it has one) and
 what is wrong with it, and never quote a URL or a secret.
@@ -30,13 +38,14 @@ what is wrong with it, and never quote a URL or a secret.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from ais_watch.alerts.model import KINDS, Severity
 from ais_watch.alerts.notifiers.base import DeliveryResult, Notifier, NotifierFilter
 from ais_watch.alerts.notifiers.file import FileNotifier
 from ais_watch.alerts.notifiers.slack import SlackNotifier
+from ais_watch.alerts.notifiers.slack_thread import API_URL, SlackThreadNotifier
 from ais_watch.alerts.notifiers.webhook import WebhookNotifier, verify_signature
 from ais_watch.config import Settings
 from ais_watch.errors import ConfigError
@@ -47,6 +56,7 @@ __all__ = [
     "Notifier",
     "NotifierFilter",
     "SlackNotifier",
+    "SlackThreadNotifier",
     "WebhookNotifier",
     "notifiers_from_settings",
     "verify_signature",
@@ -56,7 +66,7 @@ TYPES = ("slack", "webhook", "file")
 NAME_MAX = 64  # deliveries.notifier is a String(64)
 _COMMON_KEYS = frozenset({"type", "name", "kinds", "min_severity", "tags", "zones"})
 _TYPE_KEYS = {
-    "slack": frozenset({"url"}),
+    "slack": frozenset({"url", "token", "channel", "api_url", "broadcast"}),
     "webhook": frozenset({"url", "secret"}),
     "file": frozenset({"path"}),
 }
@@ -142,6 +152,10 @@ def _notifier_from_table(index: int, table: dict[str, Any], settings: Settings) 
         raise fail(f"'name' is longer than {NAME_MAX} characters")
 
     notifier_filter = _filter_from_table(table, fail)
+    if kind == "slack" and ("token" in table or "channel" in table):
+        return _slack_thread_from_table(name, table, notifier_filter, settings, fail)
+    if kind == "slack" and ("api_url" in table or "broadcast" in table):
+        raise fail("'api_url' and 'broadcast' apply to a bot token ('token' and 'channel'), not to 'url'")
     if kind in ("slack", "webhook"):
         if "url" not in table:
             raise fail(f"'url' is required for type {kind!r}")
@@ -163,6 +177,38 @@ def _notifier_from_table(index: int, table: dict[str, Any], settings: Settings) 
     return FileNotifier(name, path, notifier_filter)
 
 
+def _slack_thread_from_table(name: str, table: dict[str, Any], notifier_filter: NotifierFilter,
+                             settings: Settings, fail: Fail) -> SlackThreadNotifier:
+    """A Slack notifier with a bot token: a thread per incident (slack_thread.py)."""
+    if "url" in table:
+        raise fail("give 'url' (an incoming webhook) or 'token' and 'channel' (a bot posting a thread per "
+                   "incident), not both")
+    token, channel = table.get("token"), table.get("channel")
+    if not is_token(token):  # the value is never shown: it is a secret
+        raise fail("'token' must be a Slack bot token (a non-empty string without spaces)")
+    if not isinstance(channel, str) or not channel.strip() or len(channel.strip()) > 128:
+        raise fail("'channel' must be a channel ID or name (1 to 128 characters)")
+    api_url = table.get("api_url", API_URL)
+    if not is_http_url(api_url):
+        raise fail("'api_url' must be an http(s) URL")
+    broadcast: Severity | None = Severity.CRITICAL
+    if "broadcast" in table:
+        value = table["broadcast"]
+        if not isinstance(value, str):
+            raise fail(f"'broadcast' must be a severity or \"none\", got {_type_name(value)}")
+        try:
+            broadcast = None if value.strip().lower() == "none" else Severity.parse(value)
+        except ValueError as err:
+            raise fail(f"'broadcast': {err}, or none") from None
+    return SlackThreadNotifier(name, token, channel.strip(), notifier_filter,
+                               timeout=settings["alerts.http_timeout"], map_url=settings["alerts.map_url"],
+                               api_url=api_url, broadcast=broadcast)
+
+
+def is_token(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value) and not any(c.isspace() for c in value)
+
+
 def notifiers_from_settings(settings: Settings) -> list[Notifier]:
     """Every configured notifier, in table order, then "slack" and "webhook" from the plain settings.
     Raises ConfigError for anything wrong."""
@@ -180,6 +226,16 @@ def notifiers_from_settings(settings: Settings) -> list[Notifier]:
         slack = SlackNotifier("slack", slack_url, NotifierFilter(), timeout=timeout,
                               map_url=settings["alerts.map_url"])
         found.append((slack, "setting 'slack_webhook_url'"))
+    bot_token, bot_channel = settings["slack_bot_token"], settings["slack_channel"].strip()
+    if bot_token or bot_channel:
+        if not (bot_token and bot_channel):
+            raise ConfigError("settings 'slack_bot_token' and 'slack_channel' go together: set both or "
+                              "neither")
+        if not is_token(bot_token):
+            raise ConfigError("setting 'slack_bot_token': a Slack bot token (no spaces)")
+        threaded = SlackThreadNotifier("slack-thread", bot_token, bot_channel, NotifierFilter(),
+                                       timeout=timeout, map_url=settings["alerts.map_url"])
+        found.append((threaded, "settings 'slack_bot_token' and 'slack_channel'"))
     webhook_url = settings["webhook_url"]
     if webhook_url:
         if not is_http_url(webhook_url):

@@ -100,20 +100,27 @@ class HttpPoster:
         return self._session
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> DeliveryResult:
+        return (await self.exchange(url, body, headers))[0]
+
+    async def exchange(self, url: str, body: bytes, headers: Mapping[str, str],
+                       read_limit: int = RESPONSE_SNIPPET * 4) -> tuple[DeliveryResult, bytes | None]:
+        """POST, and the result with the first `read_limit` bytes of the answer (None when there was no
+        answer): a receiver that answers in JSON (Slack's Web API) is read further than a snippet."""
         session = self._get_session()
         try:
             async with session.post(url, data=body, headers=dict(headers), allow_redirects=False) as resp:
                 # Read only what we keep (a few bytes per character at most), never a huge error page.
-                raw = await resp.content.read(RESPONSE_SNIPPET * 4)
-                return result_for_status(resp.status, _snippet(raw), resp.headers.get("Retry-After"))
+                raw = await resp.content.read(read_limit)
+                result = result_for_status(resp.status, _snippet(raw), resp.headers.get("Retry-After"))
+                return result, raw
         except TimeoutError:  # aiohttp's ServerTimeoutError and ConnectionTimeoutError are TimeoutErrors
-            return DeliveryResult(ok=False, response=f"timeout after {self.timeout}s")
+            return DeliveryResult(ok=False, response=f"timeout after {self.timeout}s"), None
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
-            return DeliveryResult(ok=False, response="invalid URL", permanent=True)
+            return DeliveryResult(ok=False, response="invalid URL", permanent=True), None
         except (aiohttp.ClientConnectionError, OSError) as err:
-            return DeliveryResult(ok=False, response=_connection_error_text(err))
+            return DeliveryResult(ok=False, response=_connection_error_text(err)), None
         except aiohttp.ClientError as err:  # payload errors, bad responses
-            return DeliveryResult(ok=False, response=f"HTTP client error: {type(err).__name__}")
+            return DeliveryResult(ok=False, response=f"HTTP client error: {type(err).__name__}"), None
 
     async def close(self) -> None:
         if self._session is not None:

@@ -115,7 +115,7 @@ async function loadZones() {
     style: (feature) => ({ className: "zone zone-" + feature.properties.kind, weight: 1,
                            color: feature.properties.country === "KP" ? "#d1242f" : "#8250df", fillOpacity: 0.15 }),
     onEachFeature: (feature, layer) => layer.bindTooltip(el("span", {}, feature.properties.name)),
-  }).addTo(state.map);
+  }).addTo(state.map).bringToBack();  // under what the alerts draw, whichever answer came first
 }
 
 function arrow(heading, watched) {
@@ -435,11 +435,12 @@ function showAlert(a) {
   drawMeeting(a);
   const list = document.getElementById("alerts");
   const old = list.querySelector(`li.alert[data-id="${Number(a.id)}"]`);
-  if (!matchesFilter(a)) { if (old) old.remove(); return; }
+  if (!matchesFilter(a)) { if (old) dropAlertItem(old); return; }  // incidents.js
   const item = alertItem(a);
-  if (old) { old.replaceWith(item); return; }
-  // Newest first by event time.
-  const after = [...list.children].find((li) => (state.alerts.get(Number(li.dataset.id)) || {}).occurred_at < a.occurred_at);
+  if (old) { old.replaceWith(item); incidentTouched(a.incident_id); return; }
+  if (placeInIncident(list, item, a)) return;  // under its incident's row (incidents.js)
+  // Newest first by event time (an incident's row by its latest alert's).
+  const after = [...list.children].find((li) => (li.dataset.latest || (state.alerts.get(Number(li.dataset.id)) || {}).occurred_at) < a.occurred_at);
   list.insertBefore(item, after || null);
 }
 
@@ -476,6 +477,7 @@ function connectLive() {
       showAlert(message.alert);
       if (message.alert.kind.startsWith("reception_")) loadCoverage();
     }
+    else if (message.type === "incident") incidentChanged(message.incident);  // incidents.js
     else if (message.type === "position") placeVessel(message);
   });
   socket.addEventListener("close", () => {
