@@ -690,7 +690,7 @@ async def test_an_incident_groups_three_alerts_and_acknowledging_it_acknowledges
     """Three alerts of one ship's voyage show as one incident row with its alerts beneath; acknowledging the
     incident (with a note) acknowledges all three and leaves another ship's alert open; an owner is set;
     the note, with markup in it, is shown as text."""
-    async_api = _playwright_or_skip()
+    async_api = playwright_or_skip()
     expect = async_api.expect
     db_url = f"sqlite:///{tmp_path / 'incident.db'}"
     config = tmp_path / "ais-watch.toml"
