@@ -108,6 +108,7 @@ async function start() {
   if (kinds.options.length === 1) for (const kind of config.kinds) kinds.appendChild(el("option", { value: kind }, kind));
   await Promise.all([loadZones(), loadVessels(), loadAlerts(), loadCoverage()]);
   if (!state.coverageTimer) state.coverageTimer = setInterval(loadCoverage, COVERAGE_REFRESH);
+  startFleet();  // fleet.js
   connectLive();
 }
 
@@ -475,6 +476,7 @@ function connectLive() {
     if (message.type === "alert") {
       showAlert(message.alert);
       if (message.alert.kind.startsWith("reception_")) loadCoverage();
+      fleetAlert();  // fleet.js: the board asks again
     }
     else if (message.type === "position") placeVessel(message);
   });
