@@ -19,6 +19,7 @@ fleet (ais_watch/store/fleet.py), never one per vessel.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -97,7 +98,8 @@ async def fleet_board(engine: AsyncEngine, now: datetime, places: Places, query:
         name_only = [e for e in entries if e.imo is None and e.mmsi is None]
         data = await fleet_data(conn, mmsis=[e.mmsi for e in entries if e.mmsi is not None],
                                 imos=[e.imo for e in entries if e.imo is not None],
-                                names=_stored_names(name_only), dark_detector=DARK_DETECTOR)
+                                names=_stored_names(name_only), dark_detector=DARK_DETECTOR,
+                                anomaly_kinds=ANOMALY_KINDS, anomalies_since=now - ANOMALY_WINDOW)
     board = build_rows(rows, entries, data, now, places)
     return sort_rows(filter_rows(board, query), query)
 
@@ -123,9 +125,13 @@ def _stored_names(entries: Iterable[WatchEntry]) -> set[str]:
 def build_rows(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], data: FleetData, now: datetime,
                places: Places) -> list[dict[str, Any]]:
     """One row per entry (`rows[i]` the stored form of `entries[i]`), from what the store holds."""
-    index = WatchlistIndex(entries)
-    row_of = {id(entry): row for entry, row in zip(entries, rows, strict=True)}
-    name_only = {id(e) for e in entries if e.imo is None and e.mmsi is None}
+    # Matched by IMO and MMSI as the detectors match, by name only where a name is all an entry has: the
+    # others go into the index without their names (normalising thousands of names is its costly part).
+    matching = [e if e.imo is None and e.mmsi is None else dataclasses.replace(e, name=None, aliases=())
+                for e in entries]
+    index = WatchlistIndex(matching)
+    row_of = {id(m): row for m, row in zip(matching, rows, strict=True)}
+    name_only = {id(m) for m in matching if m.imo is None and m.mmsi is None}
     members: dict[str, list[tuple[dict[str, Any], str]]] = {row["key"]: [] for row in rows}
     for vessel in data.vessels:
         owner = _owner(vessel, index, name_only)
@@ -137,7 +143,12 @@ def build_rows(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], da
              if found and found[0][0]["last_seen"] is not None and found[0][0]["last_lat"] is not None}
     names = dict(zip(leads, places.names([(v["last_lat"], v["last_lon"]) for v in leads.values()]),
                      strict=True))
-    alerts = _alerts_by_entry(rows, members, data.open_alerts)
+    counts = _by_entry(rows, members, data.alert_counts)
+    anomalies = _by_entry(rows, members, data.anomalies)
+    open_calls: dict[int, list[dict[str, Any]]] = {}
+    for c in data.open_calls:
+        open_calls.setdefault(c["mmsi"], []).append(c)
+    latest_calls = {c["mmsi"]: c for c in data.latest_calls}
     board = []
     for entry, row in zip(entries, rows, strict=True):
         key = row["key"]
@@ -148,8 +159,7 @@ def build_rows(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], da
             mmsis.append(entry.mmsi)
         ais_name = found[0][0]["name"] if found else None
         flag = found[0][0]["flag"] if found and found[0][0]["flag"] else entry.flag
-        own = alerts[key]
-        worst = max((a["severity"] for a in own), default=None)
+        worst = max((c["highest"] for c in counts[key]), default=None)
         board.append({
             "key": key,
             "name": entry.name or ais_name or key,
@@ -164,7 +174,8 @@ def build_rows(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], da
                 "association": row.get("association"), "expires_at": iso(row.get("expires_at")),
                 "matched_by": found[0][1] if found else None,
             },
-            "state": vessel_state(found, lead, data, own, now),
+            "state": vessel_state(found, lead, data.dark, open_calls.get(lead["mmsi"], []) if lead else [],
+                                  anomalies[key], now),
             "position": None if lead is None else {
                 "mmsi": lead["mmsi"], "lat": lead["last_lat"], "lon": lead["last_lon"],
                 "time": iso(lead["last_seen"]),
@@ -172,8 +183,10 @@ def build_rows(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], da
                 "place": names[key], "sog": lead["last_sog"], "cog": lead["last_cog"],
                 "heading": lead["last_heading"],
             },
-            "alerts": {"open": len(own), "highest": None if worst is None else Severity(worst).label()},
-            "last_port_call": _last_call(found, data),
+            "alerts": {"open": sum(c["open"] for c in counts[key]),
+                       "highest": None if worst is None else Severity(worst).label()},
+            "last_port_call": _last_call([latest_calls[v["mmsi"]] for v, _ in found
+                                          if v["mmsi"] in latest_calls]),
         })
     return board
 
@@ -188,9 +201,10 @@ def _owner(vessel: dict[str, Any], index: WatchlistIndex, name_only: set[int]
     return (by_name[0], "name") if by_name else None
 
 
-def _alerts_by_entry(rows: Sequence[dict[str, Any]], members: dict[str, list[tuple[dict[str, Any], str]]],
-                     open_alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Each entry's open alerts: those about one of its vessels, its own MMSI or its IMO."""
+def _by_entry(rows: Sequence[dict[str, Any]], members: dict[str, list[tuple[dict[str, Any], str]]],
+              about: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each entry's share of `about` (alerts, or alert counts, with an mmsi and an imo): those about one of
+    its vessels, its own MMSI or its IMO, each once."""
     by_mmsi: dict[int, set[str]] = {}
     by_imo: dict[int, set[str]] = {}
     for row in rows:
@@ -201,44 +215,42 @@ def _alerts_by_entry(rows: Sequence[dict[str, Any]], members: dict[str, list[tup
         if row["imo"] is not None:
             by_imo.setdefault(row["imo"], set()).add(row["key"])
     out: dict[str, list[dict[str, Any]]] = {row["key"]: [] for row in rows}
-    for alert in open_alerts:
-        keys = by_mmsi.get(alert["mmsi"], set()) | by_imo.get(alert["imo"], set())
-        for key in keys:
-            out[key].append(alert)
+    for item in about:
+        for key in by_mmsi.get(item["mmsi"], set()) | by_imo.get(item["imo"], set()):
+            out[key].append(item)
     return out
 
 
-def vessel_state(found: Sequence[tuple[dict[str, Any], str]], lead: dict[str, Any] | None, data: FleetData,
-                 open_alerts: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """The row's state, the first of STATES that holds (see the module's docstring)."""
+def vessel_state(found: Sequence[tuple[dict[str, Any], str]], lead: dict[str, Any] | None,
+                 dark: dict[int, datetime], open_calls: Sequence[dict[str, Any]],
+                 anomalies: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The row's state, the first of STATES that holds (see the module's docstring): `found` are the
+    entry's vessels, the one heard last (`lead`) first; `open_calls` the lead's own."""
     if lead is None:
         return {"state": "not_heard"}
     last_heard = max(v["last_seen"] for v, _ in found if v["last_seen"] is not None)
     # Dark as the detector holds it, and nothing heard of the ship since on any of its MMSIs.
-    silences = [data.dark[v["mmsi"]] for v, _ in found if v["mmsi"] in data.dark]
+    silences = [dark[v["mmsi"]] for v, _ in found if v["mmsi"] in dark]
     dark_since = max((s for s in silences if s >= last_heard), default=None)
     if dark_since is not None:
         return {"state": "dark", "since": iso(dark_since),
                 "hours": round((now - dark_since).total_seconds() / 3600, 2)}
-    anomalies = [a for a in open_alerts
-                 if a["kind"] in ANOMALY_KINDS and a["occurred_at"] >= now - ANOMALY_WINDOW]
-    if anomalies:
-        newest = max(anomalies, key=lambda a: (a["occurred_at"], a["id"]))
+    recent = [a for a in anomalies if a["kind"] in ANOMALY_KINDS and a["occurred_at"] >= now - ANOMALY_WINDOW]
+    if recent:
+        newest = max(recent, key=lambda a: (a["occurred_at"], a["id"]))
         details = newest["details"] or {}
         reason = details.get("reason") if newest["kind"] == "position_anomaly" else None
         return {"state": "anomalous", "reason": reason if isinstance(reason, str) else newest["kind"],
                 "since": iso(newest["occurred_at"]), "alert_id": newest["id"]}
-    calls = [c for c in data.open_calls if c["mmsi"] == lead["mmsi"]]
-    if calls:
-        call = max(calls, key=lambda c: c["arrival"])
+    if open_calls:
+        call = max(open_calls, key=lambda c: c["arrival"])
         return {"state": "in_port", "port": call["port_name"], "port_id": call["port_id"],
                 "country": call["country"], "since": iso(call["arrival"])}
     return {"state": "at_sea"}
 
 
-def _last_call(found: Sequence[tuple[dict[str, Any], str]], data: FleetData) -> dict[str, Any] | None:
-    mmsis = {v["mmsi"] for v, _ in found}
-    calls = [c for c in data.latest_calls if c["mmsi"] in mmsis]
+def _last_call(calls: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The latest of the entry's vessels' latest calls."""
     if not calls:
         return None
     call = max(calls, key=lambda c: c["arrival"])

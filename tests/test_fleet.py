@@ -67,6 +67,18 @@ def alert(alert_id: int, kind: str, hours_ago: float, *, mmsi: int | None = NEW,
             "occurred_at": NOW - timedelta(hours=hours_ago), "details": {"reason": reason} if reason else {}}
 
 
+def opened(*alerts: dict[str, Any]) -> dict[str, Any]:
+    """Open alerts as the store hands them over: counted by (mmsi, imo), and the anomalies as rows."""
+    counts: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for a in alerts:
+        group = counts.setdefault((a["mmsi"], a["imo"]), {"mmsi": a["mmsi"], "imo": a["imo"], "open": 0,
+                                                           "highest": 0})
+        group["open"] += 1
+        group["highest"] = max(group["highest"], a["severity"])
+    return {"alert_counts": list(counts.values()),
+            "anomalies": [a for a in alerts if a["kind"] in ("position_anomaly", "identity_change")]}
+
+
 def board(entries: list[WatchEntry], data: FleetData, rows: list[dict[str, Any]] | None = None
           ) -> dict[str, dict[str, Any]]:
     built = build_rows(rows or [stored(e) for e in entries], entries, data, NOW, Places())
@@ -86,11 +98,11 @@ def test_states_in_precedence_dark_anomalous_in_port_at_sea() -> None:
     assert one(in_port)["state"] == {"state": "in_port", "port": "Rajin", "port_id": "kp-rajin",
                                      "country": "KP", "since": iso(NOW - timedelta(hours=20))}
     anomalous = FleetData(vessels=heard, open_calls=[call(NEW, 20)],
-                          open_alerts=[alert(7, "position_anomaly", 8, reason="impossible_speed")])
+                          **opened(alert(7, "position_anomaly", 8, reason="impossible_speed")))
     assert one(anomalous)["state"] == {"state": "anomalous", "reason": "impossible_speed",
                                        "since": iso(NOW - timedelta(hours=8)), "alert_id": 7}
     dark = FleetData(vessels=heard, open_calls=[call(NEW, 20)],
-                     open_alerts=[alert(7, "position_anomaly", 8, reason="impossible_speed")],
+                     **opened(alert(7, "position_anomaly", 8, reason="impossible_speed")),
                      dark={NEW: NOW - timedelta(hours=7.5)})
     assert one(dark)["state"] == {"state": "dark", "since": iso(NOW - timedelta(hours=7.5)), "hours": 7.5}
 
@@ -118,12 +130,12 @@ def test_dark_only_while_nothing_was_heard_since() -> None:
 
 def test_anomalous_needs_an_open_anomaly_of_the_last_day() -> None:
     heard = [vessel(NEW, 0.5)]
-    old = FleetData(vessels=heard, open_alerts=[alert(1, "position_anomaly", 25, reason="on_land")])
+    old = FleetData(vessels=heard, **opened(alert(1, "position_anomaly", 25, reason="on_land")))
     assert one(old)["state"]["state"] == "at_sea"
-    other_kind = FleetData(vessels=heard, open_alerts=[alert(1, "zone_entry", 1)])
+    other_kind = FleetData(vessels=heard, **opened(alert(1, "zone_entry", 1)))
     assert one(other_kind)["state"]["state"] == "at_sea"
-    identity = FleetData(vessels=heard, open_alerts=[alert(1, "identity_change", 2),
-                                                     alert(2, "position_anomaly", 3, reason="on_land")])
+    identity = FleetData(vessels=heard, **opened(alert(1, "identity_change", 2),
+                                                alert(2, "position_anomaly", 3, reason="on_land")))
     assert one(identity)["state"] == {"state": "anomalous", "reason": "identity_change",
                                       "since": iso(NOW - timedelta(hours=2)), "alert_id": 1}
 
@@ -180,12 +192,13 @@ def test_associated_and_listed_entries() -> None:
 
 
 def test_open_alerts_per_entry() -> None:
-    data = FleetData(vessels=[vessel(NEW, 1)], open_alerts=[
+    data = FleetData(vessels=[vessel(NEW, 1)], **opened(
         alert(1, "went_dark", 5, severity=Severity.HIGH),
         alert(2, "zone_entry", 4, mmsi=OLD, imo=IMO),  # an MMSI no longer heard, with its IMO
         alert(3, "port_call", 3, mmsi=OTHER, severity=Severity.CRITICAL),  # another ship's
-    ])
-    assert one(data)["alerts"] == {"open": 2, "highest": "high"}
+        alert(4, "port_call", 2, imo=IMO),  # by its MMSI and its IMO: once
+    ))
+    assert one(data)["alerts"] == {"open": 3, "highest": "high"}
 
 
 # ---------------------------------------------------------------------------------- sort, filter
@@ -198,7 +211,8 @@ def row(name: str, state: str, age: float | None, alerts: int, highest: str | No
 
 ROWS = [row("delta", "at_sea", 60, 1, "low"), row("Alpha", "dark", 9000, 2, "high", hours=7),
         row("charlie", "not_heard", None, 0, None), row("bravo", "dark", 30000, 2, "critical", hours=20),
-        row("echo", "in_port", 10, 5, "medium", watch="associated"), row("foxtrot", "anomalous", 600, 1, "high")]
+        row("echo", "in_port", 10, 5, "medium", watch="associated"),
+        row("foxtrot", "anomalous", 600, 1, "high")]
 
 
 def names(rows: list[dict[str, Any]]) -> list[str]:

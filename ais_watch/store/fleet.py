@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import zip_longest
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ais_watch.store.schema import alerts, detector_state, port_calls, vessels, watchlist
@@ -21,8 +22,11 @@ VESSEL_COLUMNS = (vessels.c.mmsi, vessels.c.mmsi_valid, vessels.c.name, vessels.
                   vessels.c.last_cog, vessels.c.last_heading)
 CALL_COLUMNS = (port_calls.c.mmsi, port_calls.c.port_id, port_calls.c.port_name, port_calls.c.country,
                 port_calls.c.kind, port_calls.c.arrival, port_calls.c.departure)
-ALERT_COLUMNS = (alerts.c.id, alerts.c.kind, alerts.c.severity, alerts.c.mmsi, alerts.c.imo,
-                 alerts.c.occurred_at, alerts.c.details)
+ANOMALY_COLUMNS = (alerts.c.id, alerts.c.kind, alerts.c.mmsi, alerts.c.imo, alerts.c.occurred_at,
+                   alerts.c.details)
+WATCHLIST_COLUMNS = (watchlist.c.key, watchlist.c.name, watchlist.c.imo, watchlist.c.mmsi, watchlist.c.flag,
+                     watchlist.c.reason, watchlist.c.source, watchlist.c.aliases, watchlist.c.tags,
+                     watchlist.c.dark_threshold, watchlist.c.association, watchlist.c.expires_at)
 
 
 @dataclass
@@ -32,7 +36,9 @@ class FleetData:
     vessels: list[dict[str, Any]] = field(default_factory=list)
     open_calls: list[dict[str, Any]] = field(default_factory=list)  # no departure yet
     latest_calls: list[dict[str, Any]] = field(default_factory=list)  # each MMSI's latest arrival
-    open_alerts: list[dict[str, Any]] = field(default_factory=list)  # state open: nobody has looked
+    # The open alerts (nobody has looked at them) counted by (mmsi, imo): {mmsi, imo, open, highest}.
+    alert_counts: list[dict[str, Any]] = field(default_factory=list)
+    anomalies: list[dict[str, Any]] = field(default_factory=list)  # open ones of the kinds asked, recent
     dark: dict[int, datetime] = field(default_factory=dict)  # MMSI -> last heard before its went_dark
 
 
@@ -43,19 +49,20 @@ def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
 
 
 async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[dict[str, Any]]:
-    return [dict(r) for r in (await conn.execute(query)).mappings()]
+    return [r._asdict() for r in (await conn.execute(query)).all()]
 
 
 async def watchlist_rows(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Every watchlist entry, expired associations too, in import order, with every column."""
-    return await _rows(conn, select(watchlist).order_by(watchlist.c.id))
+    """Every watchlist entry, expired associations too, in import order (its columns but id and times)."""
+    return await _rows(conn, select(*WATCHLIST_COLUMNS).order_by(watchlist.c.id))
 
 
 async def fleet_data(conn: AsyncConnection, *, mmsis: Iterable[int], imos: Iterable[int],
-                     names: Iterable[str], dark_detector: str) -> FleetData:
+                     names: Iterable[str], dark_detector: str, anomaly_kinds: Iterable[str],
+                     anomalies_since: datetime) -> FleetData:
     """The vessels with one of these MMSIs, IMOs or names (as stored), and for every one of them its
     open and latest port calls and whether `dark_detector` holds it dark; the open alerts of those
-    vessels and of these IMOs."""
+    vessels and of these IMOs, counted, and those of `anomaly_kinds` since `anomalies_since`."""
     data = FleetData()
     mmsis, imos = set(mmsis), set(imos)
     found: dict[int, dict[str, Any]] = {}
@@ -78,18 +85,28 @@ async def fleet_data(conn: AsyncConnection, *, mmsis: Iterable[int], imos: Itera
             alerted_for = (state or {}).get("alerted_for")
             if isinstance(alerted_for, str):
                 data.dark[int(key)] = datetime.fromisoformat(alerted_for)
-    data.open_alerts = await open_alerts(conn, mmsis | set(heard), imos)
+    await _open_alerts(conn, data, mmsis | set(heard), imos, tuple(anomaly_kinds), anomalies_since)
     return data
 
 
-async def open_alerts(conn: AsyncConnection, mmsis: Iterable[int], imos: Iterable[int]
-                      ) -> list[dict[str, Any]]:
-    """The open (unacknowledged) alerts about these MMSIs or IMOs, each once."""
-    found: dict[int, dict[str, Any]] = {}
-    clauses: list[tuple[Any, Iterable[int]]] = [(alerts.c.mmsi, mmsis), (alerts.c.imo, imos)]
-    for column, values in clauses:
-        for chunk in _chunks(values):
-            where: ColumnElement[bool] = column.in_(chunk)
-            for row in await _rows(conn, select(*ALERT_COLUMNS).where(alerts.c.state == "open", where)):
-                found[row["id"]] = row
-    return list(found.values())
+async def _open_alerts(conn: AsyncConnection, data: FleetData, mmsis: Iterable[int], imos: Iterable[int],
+                       anomaly_kinds: tuple[str, ...], since: datetime) -> None:
+    """The open alerts about these MMSIs or IMOs counted in SQL by (mmsi, imo), an alert in exactly one
+    such group (a vessel can have thousands nobody acknowledged); the anomalies among them, as rows."""
+    counts: dict[tuple[int | None, int | None], dict[str, Any]] = {}
+    anomalies: dict[int, dict[str, Any]] = {}
+    none: list[int] = []
+    pairs: Iterable[tuple[list[int], list[int]]] = zip_longest(_chunks(mmsis), _chunks(imos), fillvalue=none)
+    for mmsi_chunk, imo_chunk in pairs:
+        about = (alerts.c.state == "open", or_(alerts.c.mmsi.in_(mmsi_chunk), alerts.c.imo.in_(imo_chunk)))
+        grouped = (select(alerts.c.mmsi, alerts.c.imo, func.count().label("open"),
+                          func.max(alerts.c.severity).label("highest"))
+                   .where(*about).group_by(alerts.c.mmsi, alerts.c.imo))
+        for row in await _rows(conn, grouped):  # the same group whichever chunk found it
+            counts[(row["mmsi"], row["imo"])] = row
+        recent = select(*ANOMALY_COLUMNS).where(*about, alerts.c.kind.in_(anomaly_kinds),
+                                                alerts.c.occurred_at >= since)
+        for row in await _rows(conn, recent):
+            anomalies[row["id"]] = row
+    data.alert_counts = list(counts.values())
+    data.anomalies = list(anomalies.values())

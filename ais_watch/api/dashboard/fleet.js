@@ -77,10 +77,18 @@ function fleetRow(r) {
   return row;
 }
 
+// The vessel in the middle of what the board leaves of the map (the board covers the map's bottom).
+function fleetCentre(lat, lon) {
+  const zoom = Math.max(state.map.getZoom(), 9);
+  const covered = fleetState.open ? document.getElementById("fleet").offsetHeight : 0;
+  const centre = state.map.project([lat, lon], zoom).add([0, covered / 2]);
+  state.map.setView(state.map.unproject(centre, zoom), zoom);
+}
+
 function fleetSelect(r) {
   fleetState.selected = r.key;
   for (const tr of document.querySelectorAll("#fleet-rows tr.fleet-row")) tr.classList.toggle("selected", tr.dataset.key === r.key);
-  state.map.setView([r.position.lat, r.position.lon], Math.max(state.map.getZoom(), 9));
+  fleetCentre(r.position.lat, r.position.lon);
   selectVessel(r.position.mmsi).catch(() => {});
 }
 
