@@ -108,7 +108,6 @@ async function start() {
   if (kinds.options.length === 1) for (const kind of config.kinds) kinds.appendChild(el("option", { value: kind }, kind));
   await Promise.all([loadZones(), loadVessels(), loadAlerts(), loadCoverage()]);
   if (!state.coverageTimer) state.coverageTimer = setInterval(loadCoverage, COVERAGE_REFRESH);
-  startFleet();  // fleet.js
   connectLive();
 }
 

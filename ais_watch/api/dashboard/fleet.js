@@ -3,9 +3,9 @@
 // position is and where, its open alerts and its last port call. Sorted by the API (click a column
 // header; again for the other way); refreshed while open, every FLEET_REFRESH and soon after each live
 // alert. A click on a row centres the map on the vessel and opens its panel.
-// Loaded before app.js and called only once the page runs, so app.js's el(), api(), state, serverNow()
-// and selectVessel() are there by then. Names come from AIS and imported lists: they reach the page
-// through el() and textContent, never as HTML.
+// Loaded before app.js; its functions run only on a click, a timer or a live alert, so app.js's el(),
+// api(), state, serverNow() and selectVessel() are there by then. Names come from AIS and imported lists:
+// they reach the page through el() and textContent, never as HTML.
 "use strict";
 
 const FLEET_REFRESH = 30000;  // ms between refreshes while the board is open
@@ -79,6 +79,7 @@ function fleetRow(r) {
 
 // The vessel in the middle of what the board leaves of the map (the board covers the map's bottom).
 function fleetCentre(lat, lon) {
+  if (!state.map) return;  // the page is still starting
   const zoom = Math.max(state.map.getZoom(), 9);
   const covered = fleetState.open ? document.getElementById("fleet").offsetHeight : 0;
   const centre = state.map.project([lat, lon], zoom).add([0, covered / 2]);
@@ -103,7 +104,7 @@ function fleetRender() {
 }
 
 async function loadFleet() {
-  if (!fleetState.open) return;
+  if (!fleetState.open || !state.token) return;  // closed, or signed out
   const params = new URLSearchParams({ sort: fleetState.sort });
   if (fleetState.order) params.set("order", fleetState.order);
   const only = document.getElementById("fleet-state").value;
@@ -141,14 +142,10 @@ function fleetAlert() {
   fleetState.soon = setTimeout(() => { fleetState.soon = null; loadFleet().catch(() => {}); }, FLEET_ALERT_DELAY);
 }
 
-// Wired once, at the first start (a sign-in again starts the page again).
-function startFleet() {
-  const toggle = document.getElementById("fleet-toggle");
-  if (toggle.dataset.wired) return;
-  toggle.dataset.wired = "1";
-  toggle.addEventListener("click", toggleFleet);
-  document.getElementById("fleet-state").addEventListener("change", () => loadFleet().catch(() => {}));
-  for (const th of document.querySelectorAll("#fleet-table th[data-sort]")) {
-    th.addEventListener("click", () => fleetSortBy(th.dataset.sort));
-  }
+// Wired as the page loads (the elements are there: scripts are deferred), so the board answers a click
+// even before the map has finished loading.
+document.getElementById("fleet-toggle").addEventListener("click", toggleFleet);
+document.getElementById("fleet-state").addEventListener("change", () => loadFleet().catch(() => {}));
+for (const th of document.querySelectorAll("#fleet-table th[data-sort]")) {
+  th.addEventListener("click", () => fleetSortBy(th.dataset.sort));
 }
