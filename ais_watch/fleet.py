@@ -11,15 +11,15 @@ A row's state is one of, in this precedence (the first that holds):
 4. `at_sea`: heard, and none of the above.
 5. `not_heard`: no position of it has ever been received.
 
-The vessels of an entry are those the watchlist matches to it the way the detectors do: by IMO, by MMSI
-(not when the vessel sends another valid IMO: the MMSI has passed to another hull), and by name only for
-an entry known by nothing else. The row follows the one heard last. Read in a few queries for the whole
+The vessels of an entry are those the watchlist's rules make its: its IMO, its MMSI (not when the vessel
+sends another valid IMO than the entry's: the MMSI has passed to another hull), and its name only for an
+entry known by nothing else; a vessel two entries designate is on both rows. The row follows the one
+heard last. Read in a few queries for the whole
 fleet (ais_watch/store/fleet.py), never one per vessel.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,9 +31,9 @@ from ais_watch.alerts.model import Severity, iso
 from ais_watch.detectors.dark import DETECTOR as DARK_DETECTOR
 from ais_watch.errors import AisWatchError
 from ais_watch.geo import Places
+from ais_watch.model import imo_is_valid, mmsi_is_valid
 from ais_watch.store.fleet import FleetData, fleet_data, watchlist_rows
 from ais_watch.watchlist.entries import WatchEntry, normalise_name
-from ais_watch.watchlist.index import WatchlistIndex
 from ais_watch.zones import ZoneIndex
 
 STATES = ("dark", "anomalous", "in_port", "at_sea", "not_heard")  # precedence, most urgent first
@@ -125,18 +125,7 @@ def _stored_names(entries: Iterable[WatchEntry]) -> set[str]:
 def build_rows(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], data: FleetData, now: datetime,
                places: Places) -> list[dict[str, Any]]:
     """One row per entry (`rows[i]` the stored form of `entries[i]`), from what the store holds."""
-    # Matched by IMO and MMSI as the detectors match, by name only where a name is all an entry has: the
-    # others go into the index without their names (normalising thousands of names is its costly part).
-    matching = [e if e.imo is None and e.mmsi is None else dataclasses.replace(e, name=None, aliases=())
-                for e in entries]
-    index = WatchlistIndex(matching)
-    row_of = {id(m): row for m, row in zip(matching, rows, strict=True)}
-    name_only = {id(m) for m in matching if m.imo is None and m.mmsi is None}
-    members: dict[str, list[tuple[dict[str, Any], str]]] = {row["key"]: [] for row in rows}
-    for vessel in data.vessels:
-        owner = _owner(vessel, index, name_only)
-        if owner is not None:
-            members[row_of[id(owner[0])]["key"]].append((vessel, owner[1]))
+    members = _members(rows, entries, data.vessels)
     for found in members.values():  # the one heard last first; never heard last
         found.sort(key=lambda m: (m[0]["last_seen"] is None, -(m[0]["last_seen"] or now).timestamp()))
     leads = {key: found[0][0] for key, found in members.items()
@@ -191,14 +180,37 @@ def build_rows(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], da
     return board
 
 
-def _owner(vessel: dict[str, Any], index: WatchlistIndex, name_only: set[int]
-           ) -> tuple[WatchEntry, str] | None:
-    """The entry a vessel is, and by what: the detectors' strong match, or a name-only entry by name."""
-    match = index.match(vessel["mmsi"], bool(vessel["mmsi_valid"]), vessel["imo"], vessel["name"])
-    if match is not None and match.strong:
-        return match.entry, match.by
-    by_name = [e for e in index.candidates(vessel["name"]) if id(e) in name_only]
-    return (by_name[0], "name") if by_name else None
+def _members(rows: Sequence[dict[str, Any]], entries: Sequence[WatchEntry], vessels: Sequence[dict[str, Any]]
+             ) -> dict[str, list[tuple[dict[str, Any], str]]]:
+    """Each entry's vessels, and by what each is its: the watchlist index's rules (its IMO; its MMSI,
+    unless the vessel sends a valid IMO other than the entry's: the MMSI has passed to another hull; its
+    name for an entry known by nothing else), but for every entry a vessel is, not only the best one: two
+    entries of one ship (a listed ship and its association, an IMO entry and an MMSI one) both show it."""
+    by_imo: dict[int, list[str]] = {}
+    by_mmsi: dict[int, list[tuple[str, int | None]]] = {}
+    by_name: dict[str, list[str]] = {}
+    for entry, row in zip(entries, rows, strict=True):
+        imo = entry.imo if entry.imo is not None and imo_is_valid(entry.imo) else None
+        if imo is not None:
+            by_imo.setdefault(imo, []).append(row["key"])
+        if entry.mmsi is not None and mmsi_is_valid(entry.mmsi):
+            by_mmsi.setdefault(entry.mmsi, []).append((row["key"], imo))
+        if imo is None and entry.mmsi is None:
+            for name in entry.names():
+                by_name.setdefault(name, []).append(row["key"])
+    members: dict[str, list[tuple[dict[str, Any], str]]] = {row["key"]: [] for row in rows}
+    for vessel in vessels:
+        imo = vessel["imo"] if vessel["imo"] is not None and imo_is_valid(vessel["imo"]) else None
+        matched: dict[str, str] = dict.fromkeys(by_imo.get(imo, []) if imo is not None else [], "imo")
+        if vessel["mmsi_valid"]:
+            for key, entry_imo in by_mmsi.get(vessel["mmsi"], []):
+                if imo is None or entry_imo is None or entry_imo == imo:
+                    matched.setdefault(key, "mmsi")
+        if not matched:
+            matched = dict.fromkeys(by_name.get(normalise_name(vessel["name"]), []), "name")
+        for key, by in matched.items():
+            members[key].append((vessel, by))
+    return members
 
 
 def _by_entry(rows: Sequence[dict[str, Any]], members: dict[str, list[tuple[dict[str, Any], str]]],

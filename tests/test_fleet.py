@@ -180,6 +180,14 @@ def test_which_vessels_are_an_entrys() -> None:
     assert board([by_mmsi], same)[by_mmsi.key]["watch"]["matched_by"] == "mmsi"
 
 
+def test_two_entries_of_one_ship_both_show_it() -> None:
+    by_imo, by_mmsi = entry(), entry("ANGARA (MMSI)", None, NEW)
+    rows = board([by_imo, by_mmsi], FleetData(vessels=[vessel(NEW, 1)]))
+    assert rows[by_imo.key]["mmsi"] == rows[by_mmsi.key]["mmsi"] == NEW
+    matched = (rows[by_imo.key]["watch"]["matched_by"], rows[by_mmsi.key]["watch"]["matched_by"])
+    assert matched == ("imo", "mmsi")
+
+
 def test_associated_and_listed_entries() -> None:
     listed, partner = entry(), entry("TANKER", None, OTHER)
     record = {"met": {"key": listed.key}, "encounter": {"start": iso(NOW - timedelta(days=1))}}

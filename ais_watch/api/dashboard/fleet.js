@@ -111,7 +111,13 @@ async function loadFleet() {
   if (only) params.set("state", only);
   // A sort clicked twice quickly asks twice: only the last answer is what the board now says.
   const asked = ++fleetState.asked;
-  const data = await api("/api/fleet?" + params);
+  let data;
+  try {
+    data = await api("/api/fleet?" + params);
+  } catch (err) {  // the rows shown stay; the count line says why they were not refreshed
+    if (asked === fleetState.asked) document.getElementById("fleet-count").textContent = "not refreshed: " + err.message;
+    return;
+  }
   if (asked !== fleetState.asked) return;
   fleetState.rows = data.vessels;
   fleetState.order = data.order;  // the sort's own order when none was asked
@@ -123,7 +129,7 @@ async function loadFleet() {
 function fleetSortBy(key) {
   if (fleetState.sort === key) fleetState.order = fleetState.order === "desc" ? "asc" : "desc";
   else { fleetState.sort = key; fleetState.order = null; }
-  loadFleet().catch(() => {});
+  loadFleet();
 }
 
 function toggleFleet() {
@@ -132,20 +138,20 @@ function toggleFleet() {
   document.getElementById("fleet-toggle").setAttribute("aria-pressed", String(fleetState.open));
   if (fleetState.timer) { clearInterval(fleetState.timer); fleetState.timer = null; }
   if (!fleetState.open) return;
-  loadFleet().catch(() => {});
-  fleetState.timer = setInterval(() => loadFleet().catch(() => {}), FLEET_REFRESH);
+  loadFleet();
+  fleetState.timer = setInterval(() => loadFleet(), FLEET_REFRESH);
 }
 
 // A live alert may change a vessel's state or its open alerts: ask again shortly (app.js calls this).
 function fleetAlert() {
   if (!fleetState.open || fleetState.soon) return;
-  fleetState.soon = setTimeout(() => { fleetState.soon = null; loadFleet().catch(() => {}); }, FLEET_ALERT_DELAY);
+  fleetState.soon = setTimeout(() => { fleetState.soon = null; loadFleet(); }, FLEET_ALERT_DELAY);
 }
 
 // Wired as the page loads (the elements are there: scripts are deferred), so the board answers a click
 // even before the map has finished loading.
 document.getElementById("fleet-toggle").addEventListener("click", toggleFleet);
-document.getElementById("fleet-state").addEventListener("change", () => loadFleet().catch(() => {}));
+document.getElementById("fleet-state").addEventListener("change", () => loadFleet());
 for (const th of document.querySelectorAll("#fleet-table th[data-sort]")) {
   th.addEventListener("click", () => fleetSortBy(th.dataset.sort));
 }
