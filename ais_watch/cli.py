@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--state", metavar="STATES", help="only these, comma-separated: dark, anomalous, "
                        "in_port, at_sea, not_heard")
     board.add_argument("--watch", choices=("listed", "associated"))
-    board.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    board.add_argument("--format", choices=("jsonl", "table", "csv"), default="jsonl")
 
     token = sub.add_parser("token", help="API tokens")
     token_actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")

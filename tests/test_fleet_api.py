@@ -314,7 +314,7 @@ def test_the_cli_says_what_the_api_says(fleet: Fleet, capsys: pytest.CaptureFixt
                       KEYS["SPOOFER"]: "anomalous", KEYS["GHOST"]: "not_heard", KEYS["NAMELY"]: "at_sea",
                       KEYS["PARTNER"]: "at_sea"}
 
-    code, out, _ = cli(capsys, "--db", fleet.db_url, "fleet")  # a table, the most urgent first
+    code, out, _ = cli(capsys, "--db", fleet.db_url, "fleet", "--format", "table")  # the most urgent first
     lines = out.splitlines()
     assert code == 0 and lines[0].split()[:5] == ["name", "mmsi", "flag", "watch", "state"]
     assert lines[1].startswith("DARKIE") and f"dark for {DARK_HOURS} h" in lines[1]

@@ -11,7 +11,7 @@
 const FLEET_REFRESH = 30000;  // ms between refreshes while the board is open
 const FLEET_ALERT_DELAY = 1000;  // ms after a live alert (a burst of them asks once)
 const fleetState = { open: false, sort: "state", order: null, rows: [], fetched: 0, asked: 0, timer: null,
-                soon: null, selected: null };
+                     soon: null, selected: null };
 
 function fleetHours(seconds) {
   if (seconds < 3600) return Math.max(0, Math.floor(seconds / 60)) + " min";
