@@ -477,7 +477,7 @@ function connectLive() {
       if (message.alert.kind.startsWith("reception_")) loadCoverage();
       fleetAlert();  // fleet.js: the board asks again
     }
-    else if (message.type === "position") placeVessel(message);
+    else if (message.type === "position") { placeVessel(message); fleetPosition(message); }  // fleet.js
   });
   socket.addEventListener("close", () => {
     status.textContent = "reconnecting"; status.classList.remove("live");

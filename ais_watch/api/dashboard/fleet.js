@@ -2,7 +2,8 @@
 // in words ("dark for 7 h", "in Rajin since 14:02", "anomalous: impossible_speed"), how old its last
 // position is and where, its open alerts and its last port call. Sorted by the API (click a column
 // header; again for the other way); refreshed while open, every FLEET_REFRESH and soon after each live
-// alert. A click on a row centres the map on the vessel and opens its panel.
+// alert, and a watched vessel's live position updates its row at once. A click on a row centres the map
+// on the vessel and opens its panel.
 // Loaded before app.js; its functions run only on a click, a timer or a live alert, so app.js's el(),
 // api(), state, serverNow() and selectVessel() are there by then. Names come from AIS and imported lists:
 // they reach the page through el() and textContent, never as HTML.
@@ -11,7 +12,8 @@
 const FLEET_REFRESH = 30000;  // ms between refreshes while the board is open
 const FLEET_ALERT_DELAY = 1000;  // ms after a live alert (a burst of them asks once)
 const fleetState = { open: false, sort: "state", order: null, rows: [], fetched: 0, asked: 0, timer: null,
-                     soon: null, selected: null };
+                     soon: null, selected: null,
+                     live: new Map() };  // MMSI -> its latest position heard live, newer than the board's
 
 function fleetHours(seconds) {
   if (seconds < 3600) return Math.max(0, Math.floor(seconds / 60)) + " min";
@@ -48,7 +50,24 @@ function fleetCall(call) {
   return `${call.port} ${fleetSince(call.arrived)} → ${fleetSince(call.departed)}`;
 }
 
-function fleetRow(r) {
+// The row with the newest position known: the board's, or one heard live since (the store writes a
+// vessel's latest position a few seconds after its alert, so a refresh may still bring the older one).
+// A live position has no place yet: the next refresh names it.
+function fleetLatest(r) {
+  if (!r.position) return r;
+  let newest = r.position;
+  for (const mmsi of r.mmsis) {
+    const m = fleetState.live.get(mmsi);
+    if (m && Date.parse(m.time) > Date.parse(newest.time)) {
+      newest = { mmsi, lat: m.lat, lon: m.lon, time: m.time, sog: m.sog, cog: m.cog, heading: m.heading, place: null,
+                 age_seconds: (fleetState.fetched - Date.parse(m.time)) / 1000 };
+    }
+  }
+  return newest === r.position ? r : { ...r, position: newest };
+}
+
+function fleetRow(board) {
+  const r = fleetLatest(board);
   const row = el("tr", { className: "fleet-row", dataset: { key: r.key, state: r.state.state, watch: r.watch.kind } });
   if (r.key === fleetState.selected) row.classList.add("selected");
   const name = el("td", { className: "fleet-name" });
@@ -120,6 +139,12 @@ async function loadFleet() {
   }
   if (asked !== fleetState.asked) return;
   fleetState.rows = data.vessels;
+  for (const r of data.vessels) {  // live positions the store now has too are the board's again
+    for (const mmsi of r.position ? r.mmsis : []) {
+      const m = fleetState.live.get(mmsi);
+      if (m && Date.parse(m.time) <= Date.parse(r.position.time)) fleetState.live.delete(mmsi);
+    }
+  }
   fleetState.order = data.order;  // the sort's own order when none was asked
   fleetState.fetched = Date.parse(data.now) || serverNow();
   fleetRender();
@@ -140,6 +165,18 @@ function toggleFleet() {
   if (!fleetState.open) return;
   loadFleet();
   fleetState.timer = setInterval(() => loadFleet(), FLEET_REFRESH);
+}
+
+// A watched vessel's position, live (app.js calls this): its row's age and position follow at once; a
+// vessel on the board never heard before makes the board ask again.
+function fleetPosition(m) {
+  if (!fleetState.open) return;
+  const r = fleetState.rows.find((row) => row.mmsis.includes(m.mmsi));
+  if (!r) return;
+  if (!r.position) { fleetAlert(); return; }
+  fleetState.live.set(m.mmsi, m);
+  const old = document.querySelector(`#fleet-rows tr.fleet-row[data-key="${CSS.escape(r.key)}"]`);
+  if (old) old.replaceWith(fleetRow(r));
 }
 
 // A live alert may change a vessel's state or its open alerts: ask again shortly (app.js calls this).
