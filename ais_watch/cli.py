@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
@@ -113,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--until", type=parse_time, help="those started at or before this time")
     met.add_argument("--format", choices=("jsonl", "table", "csv"), default="jsonl")
 
+    board = sub.add_parser("fleet", help="the fleet board: every watched vessel, its state, last position, "
+                           "open alerts and last port call")
+    board.add_argument("--sort", choices=("state", "name", "age", "alerts", "severity"), default="state")
+    board.add_argument("--order", choices=("asc", "desc"), help="default: the sort's own")
+    board.add_argument("--state", metavar="STATES", help="only these, comma-separated: dark, anomalous, "
+                       "in_port, at_sea, not_heard")
+    board.add_argument("--watch", choices=("listed", "associated"))
+    board.add_argument("--format", choices=("jsonl", "table", "csv"), default="jsonl")
+
     token = sub.add_parser("token", help="API tokens")
     token_actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
     create = token_actions.add_parser("create", help="print a new API token (shown once)")
@@ -189,6 +198,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_port_calls(args, settings, sys.stdout)
     if args.command == "encounters":
         return await cmd_encounters(args, settings, sys.stdout)
+    if args.command == "fleet":
+        return await cmd_fleet(args, settings, sys.stdout)
     if args.command == "watchlist":
         return await watchlist_commands.run(args, settings, sys.stdout)
     if args.command == "migrate":
@@ -424,4 +435,32 @@ async def cmd_encounters(args: argparse.Namespace, settings: Settings, out: Text
         items = [{**item, "hours": round(r["duration_seconds"] / 3600, 1), "lat": round(r["lat"], 4),
                   "lon": round(r["lon"], 4)} for item, r in zip(items, rows, strict=True)]
     write_items(items, args.format, ENCOUNTER_TABLE, out, encounters.FIELDS)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- fleet
+FLEET_TABLE = ("name", "mmsi", "flag", "watch", "state", "age", "place", "open_alerts", "highest_severity",
+               "last_port")
+
+
+async def cmd_fleet(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ais_watch import fleet
+    from ais_watch.store.db import open_database
+    from ais_watch.zones import ZoneRegistry
+
+    query = fleet.fleet_query(args.sort, args.order, args.state, args.watch)
+    places = fleet.places_of(ZoneRegistry([Path(d) for d in settings["zones.dirs"]]).index)
+    engine = await open_database(settings["db"])
+    try:
+        rows = await fleet.fleet_board(engine, datetime.now(UTC), places, query)
+    finally:
+        await engine.dispose()
+    if args.format == "jsonl":
+        write_items(rows, "jsonl", (), out)
+        return 0
+    items = [fleet.flat(row) for row in rows]
+    if args.format == "table":  # for people: the state and the age in words
+        items = [{**item, "state": fleet.state_text(row["state"]), "age": fleet.age_text(item["age_seconds"])}
+                 for item, row in zip(items, rows, strict=True)]
+    write_items(items, args.format, FLEET_TABLE, out, fleet.FLAT_FIELDS)
     return 0

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from math import asin, atan2, cos, degrees, radians, sin, sqrt
 from typing import Protocol, TypeVar
 
+import numpy as np
+
 EARTH_RADIUS_NM = 3440.065
 
 
@@ -62,9 +64,10 @@ def describe_place(lat: float, lon: float, ports: Sequence[NamedPoint], *, where
     thousand miles from it. `where` says what kind of place it is ("on land" for a false fix). None
     without ports."""
     found = nearest(ports, lat, lon)
-    if found is None:
-        return None
-    port, miles = found
+    return None if found is None else _from_port(*found, lat, lon, where)
+
+
+def _from_port(port: NamedPoint, miles: float, lat: float, lon: float, where: str) -> str:
     if miles < 1:
         return f"{where}, off {port.name}"
     direction = compass_point(bearing_deg(port.ref_lat, port.ref_lon, lat, lon))
@@ -85,6 +88,22 @@ class Places:
             return None
         return self.port_at(lat, lon) or describe_place(lat, lon, self.ports,
                                                         where="on land" if on_land else "at sea")
+
+    def names(self, points: Sequence[tuple[float, float]]) -> list[str | None]:
+        """name() of many positions (lat, lon) at sea or in port at once, the nearest port of each found
+        in one numpy pass: the fleet board names thousands of positions a request."""
+        if not self.ports or not points:
+            return [self.name(lat, lon) for lat, lon in points]
+        here = np.radians(np.asarray(points, dtype=float))
+        ports = np.radians(np.asarray([(p.ref_lat, p.ref_lon) for p in self.ports], dtype=float))
+        lat1, lon1 = ports[:, 0][None, :], ports[:, 1][None, :]
+        lat2, lon2 = here[:, 0][:, None], here[:, 1][:, None]
+        a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+        miles = 2 * EARTH_RADIUS_NM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+        best = miles.argmin(axis=1)
+        return [self.port_at(lat, lon) or _from_port(self.ports[int(i)], float(miles[row, i]), lat, lon,
+                                                     "at sea")
+                for row, ((lat, lon), i) in enumerate(zip(points, best, strict=True))]
 
 
 def nearest(points: Sequence[P], lat: float, lon: float) -> tuple[P, float] | None:

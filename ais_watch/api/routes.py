@@ -15,6 +15,7 @@ from ais_watch.api.handlers.alerts import ack_alert, get_alert, list_alerts, res
 from ais_watch.api.handlers.basemap import basemap_tile
 from ais_watch.api.handlers.dashboard import dashboard_config
 from ais_watch.api.handlers.encounters import list_encounters
+from ais_watch.api.handlers.fleet import fleet
 from ais_watch.api.handlers.health import healthz, metrics, readyz
 from ais_watch.api.handlers.incidents import (
     ack_incident,
@@ -250,6 +251,25 @@ ROUTES: tuple[Route, ...] = (
             ("since", "query", "ISO 8601"),
             ("until", "query", "ISO 8601"),
             ("limit", "query", "1-10000, default 500"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/fleet",
+        fleet,
+        "viewer",
+        "The fleet board: one object per watchlist entry (listed, and associated until its association "
+        "expires), heard or not: key, name, IMO, MMSIs, flag, why it is watched, its state (dark {since, "
+        "hours}, anomalous {reason, since}, in_port {port, since}, at_sea or not_heard: the first that "
+        "holds, in that order), last position with its age and place, open alerts (count, highest "
+        "severity) and last port call.",
+        (
+            ("sort", "query", "state (default: the most urgent first), name, age (freshest first), alerts "
+             "or severity (most first)"),
+            ("order", "query", "asc or desc (default: the sort's own)"),
+            ("state", "query", "only these states, comma-separated: dark, anomalous, in_port, at_sea, "
+             "not_heard"),
+            ("watch", "query", "listed or associated"),
         ),
     ),
     Route(

@@ -50,11 +50,9 @@ async def watch_from_now(request: web.Request) -> None:
         runtime.detectors.watchlist.replace_index(await load_index(request.app[ENGINE]))
 
 
-def demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: int | None
-                      ) -> list[dict[str, Any]]:
-    """Entries of the demo's running watchlist for this vessel that are not in the table (`stored` keys):
-    the simulated ship is watched in the running service only, never written to the table. In the
-    table's row form; none when the demo does not run."""
+def demo_entries(request: web.Request) -> list[dict[str, Any]]:
+    """Every entry of the demo's running watchlist, in the table's row form (the simulated ship is
+    watched in the running service only, never written to the table); none when the demo does not run."""
     runtime = _runtime(request)
     index = runtime.watchlist_index if runtime is not None and runtime.demo is not None else None
     if index is None:
@@ -63,8 +61,14 @@ def demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: in
              "source": e.source, "aliases": list(e.aliases), "tags": list(e.tags),
              "dark_threshold": e.dark_threshold, "association": e.association, "expires_at": e.expires_at,
              "created_at": None, "updated_at": None}
-            for e in index.entries
-            if e.key not in stored and (e.mmsi == mmsi or (imo is not None and e.imo == imo))]
+            for e in index.entries]
+
+
+def demo_only_entries(request: web.Request, stored: set[str], mmsi: int, imo: int | None
+                      ) -> list[dict[str, Any]]:
+    """Entries of the demo's running watchlist for this vessel that are not in the table (`stored` keys)."""
+    return [e for e in demo_entries(request)
+            if e["key"] not in stored and (e["mmsi"] == mmsi or (imo is not None and e["imo"] == imo))]
 
 
 def runs_pipeline(request: web.Request) -> bool:

@@ -1,5 +1,6 @@
 """The dashboard in a real browser: Debian's Chromium (/usr/bin/chromium) driven by Playwright, on a page
-that may reach loopback only; signing in; reading what the page shows, pixel by pixel.
+that may reach loopback only; signing in; reading what the page shows, pixel by pixel; and `serve`'s
+environment for such a test (a local NMEA feed, no demo, no base-map tiles).
 
 Locally a missing Chromium or Playwright skips with the reason; under CI=true it fails (.ci/run installs
 Chromium). Never `playwright install`: nothing can be downloaded here.
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.helpers.needs import require
+from tests.helpers.serve import child_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -109,3 +111,18 @@ def solid_png(rgb: tuple[int, int, int], size: int = 256) -> bytes:
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
             + chunk(b"IEND", b""))
+
+
+def serve_env(db_url: str, config: Path, feed_port: int, **more: str) -> dict[str, str]:
+    """`serve` on this database and config file, reading the local NMEA feed on `feed_port` (so no
+    demo), on a free port."""
+    return child_env(AIS_WATCH_DB=db_url, AIS_WATCH_CONFIG=str(config), AIS_WATCH_HTTP_PORT="0",
+                     AIS_WATCH_DEMO_REPLAY="false", AIS_WATCH_NMEA_TCP=f"127.0.0.1:{feed_port}",
+                     AIS_WATCH_LOG_LEVEL="INFO", **more)
+
+
+def no_tiles_config(folder: Path) -> Path:
+    """A config file with no base-map tiles: the page reaches nothing but loopback."""
+    config = folder / "ais-watch.toml"
+    config.write_text('[dashboard]\ntile_url = ""\n')
+    return config

@@ -476,9 +476,10 @@ function connectLive() {
     if (message.type === "alert") {
       showAlert(message.alert);
       if (message.alert.kind.startsWith("reception_")) loadCoverage();
+      fleetAlert();  // fleet.js: the board asks again
     }
     else if (message.type === "incident") incidentChanged(message.incident);  // incidents.js
-    else if (message.type === "position") placeVessel(message);
+    else if (message.type === "position") { placeVessel(message); fleetPosition(message); }  // fleet.js
   });
   socket.addEventListener("close", () => {
     status.textContent = "reconnecting"; status.classList.remove("live");
