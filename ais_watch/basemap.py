@@ -33,7 +33,6 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -344,32 +343,62 @@ def country_labels() -> list[CountryLabel]:
 
 
 _SHARED_LOCK = threading.Lock()
+_BUILDER_LOCK = threading.Lock()
+_builder: threading.Thread | None = None
+_built: list[Basemap] = []  # the shared basemap once built (read without a lock: a list append is atomic)
+_failed: list[BaseException] = []
 
 
-@cache
 def _build_shared() -> Basemap:
-    started = time.perf_counter()
-    basemap = Basemap.natural_earth()
-    log.info("basemap built in %.2f s (%d vertices)", time.perf_counter() - started,
-                                     basemap.vertices)
-    return basemap
+    with _SHARED_LOCK:
+        if not _built:
+            started = time.perf_counter()
+            basemap = Basemap.natural_earth()
+            log.info("basemap built in %.2f s (%d vertices)", time.perf_counter() - started, basemap.vertices)
+            _built.append(basemap)
+        return _built[0]
 
 
 def shared_basemap() -> Basemap:
-    """The basemap, built on first use (a few seconds; `serve` starts it in a thread at start-up) and
-    shared by everything in the process."""
-    with _SHARED_LOCK:
-        return _build_shared()
+    """The basemap, built on first use (a few seconds; `serve` starts it in the background at start-up)
+    and shared by everything in the process."""
+    return _built[0] if _built else _build_shared()
 
 
 def prepare() -> None:
-    """Build the shared basemap now (`serve`, in a thread: the dashboard's first view then waits for
-    nothing), and hand back to the system what the build freed: about 100 MB of GEOS's working memory
-    that glibc would otherwise keep in the thread's arena for the process. Elsewhere than glibc, nothing
-    to hand back."""
+    """Build the shared basemap now, and hand back to the system what the build freed: about 100 MB of
+    GEOS's working memory that glibc would otherwise keep in the thread's arena for the process.
+    Elsewhere than glibc, nothing to hand back."""
     shared_basemap()
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def prepare_in_background() -> None:
+    """Start building the shared basemap (once) in a daemon thread: `serve` calls it at start-up, so the
+    dashboard's first view waits for nothing, and a service stopped meanwhile does not wait for the build
+    (an executor's thread would hold the exit back by seconds)."""
+    global _builder
+    with _BUILDER_LOCK:
+        if _builder is not None or _built:
+            return
+
+        def build() -> None:
+            try:
+                prepare()
+            except Exception as err:  # told to whoever waits for it (basemap_ready)
+                log.exception("basemap: the build failed")
+                _failed.append(err)
+
+        _builder = threading.Thread(target=build, name="basemap build", daemon=True)
+        _builder.start()
+
+
+def basemap_ready() -> bool:
+    """Whether the shared basemap is built; raises what its build raised, if it failed."""
+    if _failed:
+        raise RuntimeError("the basemap could not be built") from _failed[0]
+    return bool(_built)

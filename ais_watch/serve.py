@@ -12,7 +12,7 @@ from typing import Any
 
 from ais_watch.alerts.events import AlertEventListener
 from ais_watch.api.live import LiveHub
-from ais_watch.basemap import prepare as prepare_basemap
+from ais_watch.basemap import prepare_in_background as prepare_basemap
 from ais_watch.clock import WallClock
 from ais_watch.config import Settings
 from ais_watch.demo import demo_clock, demo_mode, demo_settings, live_feed_configured, run_demo
@@ -119,7 +119,7 @@ async def cmd_serve(settings: Settings) -> int:
         routes: asyncio.Future[None] | None = None
         if runtime.detectors is not None:  # in a thread: the first went_dark tick must not wait for it
             routes = asyncio.ensure_future(asyncio.to_thread(runtime.detectors.dark.prepare_routes))
-        basemap = asyncio.ensure_future(asyncio.to_thread(prepare_basemap))  # nor the dashboard's first view
+        prepare_basemap()  # nor the dashboard's first view (a daemon thread: a stop does not wait for it)
         tune_garbage_collector()
         emit = runtime.pipeline.submit
         sources = live_sources(settings, emit, runtime.stats)
@@ -148,7 +148,6 @@ async def cmd_serve(settings: Settings) -> int:
                     raise result
         if routes is not None:  # a build under way finishes (seconds) rather than die with the loop
             await asyncio.gather(routes, return_exceptions=True)
-        await asyncio.gather(basemap, return_exceptions=True)
         await events.close()
         await leadership.close()  # the dispatcher stops first: a delivery in flight is handed back
         scheduler.shutdown(wait=False)

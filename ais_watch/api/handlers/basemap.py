@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ais_watch import __version__
 from ais_watch.api.params import BadRequest
-from ais_watch.basemap import TileError, parse_tile, shared_basemap
+from ais_watch.basemap import TileError, basemap_ready, parse_tile, prepare_in_background, shared_basemap
 
 CACHE_BYTES = 32 * 1024 * 1024  # tiles kept, raw and gzipped: ~2,000 tiles of a few KB
 MAX_AGE = 86_400  # seconds a browser keeps a tile before asking again (with If-None-Match)
@@ -66,6 +66,7 @@ class TileCache:
         future: asyncio.Future[EncodedTile] = asyncio.get_running_loop().create_future()
         self._cutting[key] = future
         try:
+            await _built()
             tile = await asyncio.get_running_loop().run_in_executor(_CUTTING, encode_tile, *key)
         except asyncio.CancelledError:
             future.cancel()
@@ -86,6 +87,16 @@ class TileCache:
         while self.bytes > self.max_bytes and len(self._tiles) > 1:
             _, dropped = self._tiles.popitem(last=False)
             self.bytes -= dropped.size
+
+
+async def _built() -> None:
+    """Once the shared basemap is built (started here if `serve` has not): waited for on the event loop,
+    so the cutters' threads never wait on the build, and a stop never waits on them."""
+    if basemap_ready():
+        return
+    prepare_in_background()
+    while not basemap_ready():
+        await asyncio.sleep(0.05)
 
 
 def encode_tile(z: int, x: int, y: int) -> EncodedTile:
