@@ -30,6 +30,8 @@ import ctypes.util
 import json
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -395,6 +397,18 @@ def prepare_in_background() -> None:
 
         _builder = threading.Thread(target=build, name="basemap build", daemon=True)
         _builder.start()
+
+
+def leave_if_building(code: int) -> None:
+    """Exit at once if the build is still under way in its daemon thread when the command is done: the
+    interpreter's finalisation would pull Python out from under GEOS mid-call (a segfault, exit -11, seen
+    when the demo was stopped in its first seconds). Everything that matters is closed by then; logs and
+    output are flushed first."""
+    if _builder is not None and _builder.is_alive():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def basemap_ready() -> bool:

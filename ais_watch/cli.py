@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise AisWatchError("setting 'log_format': expected console or json, "
                                 f"got {settings['log_format']!r}")
         configure_logging(level, settings["log_format"])
-        return asyncio.run(_dispatch(args, settings))
+        code = asyncio.run(_dispatch(args, settings))
     except AisWatchError as err:
         print(f"ais-watch: error: {err}", file=sys.stderr)
         return 2
@@ -165,7 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    basemap = sys.modules.get("ais_watch.basemap")  # `serve` builds it in a daemon thread
+    if basemap is not None:
+        basemap.leave_if_building(code)
+    return code
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
