@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from ais_watch.config import DEFAULT_BOUNDING_BOXES, load_settings
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
-from ais_watch.sources.aisstream import AisstreamSource, parse_time_utc, reports_from_aisstream
+from ais_watch.sources.aisstream import AisstreamSource, parse_frame, parse_time_utc, reports_from_aisstream
+from ais_watch.sources.replay import file_reports
 from tests.helpers.aisstream import (
     class_b_report,
     extended_class_b_report,
@@ -265,6 +267,33 @@ def test_malformed_objects_counted_never_raise(obj: Any) -> None:
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("frame", [
+    "[" * 100_000,  # nesting past the recursion limit: json raised RecursionError
+    '{"MessageType": ' + "[" * 5_000 + "]" * 5_000 + "}",
+    "1" * 5_000,  # an integer past int()'s 4,300 digits: json raised a plain ValueError
+    '{"MessageType": "PositionReport", "MetaData": {"MMSI": ' + "9" * 5_000 + "}}",
+    b"\xff\xfe\x00",  # not UTF-8 (nor UTF-16)
+    "[1, 2]", "null",  # JSON, but not an object
+], ids=["deep-array", "deep-value", "digits", "digits-in-object", "bytes", "array", "null"])
+def test_frames_json_refuses_are_none_never_raise(frame: str | bytes) -> None:
+    """Found by tests/test_fuzz_aisstream.py: both escaped the websocket source (a reconnect each) and the
+    replay of JSON lines (the whole file lost)."""
+    assert parse_frame(frame) is None
+
+
+@pytest.mark.unit
+def test_replay_counts_frames_json_refuses_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "recording.jsonl"
+    path.write_text("\n".join(["[" * 100_000, json.dumps(position_report(mmsi=273355410)), "1" * 5_000,
+                               json.dumps(ship_static_data())]) + "\n")
+    stats = IngestStats()
+    reports = [r for _, rs in file_reports(path, "aisstream", "replay", {}, stats) for r in rs]
+    assert [r.mmsi for r in reports] == [273355410, 352001234]
+    assert stats.rejects == {"malformed_json": 2}
+    assert stats.lines == 4
+
+
+@pytest.mark.unit
 def test_mmsi_from_metadata_when_user_id_missing() -> None:
     (r,), _ = convert(_without(position_report(mmsi=273355410), "Message", "PositionReport", "UserID"))
     assert r.mmsi == 273355410
@@ -409,6 +438,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         await ws.send("{not json")
         await ws.send(b"\xff\xfe")  # not UTF-8
+        await ws.send("[" * 100_000)  # deeper than json's recursion limit: it raised, and we reconnected
         await ws.send(json.dumps(_without(position_report(), "Message", "PositionReport", "Latitude")))
         await ws.send(json.dumps(position_report(mmsi=273355410)))
         await ws.wait_closed()
@@ -422,7 +452,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
             await asyncio.sleep(0.05)
             assert source.connected
         assert received[0].mmsi == 273355410
-        assert stats.rejects == {"malformed_json": 3}
+        assert stats.rejects == {"malformed_json": 4}
         assert (stats.messages, stats.decoded) == (2, 1)
         assert len(fake.subscriptions) == 1  # no reconnect because of bad messages
 
