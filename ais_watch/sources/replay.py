@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -248,10 +249,12 @@ def _csv_row(row: list[str], col: dict[str, int], source: str, now: datetime,
 
     try:
         mmsi = int(float(get("mmsi") or ""))
+        if mmsi < 0:
+            raise ValueError("negative MMSI")
         when = _csv_time(get("time") or "")
         lat, lon = _number(get("lat")), _number(get("lon"))
         sog, cog, heading = _number(get("sog")), _number(get("cog")), _number(get("heading"))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: an MMSI of inf, a time past year 9999
         stats.reject("malformed_csv_row")
         return []
     stats.messages += 1
@@ -270,7 +273,7 @@ def _csv_row(row: list[str], col: dict[str, int], source: str, now: datetime,
     else:
         assert lat is not None and lon is not None  # position_problem() says so
         status_text = (get("status") or "").strip()
-        status = (int(status_text) if status_text.isdigit()
+        status = (_digits(status_text, 2) if status_text.isdigit()
                   else _DMA_STATUS.get(status_text.lower()) if status_text else None)
         reports.append(PositionReport(
             mmsi=mmsi, time=when, lat=lat, lon=lon,
@@ -288,6 +291,12 @@ _NOT_VESSELS = frozenset({"BASE STATION", "ATON", "SAR AIRBORNE", "SEARCH AND RE
 _PLACEHOLDERS = frozenset({"", "unknown", "undefined", "n/a", "none", "nan"})
 
 
+def _digits(text: str, most: int) -> int | None:
+    """A whole number of at most `most` ASCII digits, else None: str.isdigit() alone passes '²', which
+    int() refuses, and 5,000 digits, past int()'s limit."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= most else None
+
+
 def _csv_text(value: str | None) -> str | None:
     """A CSV text cell, with the layouts' placeholders for "not known" (DMA writes 'Unknown') as None."""
     text = (value or "").strip()
@@ -299,7 +308,7 @@ def _csv_static(get: Callable[[str], str | None], mmsi: int, when: datetime, sou
     name = _csv_text(get("name"))
     call_sign = _csv_text(get("call_sign"))
     imo_text = (get("imo") or "").strip().upper().removeprefix("IMO")
-    imo = int(imo_text) if imo_text.isdigit() and int(imo_text) else None
+    imo = _digits(imo_text, 10) or None
     if name is None and call_sign is None and imo is None:
         return None
     report = StaticReport(mmsi=mmsi, time=when, msg_type=5, source=source, received_at=now,
@@ -309,14 +318,15 @@ def _csv_static(get: Callable[[str], str | None], mmsi: int, when: datetime, sou
         if not report.imo_valid:
             stats.flag("invalid_imo")
     ship_type = (get("ship_type") or "").strip()
-    report.ship_type = int(ship_type) if ship_type.isdigit() else None
+    report.ship_type = _digits(ship_type, 3)
     try:
-        report.draught = _number(get("draught")) or None
+        draught = _number(get("draught"))
+        report.draught = draught if draught and math.isfinite(draught) else None
         a, b, c, d = (_number(get(k)) for k in ("a", "b", "c", "d"))
-    except ValueError:
-        a = b = c = d = None
-    report.to_bow, report.to_stern = (int(a) if a else None), (int(b) if b else None)
-    report.to_port, report.to_starboard = (int(c) if c else None), (int(d) if d else None)
+        report.to_bow, report.to_stern = (int(a) if a else None), (int(b) if b else None)
+        report.to_port, report.to_starboard = (int(c) if c else None), (int(d) if d else None)
+    except (ValueError, OverflowError):  # OverflowError: a dimension of inf
+        pass
     report.destination = _csv_text(get("destination"))
     return report
 
@@ -326,12 +336,24 @@ def _csv_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tuple[by
     with open_binary(path) as fh:
         text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
         reader = csv.reader(text)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as err:
+            raise DecodeError("csv_header", str(err)) from err
         if header is None:
             return
         stats.lines += 1
         col = _column_index(header)
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:  # a quote never closed ran past csv's field size limit; the reader goes on
+                stats.lines += 1
+                stats.reject("malformed_csv_row")
+                yield b'"', []
+                continue
             stats.lines += 1
             if not row:
                 yield b"", []
