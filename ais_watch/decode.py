@@ -11,7 +11,11 @@ Framing handled here, one concern at a time:
   many are held. Not on event time: a satellite or multi-station feed interleaves stations whose
   times are minutes apart, and the parts of one message still arrive lines apart.
 
-Every line that is not used is counted by reason in IngestStats; nothing is dropped silently.
+Every line that is not used is counted by reason in IngestStats; nothing is dropped silently. Each line
+fed ends up in exactly one place, so the counts add up to the lines (tests/test_fuzz_nmea.py checks it
+line by line): skipped (blank or a '#' comment), context (a tag block alone, $PGHP, $xxZDA: read for the
+sentences after it), a sentence of a whole message, a part still pending, or one reject in IngestStats
+under a reason that is not one of MESSAGE_REJECTS (those count whole messages, after reassembly).
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ _MIN_BITS: dict[tuple[int, int | None], int] = {
     (24, 0): 160,  # part A: the name (bits 40-159)
     (24, 1): 162,  # part B: through the dimensions (bits 132-161)
 }
+# Reject reasons that count whole messages (a multi-part one once), not lines; every other reason the
+# decoder counts is one line each (a dropped multi-part message counts each of its parts).
+MESSAGE_REJECTS = frozenset({"no_event_time", "undecodable", "unknown_type", "truncated_payload",
+                             "no_position", "impossible_position"})
 # hhmmss.ss,dd,mm,yyyy,zone hours,zone minutes. The zone fields are the offset of local time: the time is
 # UTC whatever they say. Navico (Simrad, Lowrance, B&G) multifunction displays write a two-digit year,
 # `$GPZDA,195719,16,04,14,-02,00`: read with the pivot below, as RMC's two-digit years are.
@@ -118,9 +126,9 @@ def parse_leading_time(prefix: str) -> datetime | None:
     text = text.replace(" UTC", "Z").replace("UTC", "Z").replace(" ", "T", 1)
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved past the edge by its offset
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse_pghp(line: bytes) -> tuple[datetime, str | None] | None:
@@ -135,7 +143,7 @@ def parse_pghp(line: bytes) -> tuple[datetime, str | None] | None:
     try:
         when = datetime(int(fields[2]), int(fields[3]), int(fields[4]), int(fields[5]), int(fields[6]),
                         int(fields[7]), int(fields[8]) * 1000, tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a number past a C long
         return None
     station = fields[11].decode("ascii", "replace") if len(fields) > 11 and fields[11] else None
     return when, station
@@ -185,6 +193,15 @@ class NmeaDecoder:
         self._pghp_station: str | None = None
         self._stream_clock: datetime | None = None  # last $GPZDA
         self._tag_cache: dict[bytes, TagBlock] = {}
+        # Where the lines went besides the rejects (see the module docstring).
+        self.skipped_lines = 0
+        self.context_lines = 0
+        self.message_lines = 0
+
+    @property
+    def pending_parts(self) -> int:
+        """Parts of multi-part messages held, waiting for their other parts."""
+        return sum(len(partial.parts) for partial in self._pending.values())
 
     def _tag_block(self, raw: bytes) -> TagBlock:
         """Parsed tag block; repeated ones (a station id with no time, as DMA writes) are parsed once."""
@@ -206,6 +223,7 @@ class NmeaDecoder:
         line = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
         line = line.strip()
         if not line or line[:1] == b"#":
+            self.skipped_lines += 1
             return []
         first = line[:1]
         if first == b"\xef" and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
@@ -243,6 +261,7 @@ class NmeaDecoder:
             line = line[end + 1:]
             if not line:
                 self._pending_tag = tag  # belongs to the next AIS sentence
+                self.context_lines += 1
                 return []
 
         # Strip what loggers append after the checksum: ",<epoch>" (AMSA, USCG ",rSTATION,<epoch>").
@@ -278,17 +297,22 @@ class NmeaDecoder:
             hh, mm, ss, day, month, year = match.groups()
             full_year = int(year) if len(year) == 4 else (2000 if int(year) < ZDA_PIVOT else 1900) + int(year)
             try:
+                if int(hh) > 23 or int(mm) > 59 or float(ss) >= 61:  # 60.x: a leap second
+                    raise ValueError("no such time of day")
                 midnight = datetime.combine(date(full_year, int(month), int(day)), datetime.min.time(), UTC)
-            except ValueError:
+                clock = midnight + timedelta(hours=int(hh), minutes=int(mm), seconds=float(ss))
+            except (ValueError, OverflowError):  # OverflowError: past the end of year 9999
                 stats.reject("bad_zda")
                 return []
-            self._stream_clock = midnight + timedelta(hours=int(hh), minutes=int(mm), seconds=float(ss))
+            self._stream_clock = clock
+            self.context_lines += 1
             return []
         parsed = parse_pghp(line)
         if parsed is None:
             stats.reject("bad_gatehouse")
             return []
         self._pghp_time, self._pghp_station = parsed
+        self.context_lines += 1
         return []
 
     # ------------------------------------------------------------ sentences
@@ -339,6 +363,7 @@ class NmeaDecoder:
             self._expire(received_at)
 
         if sentence.frag_cnt == 1:
+            self.message_lines += 1
             return self._decode(sentence, when, station, received_at)
 
         group = tag.group.group_id if tag is not None and tag.group is not None else None
@@ -346,7 +371,7 @@ class NmeaDecoder:
         partial = self._pending.get(key)
         if sentence.frag_num == 1 or partial is None or sentence.frag_num in partial.parts:
             if partial is not None:
-                stats.reject("incomplete_multipart")
+                stats.reject("incomplete_multipart", len(partial.parts))
                 del self._pending[key]
             if sentence.frag_num != 1:
                 # A later part with no first part: its start was lost (reconnect, corrupted line).
@@ -356,8 +381,8 @@ class NmeaDecoder:
                                event_time=when, station=station)
             self._pending[key] = partial
             if len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
-                stats.reject("incomplete_multipart")
+                _, dropped = self._pending.popitem(last=False)
+                stats.reject("incomplete_multipart", len(dropped.parts))
         partial.parts[sentence.frag_num] = sentence
         if sentence.frag_num == sentence.frag_cnt:
             partial.fill_bits = sentence.fill_bits
@@ -368,8 +393,9 @@ class NmeaDecoder:
         try:
             whole = AISSentence.assemble_from_iterable(ordered)
         except (AISBaseException, ValueError):
-            stats.reject("malformed_sentence")
+            stats.reject("malformed_sentence", len(ordered))
             return []
+        self.message_lines += len(ordered)
         whole.fill_bits = partial.fill_bits
         return self._decode(whole, partial.event_time, partial.station or station, received_at)
 
@@ -383,12 +409,12 @@ class NmeaDecoder:
             if fresh and partial.line_no >= oldest_line:
                 break
             del pending[key]
-            self.stats.reject("incomplete_multipart")
+            self.stats.reject("incomplete_multipart", len(partial.parts))
 
     def close(self) -> None:
         """End of stream: whatever is still waiting for its other parts is incomplete."""
         if self._pending:
-            self.stats.reject("incomplete_multipart", len(self._pending))
+            self.stats.reject("incomplete_multipart", self.pending_parts)
             self._pending.clear()
 
     # --------------------------------------------------------------- decode

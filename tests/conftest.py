@@ -18,6 +18,12 @@ marks each test. So that the marks cannot drift from what the tests do:
 
 `db_url` runs a test on SQLite and on the PostgreSQL named by AIS_WATCH_TEST_PG; locally a missing
 PostgreSQL skips those cases with the reason, under CI=true it fails them (tests/helpers/needs.py).
+
+The fuzz tests (tests/test_fuzz_*.py, Hypothesis) run under the profile HYPOTHESIS_PROFILE names: "ci",
+the default (`make test`, CI), 200 cases a property, derandomized so every run tries the same cases;
+"quick" (`make test-fast`), 25 of them; "fuzz" (`make fuzz`), 5,000 with fresh randomness, failures
+kept in .hypothesis/ and tried first next time. The cases each property ran, and their rate, are
+printed at the end.
 """
 
 from __future__ import annotations
@@ -31,12 +37,22 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.config import SETTINGS
 from tests.helpers.db import engine_on
+from tests.helpers.fuzz_cases import case_rate_lines
 from tests.helpers.needs import pg_url_or_skip
 from tests.helpers.receiver import Receiver, receiver_server
+
+# A case is a stream of at most a few dozen lines: a deadline of seconds only catches a decoder that loops.
+settings.register_profile("ci", max_examples=200, derandomize=True, database=None, deadline=2000,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=5_000, deadline=2000, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("quick", parent=settings.get_profile("ci"), max_examples=25)  # `make test-fast`
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 KINDS = ("unit", "integration", "browser")
 # Fixtures that open a database or listen on a socket: a unit test asking for one is not a unit test.
@@ -123,3 +139,14 @@ async def receiver() -> AsyncIterator[Receiver]:
     """A scripted loopback webhook / Slack receiver (tests/helpers/receiver.py)."""
     async with receiver_server() as rec:
         yield rec
+
+
+# ---------------------------------------------------------------------------------------- fuzzing
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The cases each fuzz property ran and how fast (tests/helpers/fuzz.py counts them)."""
+    lines = case_rate_lines()
+    if lines:
+        profile = settings.get_current_profile_name()
+        terminalreporter.write_sep("-", f"fuzz cases (hypothesis profile {profile})")
+        for line in lines:
+            terminalreporter.write_line(line)

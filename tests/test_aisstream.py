@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,74 +18,19 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from ais_watch.config import DEFAULT_BOUNDING_BOXES, load_settings
 from ais_watch.model import IngestStats, PositionReport, Report, StaticReport
-from ais_watch.sources.aisstream import AisstreamSource, parse_time_utc, reports_from_aisstream
-from tests.helpers.aisstream import position_report, ship_static_data
+from ais_watch.sources.aisstream import AisstreamSource, parse_frame, parse_time_utc, reports_from_aisstream
+from ais_watch.sources.replay import file_reports
+from tests.helpers.aisstream import (
+    class_b_report,
+    extended_class_b_report,
+    long_range_report,
+    position_report,
+    ship_static_data,
+    static_data_report,
+)
 from tests.helpers.waiting import wait_for
 
 RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)  # wall clock at receipt, deliberately far from event times
-
-
-# ------------------------------------------------------------------------- realistic sample messages
-def class_b_report() -> dict[str, Any]:
-    return {
-        "Message": {"StandardClassBPositionReport": {
-            "AssignedMode": False, "ClassBBand": True, "ClassBDisplay": False, "ClassBDsc": True,
-            "ClassBMsg22": True, "ClassBUnit": True, "Cog": 88.4, "CommunicationState": 393222,
-            "CommunicationStateIsItdma": True, "Latitude": 35.08933, "Longitude": 129.04512, "MessageID": 18,
-            "PositionAccuracy": False, "Raim": True, "RepeatIndicator": 0, "Sog": 6.1, "Spare1": 0,
-            "Spare2": 0, "Timestamp": 9, "TrueHeading": 511, "UserID": 440123450, "Valid": True}},
-        "MessageType": "StandardClassBPositionReport",
-        "MetaData": {"MMSI": 440123450, "MMSI_String": 440123450, "ShipName": "HAENAM 3            ",
-                     "latitude": 35.08933, "longitude": 129.04512,
-                     "time_utc": "2024-02-01 03:04:05.000000001 +0000 UTC"},
-    }
-
-
-def extended_class_b_report() -> dict[str, Any]:
-    return {
-        "Message": {"ExtendedClassBPositionReport": {
-            "AssignedMode": False, "Cog": 312.0, "Dimension": {"A": 12, "B": 8, "C": 3, "D": 2},
-            "Dte": False, "FixType": 1, "Latitude": 42.80117, "Longitude": 132.88761, "MessageID": 19,
-            "Name": "SOKOL@@@@@@@@@@@@@@@", "PositionAccuracy": True, "Raim": False, "RepeatIndicator": 0,
-            "Sog": 8.0, "Spare1": 0, "Spare2": 0, "Spare3": 0, "Timestamp": 30, "TrueHeading": 310,
-            "Type": 30, "UserID": 273111222, "Valid": True}},
-        "MessageType": "ExtendedClassBPositionReport",
-        "MetaData": {"MMSI": 273111222, "MMSI_String": 273111222, "ShipName": "SOKOL",
-                     "latitude": 42.80117, "longitude": 132.88761,
-                     "time_utc": "2024-02-01 03:04:06 +0000 UTC"},
-    }
-
-
-def long_range_report(sog: float = 12, cog: float = 97) -> dict[str, Any]:
-    return {
-        "Message": {"LongRangeAisBroadcastMessage": {
-            "Cog": cog, "Latitude": 38.9, "Longitude": 125.21667, "MessageID": 27, "NavigationalStatus": 0,
-            "PositionAccuracy": False, "PositionLatency": False, "Raim": False, "RepeatIndicator": 3,
-            "Sog": sog, "Spare": False, "UserID": 445999001, "Valid": True}},
-        "MessageType": "LongRangeAisBroadcastMessage",
-        "MetaData": {"MMSI": 445999001, "MMSI_String": 445999001, "ShipName": "",
-                     "latitude": 38.9, "longitude": 125.21667,
-                     "time_utc": "2024-02-01T03:04:07.250Z"},
-    }
-
-
-def static_data_report(part_number: bool | int) -> dict[str, Any]:
-    return {
-        "Message": {"StaticDataReport": {
-            "MessageID": 24, "PartNumber": part_number,
-            "ReportA": {"Name": "MIRAE 2@@@@@@@@@@@@@" if not part_number else "", "Valid": not part_number},
-            "ReportB": {"CallSign": "DSQR7@@" if part_number else "",
-                        "Dimension": {"A": 9, "B": 6, "C": 2, "D": 3} if part_number
-                        else {"A": 0, "B": 0, "C": 0, "D": 0},
-                        "FixType": 0, "ShipType": 37 if part_number else 0, "Spare": 0,
-                        "Valid": bool(part_number), "VenderIDModel": 0, "VenderIDSerial": 0,
-                        "VendorIDName": ""},
-            "RepeatIndicator": 0, "Reserved": 0, "UserID": 440555666, "Valid": True}},
-        "MessageType": "StaticDataReport",
-        "MetaData": {"MMSI": 440555666, "MMSI_String": 440555666, "ShipName": "MIRAE 2",
-                     "latitude": 34.9, "longitude": 128.6,
-                     "time_utc": "2024-02-01 03:04:08.5 +0000 UTC"},
-    }
 
 
 def convert(obj: Any) -> tuple[list[Report], IngestStats]:
@@ -321,6 +267,33 @@ def test_malformed_objects_counted_never_raise(obj: Any) -> None:
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("frame", [
+    "[" * 100_000,  # nesting past the recursion limit: json raised RecursionError
+    '{"MessageType": ' + "[" * 5_000 + "]" * 5_000 + "}",
+    "1" * 5_000,  # an integer past int()'s 4,300 digits: json raised a plain ValueError
+    '{"MessageType": "PositionReport", "MetaData": {"MMSI": ' + "9" * 5_000 + "}}",
+    b"\xff\xfe\x00",  # not UTF-8 (nor UTF-16)
+    "[1, 2]", "null",  # JSON, but not an object
+], ids=["deep-array", "deep-value", "digits", "digits-in-object", "bytes", "array", "null"])
+def test_frames_json_refuses_are_none_never_raise(frame: str | bytes) -> None:
+    """Found by tests/test_fuzz_aisstream.py: both escaped the websocket source (a reconnect each) and the
+    replay of JSON lines (the whole file lost)."""
+    assert parse_frame(frame) is None
+
+
+@pytest.mark.unit
+def test_replay_counts_frames_json_refuses_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "recording.jsonl"
+    path.write_text("\n".join(["[" * 100_000, json.dumps(position_report(mmsi=273355410)), "1" * 5_000,
+                               json.dumps(ship_static_data())]) + "\n")
+    stats = IngestStats()
+    reports = [r for _, rs in file_reports(path, "aisstream", "replay", {}, stats) for r in rs]
+    assert [r.mmsi for r in reports] == [273355410, 352001234]
+    assert stats.rejects == {"malformed_json": 2}
+    assert stats.lines == 4
+
+
+@pytest.mark.unit
 def test_mmsi_from_metadata_when_user_id_missing() -> None:
     (r,), _ = convert(_without(position_report(mmsi=273355410), "Message", "PositionReport", "UserID"))
     assert r.mmsi == 273355410
@@ -465,6 +438,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
     async def behaviour(ws: ServerConnection, index: int) -> None:
         await ws.send("{not json")
         await ws.send(b"\xff\xfe")  # not UTF-8
+        await ws.send("[" * 100_000)  # deeper than json's recursion limit: it raised, and we reconnected
         await ws.send(json.dumps(_without(position_report(), "Message", "PositionReport", "Latitude")))
         await ws.send(json.dumps(position_report(mmsi=273355410)))
         await ws.wait_closed()
@@ -478,7 +452,7 @@ async def test_malformed_messages_counted_and_stream_continues() -> None:
             await asyncio.sleep(0.05)
             assert source.connected
         assert received[0].mmsi == 273355410
-        assert stats.rejects == {"malformed_json": 3}
+        assert stats.rejects == {"malformed_json": 4}
         assert (stats.messages, stats.decoded) == (2, 1)
         assert len(fake.subscriptions) == 1  # no reconnect because of bad messages
 

@@ -75,6 +75,17 @@ BAD_LINES = {
     "impossible date in $GPZDA": ([sentence("GPZDA,114652.00,31,02,2023,00,00", b"$")], {"bad_zda": 1}),
     "second part without its first": ([TYPE5_PARTS[1]], {"orphan_fragment": 1}),
     "first part that never completes": ([TYPE5_PARTS[0]], {"incomplete_multipart": 1}),  # counted at close()
+    # Found by fuzzing (tests/test_fuzz_nmea.py): each raised OverflowError out of the decoder.
+    "$PGHP whose millisecond field is past a C long": (
+        [sentence("PGHP,1,2013,11,12,12,0,0,99999999999999999999,219,,2190074,1,67", b"$")],
+        {"bad_gatehouse": 1}),
+    "$GPZDA in the last day of year 9999 whose hour runs past it": (
+        [sentence("GPZDA,240000,31,12,9999,00,00", b"$")], {"bad_zda": 1}),
+    "leading time in year 1 whose offset puts it before year 1": (
+        [b"0001-01-01T00:00:00+01:00 " + BEFORE], {"bad_leading_timestamp": 1}),
+    "leading time in year 9999 whose offset puts it past year 9999": (
+        [b"9999-12-31T23:59:00-01:00 " + BEFORE], {"bad_leading_timestamp": 1}),
+    "$GPZDA hour 25": ([sentence("GPZDA,250000,10,05,2023,00,00", b"$")], {"bad_zda": 1}),
 }
 
 
@@ -172,6 +183,30 @@ def test_too_many_pending_fragments_evicts_the_oldest() -> None:
     completed = [r.mmsi for reports in out for r in reports if isinstance(r, StaticReport)]
     assert completed == [351759001, 351759002]  # seq 0 was evicted when seq 2 arrived
     assert stats.rejects == {"incomplete_multipart": 1, "orphan_fragment": 1}
+
+
+def test_dropped_multipart_message_counts_each_of_its_parts() -> None:
+    """A message of three sentences missing its last is two lines not used: incomplete_multipart counts
+    lines, like every reason counted before reassembly (it counted the message once, so the counts did not
+    add up to the lines; found by tests/test_fuzz_nmea.py)."""
+    payload = b"".join(part.split(b",")[5] for part in TYPE5_PARTS)
+    third = -(-len(payload) // 3)
+    parts = [sentence(f"AIVDM,3,{n},4,A,{payload[i:i + third].decode()},{2 if n == 3 else 0}")
+             for n, i in enumerate(range(0, len(payload), third), 1)]
+    out, stats = run([BEFORE, *parts, AFTER])
+    assert [(r.msg_type, r.name) for r in out[3]] == [(5, "EVER DIADEM")]  # the whole message decodes
+    out, stats = run([BEFORE, parts[0], parts[1], AFTER])
+    assert_neighbours_ok(out)
+    assert stats.rejects == {"incomplete_multipart": 2}
+    out, stats = run([BEFORE, parts[0], parts[1], parts[0], AFTER])  # the first part again: a new message
+    assert stats.rejects == {"incomplete_multipart": 3}  # 2 replaced, 1 never completed
+
+
+def test_zda_leap_second_is_a_time() -> None:
+    out, stats = run([sentence("GPZDA,235960.50,30,06,2015,00,00", b"$"), BEFORE], require_event_time=True)
+    [report] = out[1]
+    assert report.time == datetime(2015, 7, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    assert stats.rejects == {}
 
 
 # --------------------------------------------------------------------------------------------------------

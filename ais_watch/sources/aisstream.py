@@ -172,6 +172,18 @@ def _msg_id(body: dict[str, Any], allowed: frozenset[int], default: int) -> int:
 
 
 # ------------------------------------------------------------------------------------ conversion
+def parse_frame(raw: str | bytes) -> dict[str, Any] | None:
+    """One websocket frame or recorded line -> the JSON object it holds, or None when it holds none (the
+    callers count it as malformed_json). Never raises: besides bad syntax and bad UTF-8, json refuses an
+    integer of more than 4,300 digits with a plain ValueError and nesting deeper than the interpreter's
+    recursion limit with RecursionError (a frame of 1,000 '[' did; found by tests/test_fuzz_aisstream.py)."""
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 def reports_from_aisstream(obj: dict[str, Any], received_at: datetime, source: str,
                            stats: IngestStats) -> list[Report]:
     """One aisstream.io JSON message -> 0, 1 or 2 reports (type 19 gives a position and a static).
@@ -395,12 +407,11 @@ class AisstreamSource:
     async def _handle(self, raw: str | bytes) -> None:
         now = self._clock()
         self.status.last_message_at = now
-        try:
-            obj = json.loads(raw)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        obj = parse_frame(raw)
+        if obj is None:
             self._stats.reject("malformed_json")
             return
-        if isinstance(obj, dict) and "error" in obj:
+        if "error" in obj:
             raise _Refused(self._redact(str(obj.get("error"))))
         self._delivered = True
         for report in reports_from_aisstream(obj, now, self.name, self._stats):

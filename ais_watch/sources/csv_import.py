@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -230,6 +231,13 @@ def date_order(text: str) -> str | None:
 
 def parse_time(text: str, dayfirst: bool) -> datetime:
     """A CSV time cell as an aware UTC datetime (naive times are UTC). TimeError says what is wrong."""
+    try:
+        return _parse_time(text, dayfirst)
+    except OverflowError:  # before year 1 or after 9999 once in UTC, or an epoch past them
+        raise TimeError(f"{text.strip()!r} is out of the range of dates") from None
+
+
+def _parse_time(text: str, dayfirst: bool) -> datetime:
     value = text.strip()
     if len(value) >= 10 and value[4] == "-":  # ISO 8601, the common case: first
         try:
@@ -332,15 +340,23 @@ def _number(value: str | None, field_name: str) -> float | None:
         if text is None:  # a placeholder: not known
             return None
         raise RowError(field_name, f"{text!r} is not a number") from None
-    if number != number:  # NaN
+    if not math.isfinite(number):  # NaN, inf: not a value any AIS field holds
         return None
     return number
+
+
+def _digits(text: str, most: int) -> int | None:
+    """A whole number of at most `most` ASCII digits, else None: str.isdigit() alone passes '²', which
+    int() refuses, and 5,000 digits, past int()'s limit."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= most else None
 
 
 def _mmsi(value: str | None) -> int:
     text = (value or "").strip()
     try:
         number = float(text) if "." in text or "e" in text.lower() else int(text)
+        if not math.isfinite(number) or number != int(number):
+            raise ValueError(text)
     except ValueError:
         raise RowError("mmsi", f"{text!r} is not an MMSI" if text else "no MMSI") from None
     if number != int(number) or not 0 < number <= 999_999_999:
@@ -364,6 +380,10 @@ class RowReader:
         self._pick = itemgetter(*plan_.index.values())
 
     def read(self, line: int, row: list[str]) -> list[Report]:
+        if row is BROKEN_ROW:
+            self._bad(f"{self.plan.where(line, 0)}: a quoted field never closed "
+                      f"(past {csv.field_size_limit():,} characters)")
+            return []
         try:
             return self._reports(row)
         except RowError as err:
@@ -428,14 +448,15 @@ class RowReader:
     def _status(self, cells: dict[str, str]) -> int | None:
         text = (cells.get("nav_status") or "").strip()
         if text.isdigit():
-            return int(text) if int(text) <= 15 else None
+            status = _digits(text, 2)
+            return status if status is not None and status <= 15 else None
         return _DMA_STATUS.get(text.lower()) if text else None
 
     def _static(self, cells: dict[str, str], mmsi: int, when: datetime, valid_mmsi: bool
                 ) -> StaticReport | None:
         name, call_sign = _text(cells.get("name")), _text(cells.get("callsign"))
         imo_text = (cells.get("imo") or "").strip().upper().removeprefix("IMO").strip()
-        imo = int(imo_text) if imo_text.isdigit() and int(imo_text) else None
+        imo = _digits(imo_text, 9) or None
         if name is None and call_sign is None and imo is None:
             return None
         report = StaticReport(mmsi=mmsi, time=when, msg_type=5, source=self.source,
@@ -446,7 +467,7 @@ class RowReader:
             if not report.imo_valid:
                 self.stats.flag("invalid_imo")
         ship_type = (cells.get("ship_type") or "").strip()
-        report.ship_type = int(ship_type) if ship_type.isdigit() else None  # DMA names it: 'Cargo'
+        report.ship_type = _digits(ship_type, 3)  # DMA names it: 'Cargo'
         try:  # identity extras: a bad one is left out, the position and name still count
             report.draught = _number(cells.get("draught"), "draught") or None
             a, b, c, d = (_number(cells.get(k), k)
@@ -460,10 +481,18 @@ class RowReader:
 
 
 # ------------------------------------------------------------------------------------------- files
+BROKEN_ROW: list[str] = ["\x00"]  # the row csv could not read (compared by identity)
 def _rows(text: io.TextIOBase, delimiter: str, header_lines: int) -> Iterator[tuple[int, list[str]]]:
     """(line number in the file where the row ends, cells) of each row after the header."""
     reader = csv.reader(text, delimiter=delimiter)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:  # a quote never closed, past the field limit: that row, not the file
+            yield header_lines + reader.line_num, BROKEN_ROW
+            continue
         yield header_lines + reader.line_num, row
 
 

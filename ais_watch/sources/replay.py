@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -167,7 +166,7 @@ def _nmea_lines(path: Path, decoder: NmeaDecoder) -> Iterator[tuple[bytes, list[
 
 
 def _aisstream_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tuple[bytes, list[Report]]]:
-    from ais_watch.sources.aisstream import reports_from_aisstream
+    from ais_watch.sources.aisstream import parse_frame, reports_from_aisstream
 
     now = datetime.now(UTC)
     with open_binary(path) as fh:
@@ -176,13 +175,8 @@ def _aisstream_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tu
             if not line.strip():
                 yield line, []
                 continue
-            try:
-                obj = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                stats.reject("malformed_json")
-                yield line, []
-                continue
-            if not isinstance(obj, dict):
+            obj = parse_frame(line)
+            if obj is None:
                 stats.reject("malformed_json")
                 yield line, []
                 continue
