@@ -17,12 +17,13 @@ from ais_watch.cli import main
 from ais_watch.config import load_settings
 from ais_watch.model import IngestStats
 from ais_watch.store.db import alembic_config, create_engine, open_database
+from ais_watch.store.marks import replayed_days
 from ais_watch.store.partitions import create_partitions, partition_days, partition_name
 from ais_watch.store.queries import track
 from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import positions
 from ais_watch.store.writer import POSITION_COLUMNS, Batch, StoreWriter
-from tests.helpers.db import engine_on
+from tests.helpers.db import engine_on, insert_positions
 
 DAY1 = datetime(2024, 3, 1, tzinfo=UTC)
 SHIPS = (273355410, 445123000)
@@ -111,6 +112,42 @@ async def test_days_past_keep_days_are_dropped(db_url: str) -> None:
         if engine.dialect.name == "postgresql":
             async with engine.connect() as conn:
                 assert DAY1.date() not in await conn.run_sync(partition_days)
+
+
+@pytest.mark.integration
+async def test_the_scheduled_job_leaves_replayed_days_alone_and_maintain_thins_them(db_url: str) -> None:
+    """A day a replay wrote to (marked by the replay's writer, or, replayed before replays marked their
+    days, known by its positions' source) is left alone by the scheduled job, and marked; an explicit run
+    thins it."""
+    async with asyncio.timeout(120), engine_on(db_url) as engine:
+        replay_writer = StoreWriter(engine, IngestStats(), retry_initial=0.01, replayed=True)
+        await write(engine, every_minute(1), replay_writer)
+        await replay_writer.close()
+        unmarked = [{"mmsi": 273000001, "time": DAY1 + timedelta(days=2, minutes=m), "lat": 42.25,
+                     "lon": 130.4, "source": "replay:2024.nmea"} for m in range(1440)]
+        await insert_positions(engine, unmarked)  # an old replay: its source, no mark
+        await write(engine, every_minute(1, DAY1 + timedelta(days=1)))  # the service's own
+        async with engine.connect() as conn:
+            assert await replayed_days(conn) == {DAY1.date(): "full"}
+
+        now = DAY1 + timedelta(days=30)
+        policy = RetentionPolicy(full_detail_days=2)
+        job = await maintain_positions(engine, policy, now, include_replayed=False)
+        assert list(job.thinned) == [(DAY1 + timedelta(days=1)).date()]
+        assert job.left_replayed == [DAY1.date(), (DAY1 + timedelta(days=2)).date()]
+        assert await per_day(engine) == {DAY1.date(): 2880, (DAY1 + timedelta(days=1)).date(): 50,
+                                         (DAY1 + timedelta(days=2)).date(): 1440}
+        async with engine.connect() as conn:
+            assert await replayed_days(conn) == {DAY1.date(): "full",
+                                                 (DAY1 + timedelta(days=2)).date(): "full"}
+        assert (await maintain_positions(engine, policy, now, include_replayed=False)).thinned == {}
+
+        explicit = await maintain_positions(engine, policy, now, include_replayed=True)
+        assert explicit.thinned == {DAY1.date(): (2880, 50), (DAY1 + timedelta(days=2)).date(): (1440, 25)}
+        assert all(w.replayed for w in explicit.days)
+        async with engine.connect() as conn:
+            assert set((await replayed_days(conn)).values()) == {"thinned"}
+        assert (await maintain_positions(engine, policy, now, include_replayed=True)).thinned == {}
 
 
 @pytest.mark.unit

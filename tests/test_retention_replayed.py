@@ -232,6 +232,9 @@ async def test_dry_run_changes_nothing_then_thinning_keeps_the_track_and_every_e
         async with engine_on(db_url) as engine:
             await add_evidence_on_real_tracks(engine)
             before = await database_state(engine)
+        days = ["2012-01-27", "2012-01-31", "2013-11-12", "2023-09-01", "2023-09-02"]
+        assert [(k, v) for k, v in before[1] if k.startswith("replayed.")] == [
+            (f"replayed.{d}", "full") for d in days]  # the replay marked the days it wrote to
         monkeypatch.setenv("AIS_WATCH_RETENTION_FULL_DETAIL_DAYS", "90")  # every replayed day is older
         capsys.readouterr()
 
@@ -241,13 +244,16 @@ async def test_dry_run_changes_nothing_then_thinning_keeps_the_track_and_every_e
             assert await database_state(engine) == before  # nothing changed
         assert dry.startswith("position maintenance (dry run: nothing changed): thinning days before")
         day_lines = [line for line in dry.splitlines() if line[:4].isdigit()]
-        assert [line[:10] for line in day_lines] == ["2012-01-27", "2012-01-31", "2013-11-12", "2023-09-01",
-                                                      "2023-09-02"]
+        assert [line[:10] for line in day_lines] == days
         assert all(" thin " in line and line.endswith("replayed") for line in day_lines)
 
         assert await run_cli("--db", db_url, "maintain") == 0
         real = capsys.readouterr().out
         assert [line for line in real.splitlines() if line[:4].isdigit()] == day_lines  # as the dry run said
+        async with engine_on(db_url) as engine:
+            marks = (await database_state(engine))[1]
+        assert [(k, v) for k, v in marks if k.startswith("replayed.")] == [
+            (f"replayed.{d}", "thinned") for d in days]
 
     full = tracks(before[0])
     async with engine_on(db_url) as engine:

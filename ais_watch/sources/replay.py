@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # imported when a progress bar is asked for
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "nmea", "aisstream", "csv")
+SOURCE_PREFIX = "replay:"  # a replayed position's source is "replay:<file name>" (retention knows it by that)
 
 
 class ReplayError(AisWatchError):
@@ -125,7 +126,8 @@ def start_decoding(path: Path, fmt: str, decoder_options: dict[str, Any] | None)
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise ReplayError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    return DecodeWorker(partial(file_reports, path, fmt, f"replay:{path.name}", decoder_options or {}), path)
+    source = SOURCE_PREFIX + path.name
+    return DecodeWorker(partial(file_reports, path, fmt, source, decoder_options or {}), path)
 
 
 async def replay_file(worker: DecodeWorker, emit: Emit, stats: IngestStats, *, pacer: Pacer,

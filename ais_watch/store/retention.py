@@ -30,12 +30,14 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ais_watch.config import Settings
+from ais_watch.sources.replay import SOURCE_PREFIX
 from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.marks import (
     FULL,
     THINNED,
     THINNED_THROUGH,
     forget_replayed,
+    mark_replayed,
     read_mark,
     replayed_days,
     replayed_key,
@@ -65,7 +67,7 @@ THIN_LOCK_KEY = 0x41495357_0004
 # Alerts whose details name a fix's time before the alert itself (the last fix before a silence, the start
 # of a loitering or an encounter): read for a day even when they were raised later.
 LATER_EVIDENCE_KINDS = ("went_dark", "reappeared", "possible_dark_port_call", "loitering", "encounter")
-READ_ROWS = 20_000  # rows read at a time
+READ_ROWS = 5_000  # rows read at a time (a PostgreSQL FETCH of them holds the event loop a few ms)
 DELETE_ROWS = 5_000  # SQLite: rows deleted per transaction
 _MICROS_SQL = {
     "postgresql": "(extract(epoch FROM time) * 1000000)::bigint",
@@ -228,11 +230,32 @@ async def _stored_days(engine: AsyncEngine, since: date | None, before: date) ->
             cursor = sqlite_time(day_start(days[-1]) + DAY)
 
 
+async def _leave_replayed(engine: AsyncEngine, day: date, replayed: dict[date, str], include_replayed: bool,
+                          report: MaintenanceReport) -> bool:
+    """Whether the scheduled job must leave this day alone: marked replayed, or (replayed before replays
+    marked their days) holding positions whose source is a replay's, which then marks it."""
+    if include_replayed:
+        return False
+    if day not in replayed:
+        async with engine.connect() as conn:
+            found = (await conn.execute(
+                text("SELECT EXISTS (SELECT 1 FROM positions WHERE time >= :start AND time < :end AND "
+                     "source LIKE :replay)"),
+                {**day_params(engine.dialect.name, day), "replay": SOURCE_PREFIX + "%"})).scalar()
+        if not found:
+            return False
+        replayed[day] = FULL
+        if not report.dry_run:
+            async with engine.begin() as conn:
+                await mark_replayed(conn, [day])
+    report.left_replayed.append(day)
+    return True
+
+
 async def _drop_days(engine: AsyncEngine, before: date, replayed: dict[date, str], include_replayed: bool,
                      report: MaintenanceReport) -> None:
     for day in await _stored_days(engine, None, before):
-        if day in replayed and not include_replayed:
-            report.left_replayed.append(day)
+        if await _leave_replayed(engine, day, replayed, include_replayed, report):
             continue
         work = await _drop_day(engine, day, day in replayed, report.dry_run)
         if work.rows:
@@ -251,8 +274,7 @@ async def _thin_days(engine: AsyncEngine, policy: RetentionPolicy, before: date,
                  if state == FULL and d < before and (dropped_before is None or d >= dropped_before)}
     thinned_replayed = []
     for day in sorted(days):
-        if day in replayed and not include_replayed:
-            report.left_replayed.append(day)
+        if await _leave_replayed(engine, day, replayed, include_replayed, report):
             continue
         work = await _thin_day(engine, day, policy.rule, day in replayed, report.dry_run)
         if work.rows:  # days with positions only (PostgreSQL has partitions of days nothing was heard)
@@ -365,12 +387,8 @@ async def select_day(conn: AsyncConnection, table: str, day: date, selection: Da
     """Read the day's rows from `table` (its partition on PostgreSQL) by vessel and time, and work out what
     is kept, in a worker thread (a busy day is seconds of numpy and GEOS: the event loop, ingest and the
     API go on meanwhile)."""
-    dialect = conn.dialect.name
-    row_id = "ctid::text" if dialect == "postgresql" else "rowid"
-    query = (f"SELECT {row_id}, mmsi, {_MICROS_SQL[dialect]}, lat, lon, anomaly IS NULL FROM {table} "
-             "WHERE time >= :start AND time < :end ORDER BY mmsi, time")
     carry: list[Sequence[Any]] = []  # the vessel still being read
-    async for chunk in _read(conn, query, day_params(dialect, day)):
+    async for chunk in _read_day(conn, table, day):
         rows = carry + chunk
         last = len(rows) - 1
         while last > 0 and rows[last - 1][1] == rows[-1][1]:
@@ -382,21 +400,27 @@ async def select_day(conn: AsyncConnection, table: str, day: date, selection: Da
         await asyncio.to_thread(selection.add, carry)
 
 
-async def _read(conn: AsyncConnection, query: str, params: dict[str, Any]) -> AsyncIterator[list[Any]]:
-    """A query's rows, READ_ROWS at a time. On PostgreSQL through a cursor of our own, closed at the end:
-    the driver's cursors stay open until the transaction ends, and a table a cursor reads cannot be
-    swapped out in it."""
-    if conn.dialect.name != "postgresql":
-        result = await conn.stream(text(query), params)
-        async for chunk in result.partitions(READ_ROWS):
-            yield list(chunk)
+async def _read_day(conn: AsyncConnection, table: str, day: date) -> AsyncIterator[list[Any]]:
+    """The day's (row id, mmsi, time in microseconds, lat, lon, believed) by mmsi and time, READ_ROWS at a
+    time. On PostgreSQL straight from the driver (a few times faster than through SQLAlchemy's rows),
+    through a cursor of our own, closed at the end: the driver's stay open until the transaction ends,
+    and a table a cursor reads cannot be swapped out in it."""
+    dialect = conn.dialect.name
+    query = (f"SELECT {'ctid::text' if dialect == 'postgresql' else 'rowid'}, mmsi, {_MICROS_SQL[dialect]}, "
+             f"lat, lon, anomaly IS NULL FROM {table} WHERE time >= :start AND time < :end "
+             "ORDER BY mmsi, time")
+    if dialect != "postgresql":
+        result = await conn.stream(text(query), day_params(dialect, day))
+        async for rows in result.partitions(READ_ROWS):
+            yield list(rows)
         return
-    await conn.execute(text(f"DECLARE thinning_read NO SCROLL CURSOR FOR {query}"), params)
+    await conn.execute(text(f"DECLARE thinning_read NO SCROLL CURSOR FOR {query}"), day_params(dialect, day))
+    driver = await asyncpg_connection(conn)
     try:
-        while chunk := list((await conn.execute(text(f"FETCH {READ_ROWS} FROM thinning_read"))).all()):
+        while chunk := await driver.fetch(f"FETCH {READ_ROWS} FROM thinning_read"):
             yield chunk
     finally:
-        await conn.execute(text("CLOSE thinning_read"))
+        await driver.execute("CLOSE thinning_read")
 
 
 async def _thin_day(engine: AsyncEngine, day: date, rule: ThinningRule, replayed: bool,
@@ -414,10 +438,11 @@ async def _thin_day(engine: AsyncEngine, day: date, rule: ThinningRule, replayed
     else:
         async with engine.connect() as conn:
             await select_day(conn, PARENT, day, selection)
-        for i in range(0, len(selection.ids), DELETE_ROWS):
+        removed = sorted(selection.ids)  # in rowid order: each transaction touches neighbouring pages
+        for i in range(0, len(removed), DELETE_ROWS):
             async with engine.begin() as conn:
                 await conn.exec_driver_sql("DELETE FROM positions WHERE rowid = ?",
-                                           [(rowid,) for rowid in selection.ids[i:i + DELETE_ROWS]])
+                                           [(rowid,) for rowid in removed[i:i + DELETE_ROWS]])
     return DayWork(day, "thin", selection.rows, selection.vessels, selection.kept, replayed)
 
 
