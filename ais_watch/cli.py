@@ -129,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", help="who or what holds it (shown as who acknowledged an alert)")
 
     sub.add_parser("migrate", help="bring the database schema to the latest version")
-    sub.add_parser("maintain", help="run the position maintenance job once: partitions ahead, thinning, "
-                   "drops (retention.* settings)")
+    maintain = sub.add_parser("maintain", help="run the position maintenance job once: partitions ahead, "
+                              "thinning, drops (retention.* settings), replayed days included")
+    maintain.add_argument("--dry-run", action="store_true",
+                          help="say per day what would be thinned and dropped; change nothing")
     config = sub.add_parser("config", help="settings")
     config.add_argument("action", choices=("show",), help="show: effective settings, secrets masked")
     sub.add_parser("check", help="validate settings, notifiers, geofences and watchlist; reach the database")
@@ -214,22 +216,37 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print("database schema is at head")
         return 0
     if args.command == "maintain":
-        from ais_watch.store.db import open_database
-        from ais_watch.store.retention import RetentionPolicy, maintain_positions
-
-        engine = await open_database(settings["db"], migrate_schema=settings["store.auto_migrate"])
-        try:
-            report = await maintain_positions(engine, RetentionPolicy.from_settings(settings))
-        finally:
-            await engine.dispose()
-        print(f"position maintenance: {report.summary()}")
-        return 0
+        return await cmd_maintain(args, settings, sys.stdout)
     if args.command == "config":
         print(json.dumps(settings.masked(), indent=2))
         return 0
     if args.command == "check":
         return await cmd_check(settings, sys.stdout)
     raise AssertionError(args.command)
+
+
+async def cmd_maintain(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """The maintenance job once, replayed days included (the scheduled job leaves them alone): what the
+    settings ask for, then a line a day of what was (or, with --dry-run, would be) thinned or dropped."""
+    from ais_watch.store.db import open_database
+    from ais_watch.store.retention import RetentionPolicy, maintain_positions
+
+    policy = RetentionPolicy.from_settings(settings)
+    now = datetime.now(UTC)
+    engine = await open_database(settings["db"], migrate_schema=settings["store.auto_migrate"])
+    try:
+        report = await maintain_positions(engine, policy, now, include_replayed=True, dry_run=args.dry_run)
+    finally:
+        await engine.dispose()
+    out.write(f"position maintenance{' (dry run: nothing changed)' if args.dry_run else ''}: "
+              f"{policy.describe(now)}\n")
+    if report.days:
+        out.write("\n".join(report.table()) + "\n")
+    if any(w.replayed for w in report.days):
+        out.write("replayed days are thinned and dropped only by `ais-watch maintain`, as here; the "
+                  "service's scheduled job leaves them alone\n")
+    out.write(f"{report.summary()}\n")
+    return 0
 
 
 async def cmd_check(settings: Settings, out: TextIO) -> int:
@@ -282,7 +299,7 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     started = loop.time()
     undelivered = 0
     async with running_pipeline(settings, ReplayClock(), deliver=args.notify,
-                                event_time_ticks=True) as runtime:
+                                event_time_ticks=True, replayed=True) as runtime:
         await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
                            speed=args.speed, decoder_options=decoder_options(settings),
                            progress=not args.no_progress and sys.stderr.isatty(), csv_options=csv_options)

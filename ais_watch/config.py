@@ -104,12 +104,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("leader.interval", "float", 1.0,
             "Seconds between a standby instance's tries for leadership (PostgreSQL advisory lock) and the "
             "leader's checks that it still holds it.", minimum=0.1),
-    Setting("retention.full_detail_days", "float", 90.0,
-            "Days of positions kept in full detail; older days are thinned (0: never thin).", minimum=0),
-    Setting("retention.thin_interval", "float", 600.0,
-            "Seconds: a thinned day keeps each vessel's first position in every such interval.", minimum=1),
+    Setting("retention.full_detail_days", "float", 0.0,
+            "Days of positions kept in full detail; older days are thinned to their track and evidence "
+            "(0, the default: never thin). Replayed days only by `ais-watch maintain`.", minimum=0),
+    Setting("retention.thin_tolerance_m", "float", 10.0,
+            "Metres: a thinned track (Douglas-Peucker) keeps every position left out within this of the "
+            "line drawn through the kept ones (under a pixel on the dashboard at zoom 13 below 58 degrees).",
+            minimum=0),
+    Setting("retention.thin_interval", "float", 3600.0,
+            "Seconds: a thinned track keeps a position at least this often while the vessel was heard, "
+            "so it shows no silence the full track did not have (0: no such limit).", minimum=0),
     Setting("retention.keep_days", "float", 0.0,
-            "Days of positions kept at all; older days are dropped (0: keep forever).", minimum=0),
+            "Days of positions kept at all; older days are dropped (0, the default: keep forever). "
+            "Replayed days only by `ais-watch maintain`.", minimum=0),
     Setting("retention.partitions_ahead", "int", 7,
             "PostgreSQL: days of position partitions created ahead of today.", minimum=1),
     Setting("retention.interval", "float", 3600.0,

@@ -68,14 +68,15 @@ class Runtime:
 async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: bool = True,
                            stats: IngestStats | None = None, deliver: bool = True,
                            stages: list[Stage] | None = None, detectors: bool = True,
-                           event_time_ticks: bool = False,
-                           start_dispatcher: bool = True) -> AsyncIterator[Runtime]:
+                           event_time_ticks: bool = False, start_dispatcher: bool = True,
+                           replayed: bool = False) -> AsyncIterator[Runtime]:
     """A started pipeline on a migrated database; on exit everything batched is flushed and written.
 
     With `deliver`, alerts get a pending delivery per matching notifier and a dispatcher sends them;
     without it (a replay without --notify) alerts are only stored, so no later run sends them either.
     Without `start_dispatcher` the dispatcher is made but left to the caller to start (serve starts it
-    when this instance becomes the leader).
+    when this instance becomes the leader). `replayed`: the positions are a replay's (history someone
+    chose to load, which the service's retention job leaves alone).
     """
     stats = stats or IngestStats()
     notifiers = notifiers_from_settings(settings) if deliver else []
@@ -95,7 +96,7 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                 dispatcher.start()
         writer = StoreWriter(engine, stats, queue_batches=settings["store.queue_batches"],
                              retry_max_delay=settings["store.retry_max_delay"],
-                             close_timeout=settings["store.close_timeout"])
+                             close_timeout=settings["store.close_timeout"], replayed=replayed)
         options = PipelineOptions(batch_size=settings["store.batch_size"],
                                   flush_interval=settings["store.flush_interval"],
                                   dedup_window=settings["dedup.window"],

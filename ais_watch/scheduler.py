@@ -82,9 +82,25 @@ async def run_ticks(runtime: Runtime) -> None:
     await runtime.pipeline.run_ticks(fleet=is_leader(runtime))
 
 
-async def maintain_positions_if_leader(runtime: Runtime, policy: RetentionPolicy) -> None:
-    if is_leader(runtime):
-        await maintain_positions(runtime.engine, policy)
+class Maintenance:
+    """The position maintenance job: replayed days left alone (only `ais-watch maintain` thins or drops
+    them); its first run says what the settings ask for, even when that is nothing."""
+
+    def __init__(self, runtime: Runtime, policy: RetentionPolicy) -> None:
+        self.runtime = runtime
+        self.policy = policy
+        self.runs = 0
+
+    async def __call__(self) -> None:
+        if not is_leader(self.runtime):
+            return
+        await maintain_positions(self.runtime.engine, self.policy, include_replayed=False,
+                                 announce=not self.runs)
+        self.runs += 1
+
+
+async def maintain_positions_if_leader(maintenance: Maintenance) -> None:
+    await maintenance()  # a coroutine function of its own, as reload_watchlist
 
 
 def guarded(name: str, job: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,7 +139,7 @@ def start_scheduler(runtime: Runtime, settings: Settings) -> AsyncIOScheduler:
     scheduler.add_job(guarded("ticks", run_ticks), "interval", args=[runtime],
                       seconds=settings["ticks.interval"], id="ticks", max_instances=1, coalesce=True)
     scheduler.add_job(guarded("maintenance", maintain_positions_if_leader), "interval",
-                      args=[runtime, RetentionPolicy.from_settings(settings)],
+                      args=[Maintenance(runtime, RetentionPolicy.from_settings(settings))],
                       seconds=settings["retention.interval"], id="maintenance", max_instances=1,
                       coalesce=True)
     if runtime.detectors is not None:

@@ -1,5 +1,5 @@
 """Positions at scale: day partitions on PostgreSQL (made ahead, made on demand, pruned by track queries),
-and retention (thin old days to one position per interval, drop older days) on both databases."""
+and retention (thin old days to their track and evidence, drop older days) on both databases."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.cli import main
+from ais_watch.config import load_settings
 from ais_watch.model import IngestStats
 from ais_watch.store.db import alembic_config, create_engine, open_database
+from ais_watch.store.marks import replayed_days
 from ais_watch.store.partitions import create_partitions, partition_days, partition_name
 from ais_watch.store.queries import track
 from ais_watch.store.retention import RetentionPolicy, maintain_positions
 from ais_watch.store.schema import positions
 from ais_watch.store.writer import POSITION_COLUMNS, Batch, StoreWriter
-from tests.helpers.db import engine_on
+from tests.helpers.db import engine_on, insert_positions
 
 DAY1 = datetime(2024, 3, 1, tzinfo=UTC)
 SHIPS = (273355410, 445123000)
@@ -61,28 +63,31 @@ async def per_day(engine: AsyncEngine) -> dict[date, int]:
 
 # ------------------------------------------------------------------------------------------ retention
 @pytest.mark.integration
-async def test_old_days_are_thinned_to_one_position_per_interval_and_recent_days_kept(db_url: str) -> None:
+async def test_old_days_are_thinned_by_the_scheduled_job_and_recent_days_kept(db_url: str) -> None:
     async with asyncio.timeout(120), engine_on(db_url) as engine:
-        await write(engine, every_minute(3))
+        await write(engine, every_minute(3))  # written by the service's writer: not a replay
         # With 2 days of full detail, on day 5 days 1 and 2 are wholly old enough; day 3 is not yet.
         now = DAY1 + timedelta(days=4, hours=1)
         policy = RetentionPolicy(full_detail_days=2, thin_interval=600, keep_days=0)
-        report = await maintain_positions(engine, policy, now)
-        assert report.thinned == {DAY1.date(): (2880, 288), (DAY1 + timedelta(days=1)).date(): (2880, 288)}
+        report = await maintain_positions(engine, policy, now, include_replayed=False)
+        # Both ships lie still all day: the shape is the day's first and last fix, and with a fix at
+        # least every 10 minutes (thin_interval 600) 00:00, 00:10, ... 23:50 and 23:59: 145 a ship.
+        assert report.thinned == {DAY1.date(): (2880, 290), (DAY1 + timedelta(days=1)).date(): (2880, 290)}
+        assert report.left_replayed == []
         counts = await per_day(engine)
-        assert counts == {DAY1.date(): 288, (DAY1 + timedelta(days=1)).date(): 288,
+        assert counts == {DAY1.date(): 290, (DAY1 + timedelta(days=1)).date(): 290,
                           (DAY1 + timedelta(days=2)).date(): 2880}
-        # What is kept is each ship's first fix of every 10 minutes: the track keeps its shape and times.
         first_hour = [p["time"] async for p in track(engine, [SHIPS[0]], DAY1, DAY1 + timedelta(minutes=59))]
         assert first_hour == [DAY1 + timedelta(minutes=m) for m in range(0, 60, 10)]
         # A second run has nothing left to do; the next day becomes due a day later.
-        again = await maintain_positions(engine, policy, now)
+        again = await maintain_positions(engine, policy, now, include_replayed=False)
         assert again.thinned == {}
-        later = await maintain_positions(engine, policy, now + timedelta(days=1))
+        later = await maintain_positions(engine, policy, now + timedelta(days=1), include_replayed=False)
         assert list(later.thinned) == [(DAY1 + timedelta(days=2)).date()]
-        assert sum((await per_day(engine)).values()) == 3 * 288
+        assert sum((await per_day(engine)).values()) == 3 * 290
         # Days with no positions (on PostgreSQL: the partitions made ahead) are not "thinned".
-        assert (await maintain_positions(engine, policy, now + timedelta(days=4))).thinned == {}
+        assert (await maintain_positions(engine, policy, now + timedelta(days=4),
+                                         include_replayed=False)).thinned == {}
         if engine.dialect.name == "postgresql":  # the swapped-in days carry the parent's indexes
             async with engine.connect() as conn:
                 days = await conn.run_sync(partition_days)
@@ -98,26 +103,65 @@ async def test_days_past_keep_days_are_dropped(db_url: str) -> None:
         await write(engine, every_minute(3))
         now = DAY1 + timedelta(days=4, hours=1)
         policy = RetentionPolicy(full_detail_days=0, keep_days=2)  # never thin; keep 2 days
-        report = await maintain_positions(engine, policy, now)
+        report = await maintain_positions(engine, policy, now, include_replayed=False)
         assert report.thinned == {}
         counts = await per_day(engine)
         assert counts == {(DAY1 + timedelta(days=2)).date(): 2880}
+        assert report.dropped == [DAY1.date(), (DAY1 + timedelta(days=1)).date()]
+        assert report.removed == 2 * 2880 and [w.vessels for w in report.days] == [2, 2]
         if engine.dialect.name == "postgresql":
-            assert report.dropped == [DAY1.date(), (DAY1 + timedelta(days=1)).date()]
             async with engine.connect() as conn:
                 assert DAY1.date() not in await conn.run_sync(partition_days)
-        else:
-            assert report.dropped_rows == 2 * 2880
+
+
+@pytest.mark.integration
+async def test_the_scheduled_job_leaves_replayed_days_alone_and_maintain_thins_them(db_url: str) -> None:
+    """A day a replay wrote to (marked by the replay's writer, or, replayed before replays marked their
+    days, known by its positions' source) is left alone by the scheduled job, and marked; an explicit run
+    thins it."""
+    async with asyncio.timeout(120), engine_on(db_url) as engine:
+        replay_writer = StoreWriter(engine, IngestStats(), retry_initial=0.01, replayed=True)
+        await write(engine, every_minute(1), replay_writer)
+        await replay_writer.close()
+        unmarked = [{"mmsi": 273000001, "time": DAY1 + timedelta(days=2, minutes=m), "lat": 42.25,
+                     "lon": 130.4, "source": "replay:2024.nmea"} for m in range(1440)]
+        await insert_positions(engine, unmarked)  # an old replay: its source, no mark
+        await write(engine, every_minute(1, DAY1 + timedelta(days=1)))  # the service's own
+        async with engine.connect() as conn:
+            assert await replayed_days(conn) == {DAY1.date(): "full"}
+
+        now = DAY1 + timedelta(days=30)
+        policy = RetentionPolicy(full_detail_days=2)
+        job = await maintain_positions(engine, policy, now, include_replayed=False)
+        assert list(job.thinned) == [(DAY1 + timedelta(days=1)).date()]
+        assert job.left_replayed == [DAY1.date(), (DAY1 + timedelta(days=2)).date()]
+        assert await per_day(engine) == {DAY1.date(): 2880, (DAY1 + timedelta(days=1)).date(): 50,
+                                         (DAY1 + timedelta(days=2)).date(): 1440}
+        async with engine.connect() as conn:
+            assert await replayed_days(conn) == {DAY1.date(): "full",
+                                                 (DAY1 + timedelta(days=2)).date(): "full"}
+        assert (await maintain_positions(engine, policy, now, include_replayed=False)).thinned == {}
+
+        explicit = await maintain_positions(engine, policy, now, include_replayed=True)
+        assert explicit.thinned == {DAY1.date(): (2880, 50), (DAY1 + timedelta(days=2)).date(): (1440, 25)}
+        assert all(w.replayed for w in explicit.days)
+        async with engine.connect() as conn:
+            assert set((await replayed_days(conn)).values()) == {"thinned"}
+        assert (await maintain_positions(engine, policy, now, include_replayed=True)).thinned == {}
 
 
 @pytest.mark.unit
-async def test_retention_settings_are_off_when_zero() -> None:
+async def test_retention_is_off_by_default_and_when_zero() -> None:
     now = datetime(2026, 11, 29, 12, tzinfo=UTC)
-    assert RetentionPolicy(full_detail_days=0, keep_days=0).thin_before(now) is None
-    assert RetentionPolicy(full_detail_days=0, keep_days=0).drop_before(now) is None
-    # The default: full detail for 90 days. A day is due only once the whole of it is 90 days old.
-    assert RetentionPolicy().thin_before(now) == date(2026, 8, 31)
+    assert RetentionPolicy().thin_before(now) is None
     assert RetentionPolicy().drop_before(now) is None
+    assert RetentionPolicy.from_settings(load_settings(environ={})) == RetentionPolicy()
+    assert RetentionPolicy().describe(now) == ("thinning off (retention.full_detail_days 0); "
+                                               "dropping off (retention.keep_days 0)")
+    # Configured: full detail for 90 days. A day is due only once the whole of it is 90 days old.
+    ninety = RetentionPolicy(full_detail_days=90, keep_days=400)
+    assert ninety.thin_before(now) == date(2026, 8, 31)
+    assert ninety.drop_before(now) == date(2025, 10, 25)
 
 
 # ------------------------------------------------------------------------------ PostgreSQL partitions
@@ -139,10 +183,17 @@ async def test_writer_makes_the_partitions_of_the_days_it_meets(pg_url: str) -> 
 async def test_maintenance_makes_partitions_ahead(pg_url: str) -> None:
     async with asyncio.timeout(60), engine_on(pg_url) as engine:
         now = datetime(2026, 11, 29, 12, tzinfo=UTC)
-        report = await maintain_positions(engine, RetentionPolicy(partitions_ahead=3), now)
+        policy = RetentionPolicy(partitions_ahead=3)
+        report = await maintain_positions(engine, policy, now, include_replayed=False)
         expected = [date(2026, 11, 29) + timedelta(days=i) for i in range(4)]
         assert report.created == expected
-        assert (await maintain_positions(engine, RetentionPolicy(partitions_ahead=3), now)).created == []
+        assert (await maintain_positions(engine, policy, now, include_replayed=False)).created == []
+        # A dry run makes none either.
+        dry = await maintain_positions(engine, RetentionPolicy(partitions_ahead=9), now,
+                                       include_replayed=True, dry_run=True)
+        assert dry.created == []
+        async with engine.connect() as conn:
+            assert max(await conn.run_sync(partition_days)) == date(2026, 12, 2)
 
 
 @pytest.mark.integration
@@ -235,15 +286,22 @@ def test_maintain_command_thins_what_the_settings_say(db_url: str, capsys: pytes
             await write(engine, every_minute(1))
 
     asyncio.run(load())
-    monkeypatch.setenv("AIS_WATCH_RETENTION_FULL_DETAIL_DAYS", "30")  # 2024-03-01 is long past 30 days
-    assert main(["--db", db_url, "maintain"]) == 0
-    assert "1 days thinned (2880 -> 288 positions)" in capsys.readouterr().out
-
     async def counted() -> int:
         async with engine_on(db_url) as engine:
             return sum((await per_day(engine)).values())
 
-    assert asyncio.run(counted()) == 288
+    assert main(["--db", db_url, "maintain"]) == 0  # the defaults: nothing thinned or dropped
+    out = capsys.readouterr().out
+    assert "thinning off (retention.full_detail_days 0); dropping off (retention.keep_days 0)" in out
+    assert "nothing thinned or dropped" in out
+    assert asyncio.run(counted()) == 2880
+    monkeypatch.setenv("AIS_WATCH_RETENTION_FULL_DETAIL_DAYS", "30")  # 2024-03-01 is long past 30 days
+    assert main(["--db", db_url, "maintain"]) == 0
+    out = capsys.readouterr().out
+    # Still ships: each day's first and last fix, and one at least every hour (00:00 .. 23:00, 23:59).
+    assert "2024-03-01  thin          2,880         2           50        2,830" in out, out
+    assert "thinned 1 days (2,880 -> 50 positions)" in out
+    assert asyncio.run(counted()) == 50
 
 
 @pytest.mark.integration

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported when a progress bar is asked for
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "nmea", "aisstream", "csv")
+SOURCE_PREFIX = "replay:"  # a replayed position's source is "replay:<file name>" (retention knows it by that)
 
 
 __all__ = ["FORMATS", "CsvOptions", "ReplayError", "check_files", "detect_format", "replay_paths"]
@@ -130,7 +131,7 @@ def start_decoding(path: Path, fmt: str, decoder_options: dict[str, Any] | None,
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise ReplayError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    return DecodeWorker(partial(file_reports, path, fmt, f"replay:{path.name}", decoder_options or {},
+    return DecodeWorker(partial(file_reports, path, fmt, SOURCE_PREFIX + path.name, decoder_options or {},
                                 csv_options=csv_options), path)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -22,6 +22,7 @@ from ais_watch.backoff import Backoff
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats
 from ais_watch.store.db import asyncpg_connection
+from ais_watch.store.marks import mark_replayed
 from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels
 
@@ -110,7 +111,7 @@ def is_transient(err: BaseException) -> bool:
 class StoreWriter:
     def __init__(self, engine: AsyncEngine, stats: IngestStats, *, queue_batches: int = 8,
                  retry_initial: float = 0.5, retry_max_delay: float = 30.0,
-                 close_timeout: float = 10.0) -> None:
+                 close_timeout: float = 10.0, replayed: bool = False) -> None:
         self.engine = engine
         self.stats = stats
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=queue_batches)
@@ -123,6 +124,10 @@ class StoreWriter:
         self.failing_since: float | None = None  # loop time of the first failed write, for /readyz
         self.write_failures = 0
         self.partitions = PartitionCache(engine) if engine.dialect.name == "postgresql" else None
+        # A replay's writer marks the days it writes to as replayed (ais_watch.store.marks), in the same
+        # transaction as their first rows: history someone chose to load, which the service's retention
+        # job leaves alone. The days marked so far, so a batch costs a set lookup.
+        self.replayed_days: set[date] | None = set() if replayed else None
 
     @property
     def queue_depth(self) -> int:
@@ -239,9 +244,14 @@ class StoreWriter:
         return True
 
     async def write(self, batch: Batch) -> None:
-        if self.partitions is not None and batch.positions:
-            await self.partitions.ensure({day_of(row[1]) for row in batch.positions})
+        days = ({day_of(row[1]) for row in batch.positions}
+                if batch.positions and (self.partitions or self.replayed_days is not None) else set())
+        if self.partitions is not None and days:
+            await self.partitions.ensure(days)
+        new_replayed = days - self.replayed_days if self.replayed_days is not None else set()
         async with self.engine.begin() as conn:
+            if new_replayed:
+                await mark_replayed(conn, new_replayed)
             if batch.positions:
                 await self._insert_positions(conn, batch.positions)
             if batch.vessels:
@@ -250,6 +260,8 @@ class StoreWriter:
                 await conn.execute(insert(identity_history), batch.identity)
             if batch.port_calls:
                 await conn.execute(self._port_call_upsert, list(batch.port_calls.values()))
+        if self.replayed_days is not None:
+            self.replayed_days |= new_replayed
         self.stats.positions_stored += len(batch.positions)
         self.stats.statics_stored += batch.statics
 
