@@ -32,8 +32,8 @@ _KEY_MAX = 80  # the width of watchlist.key
 # unchanged; both null for an imported entry.
 LIST_FIELDS = ("key", "name", "imo", "mmsi", "flag", "reason", "source", "aliases", "tags",
                "dark_threshold_hours", "association", "expires_at")
-ASSOCIATION_SOURCE = "association"  # the source of every association, and its tag
-ASSOCIATION_TAG = "associated"
+ASSOCIATION_SOURCE = "association"  # every association's source
+ASSOCIATION_TAG = "associated"  # and its tag, for notifiers to route on
 
 
 class WatchlistError(AisWatchError):
