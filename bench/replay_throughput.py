@@ -1,11 +1,18 @@
 """Replay throughput and peak memory of `ais-watch replay`, beside bare pyais decoding of the same lines.
 
-The three bundled real recordings are repeated with their timestamps shifted (the $PGHP, $GPZDA and
-trailing epoch-ms fields rewritten, checksums recomputed) so the copies are new traffic, not
-duplicates, up to about --messages AIS messages. Both runs are separate processes on the same files in
-the same run; compare the ratio, not the absolute figures (the machine is shared and noisy).
+The bundled real recordings are repeated with their timestamps shifted (the $PGHP, $GPZDA and trailing
+epoch-ms fields rewritten, checksums recomputed) so the copies are new traffic, not duplicates, up to
+about --messages AIS messages. `--danish 12` is issue 17's input instead: the Danish recording alone,
+twelve copies (962,952 lines, 312,924 messages). Every run is a separate process on the same files in the
+same run; compare the ratios, not the absolute figures (the machine is shared and noisy).
 
-    python bench/replay_throughput.py [--messages 1000000] [--pg postgresql://...] [--rounds N]
+Baselines, each printed with its rate and every replay's ratio to it:
+- pyais FileReaderStream + decode (the file read line by line, multi-part messages joined by pyais);
+- with --strict, issue 17's: the lines read into memory first, then pyais only (IterMessages + decode);
+- gpsdecode (C, Debian's gpsd-clients) on the same files, when /usr/bin/gpsdecode (or one on PATH) is
+  there: its messages a second, reading the files itself.
+
+    python bench/replay_throughput.py [--messages 1000000 | --danish 12] [--strict] [--pg URL] [--full-only]
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,11 +75,11 @@ def shift_line(line: bytes, shift: timedelta) -> bytes:
     return line
 
 
-def build_inputs(rounds: int) -> list[Path]:
+def build_inputs(rounds: int, recordings: tuple[str, ...] = RECORDINGS) -> list[Path]:
     """One file per recording, each holding `rounds` time-shifted copies (cached in bench/out/)."""
     OUT.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in RECORDINGS:
+    for name in recordings:
         target = OUT / f"{name.split('.')[0]}-x{rounds}.nmea"
         paths.append(target)
         if target.exists():
@@ -107,6 +115,27 @@ print(json.dumps({"decoded": ok, "errors": bad, "seconds": elapsed,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+# Issue 17's baseline: every line in memory before the clock starts, then pyais alone.
+STRICT = r"""
+import sys, time, json, resource
+from pyais.stream import IterMessages
+lines = []
+for path in sys.argv[1:]:
+    with open(path, "rb") as fh:
+        lines.extend(fh.read().splitlines())
+ok = bad = 0
+start = time.perf_counter()
+for msg in IterMessages(lines):
+    try:
+        msg.decode()
+        ok += 1
+    except Exception:
+        bad += 1
+elapsed = time.perf_counter() - start
+print(json.dumps({"decoded": ok, "errors": bad, "seconds": elapsed,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
 CHILD_RSS = r"""
 import resource, subprocess, sys, time, json
 start = time.perf_counter()
@@ -122,6 +151,28 @@ def run_baseline(paths: list[Path]) -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", BASELINE, *map(str, paths)], capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout)
+
+
+def run_strict(paths: list[Path]) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", STRICT, *map(str, paths)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def gpsdecode_path() -> str | None:
+    debian = Path("/usr/bin/gpsdecode")
+    return shutil.which("gpsdecode") or (str(debian) if debian.exists() else None)
+
+
+def run_gpsdecode(binary: str, paths: list[Path]) -> dict[str, float]:
+    """gpsdecode over the files one after the other (JSON out, counted, thrown away): its messages/s."""
+    messages = 0
+    start = time.perf_counter()
+    for path in paths:
+        with path.open("rb") as fh:
+            out = subprocess.run([binary], stdin=fh, capture_output=True, check=True)
+        messages += out.stdout.count(b"\n")
+    return {"decoded": messages, "seconds": time.perf_counter() - start}
 
 
 def run_replay(paths: list[Path], db: str, *, detectors: bool = True, integrity: bool = True,
@@ -174,46 +225,78 @@ def bench_database(url: str, name: str = "ais_watch_bench") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--danish", type=int, metavar="COPIES", default=0,
+                        help="issue 17's input: the Danish recording alone, COPIES time-shifted copies")
+    parser.add_argument("--strict", action="store_true",
+                        help="also the strict baseline (lines in memory, pyais only); the ratios are to it")
+    parser.add_argument("--full-only", action="store_true",
+                        help="only the replays with every detector on (SQLite, and PostgreSQL with --pg)")
     parser.add_argument("--pg", default=os.environ.get("AIS_WATCH_TEST_PG", ""),
                         help="also replay into PostgreSQL: a database ais_watch_bench beside this one")
+    parser.add_argument("--pg-bench-db", default="ais_watch_bench",
+                        help="the name of that database (emptied first; created if missing)")
     args = parser.parse_args()
-    rounds = max(1, round(args.messages / MESSAGES_PER_ROUND))
-    paths = build_inputs(rounds)
+    if args.danish:
+        rounds, paths = args.danish, build_inputs(args.danish, RECORDINGS[:1])
+    else:
+        rounds = max(1, round(args.messages / MESSAGES_PER_ROUND))
+        paths = build_inputs(rounds)
     lines = sum(1 for p in paths for _ in p.open("rb"))
     print(f"input: {len(paths)} files, {lines:,} lines, "
-          f"{rounds} time-shifted copies of the bundled recordings")
+          f"{rounds} time-shifted copies of the bundled recording{'s' if len(paths) > 1 else ''}")
 
     base = run_baseline(paths)
     base_rate = base["decoded"] / base["seconds"]
     print(f"baseline pyais FileReaderStream + decode: {base['decoded']:,} messages "
           f"({base['errors']:,} errors) "
           f"in {base['seconds']:.1f}s = {base_rate:,.0f} msg/s, peak RSS {base['peak_rss_mb']:.0f} MB")
+    baselines = {"pyais": base_rate}
+    if args.strict:
+        strict = run_strict(paths)
+        baselines["strict pyais"] = strict_rate = strict["decoded"] / strict["seconds"]
+        print(f"strict baseline, lines in memory then pyais IterMessages + decode only: "
+              f"{strict['decoded']:,} messages in {strict['seconds']:.1f}s = {strict_rate:,.0f} msg/s")
+    if binary := gpsdecode_path():
+        gps = run_gpsdecode(binary, paths)
+        baselines["gpsdecode"] = gps_rate = gps["decoded"] / gps["seconds"]
+        print(f"gpsdecode ({binary}): {gps['decoded']:,} messages in {gps['seconds']:.1f}s "
+              f"= {gps_rate:,.0f} msg/s")
+    else:
+        print("gpsdecode: not installed (apt-get install gpsd-clients), no column")
+    target_base = "strict pyais" if args.strict else "pyais"
 
     with tempfile.TemporaryDirectory() as tmp:
         full_label = "zones + watchlist + identity + segments + dark + port calls + encounters"
-        targets = [("sqlite, ingest only (detectors off)", f"sqlite:///{tmp}/plain.db", False, False, False),
-                   (f"sqlite, {full_label}", f"sqlite:///{tmp}/full.db", True, True, True),
-                   ("sqlite, the same without segments (integrity off)", f"sqlite:///{tmp}/noseg.db", True,
-                    False, True),
-                   ("sqlite, the same without encounters", f"sqlite:///{tmp}/noenc.db", True, True, False)]
+        targets = [(f"sqlite, {full_label}", f"sqlite:///{tmp}/full.db", True, True, True)]
+        if not args.full_only:
+            targets += [("sqlite, ingest only (detectors off)", f"sqlite:///{tmp}/plain.db", False, False,
+                         False),
+                        ("sqlite, the same without segments (integrity off)", f"sqlite:///{tmp}/noseg.db",
+                         True, False, True),
+                        ("sqlite, the same without encounters", f"sqlite:///{tmp}/noenc.db", True, True,
+                         False)]
         if args.pg:
-            targets.append((f"postgresql, {full_label}", bench_database(args.pg), True, True, True))
+            pg_db = bench_database(args.pg, args.pg_bench_db)
+            targets.append((f"postgresql, {full_label}", pg_db, True, True, True))
         rates: dict[str, float] = {}
         memory: dict[str, float] = {}
         for label, db, detectors, integrity, encounters in targets:
             result = run_replay(paths, db, detectors=detectors, integrity=integrity, encounters=encounters)
             memory[label] = float(result["peak_rss_mb"])  # type: ignore[arg-type]
-            rate = rates[label] = result["messages"] / result["seconds"]
+            rate = rates[label] = float(result["messages"]) / float(result["seconds"])  # type: ignore[arg-type]
+            ratios = ", ".join(f"{rate / r:.2f}x {name}" for name, r in baselines.items())
             print(f"ais-watch replay, {label}: {result['messages']:,} messages, "
                   f"{result['positions_stored']:,} positions stored in {result['seconds']:.1f}s "
-                  f"= {rate:,.0f} msg/s ({rate / base_rate:.2f}x bare pyais; target >= 0.50x), "
+                  f"= {rate:,.0f} msg/s ({ratios}; target >= 0.50x {target_base}), "
                   f"peak RSS {result['peak_rss_mb']:.0f} MB (target < 300 MB)")
-        plain, full, unsegmented, unmet = (rates[t[0]] for t in targets[:4])
+        if args.full_only:
+            return
+        full, plain, unsegmented, unmet = (rates[t[0]] for t in targets[:4])
         print(f"detectors on / off (sqlite): {full / plain:.2f} (target >= 0.80)")
         print(f"segments on / off (sqlite, every detector on): {full / unsegmented:.2f} (target >= 0.85); "
-              f"peak RSS {memory[targets[1][0]] - memory[targets[2][0]]:+.0f} MB")
+              f"peak RSS {memory[targets[0][0]] - memory[targets[2][0]]:+.0f} MB")
         print(f"encounters on / off (sqlite, every detector on): {full / unmet:.2f} (target >= 0.85); "
-              f"peak RSS {memory[targets[1][0]] - memory[targets[3][0]]:+.0f} MB")
+              f"peak RSS {memory[targets[0][0]] - memory[targets[3][0]]:+.0f} MB")
 
 
 if __name__ == "__main__":
