@@ -302,7 +302,8 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
                                 event_time_ticks=True, replayed=True) as runtime:
         await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
                            speed=args.speed, decoder_options=decoder_options(settings),
-                           progress=not args.no_progress and sys.stderr.isatty(), csv_options=csv_options)
+                           progress=not args.no_progress and sys.stderr.isatty(), csv_options=csv_options,
+                           emit_many=runtime.pipeline.submit_many)
         await runtime.pipeline.store_alerts()
         if runtime.dispatcher is not None:
             wait = settings["alerts.notify_wait"]

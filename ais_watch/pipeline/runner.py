@@ -37,6 +37,12 @@ from ais_watch.watchlist.store import save_associations
 
 log = logging.getLogger(__name__)
 
+# submit_many lets the event loop run this often (reports). The store writer goes through several
+# round trips to the database thread per batch (begin, insert, upsert, commit), each resumed only when
+# the loop runs: yielding once a chunk (thousands of reports) left the writer a round trip behind per
+# chunk, its queue full and ingest waiting on it for a quarter of a replay (issue 17's profile).
+_YIELD_EVERY = 200
+
 
 @dataclass(slots=True)
 class PipelineOptions:
@@ -143,6 +149,22 @@ class Pipeline:
             await self.store_alerts()
         if len(self.vessel_state.batch.positions) >= self.options.batch_size:
             await self.flush()
+
+    async def submit_many(self, reports: list[Report]) -> None:
+        """`submit` of each report in order, in one loop: a replay's chunk of thousands costs one
+        coroutine, not one each. Alerts are stored and full batches flushed after the same report as
+        `submit` would, so the stored rows and alerts are the same."""
+        process = self.process
+        batch_size = self.options.batch_size
+        vessel_state = self.vessel_state
+        for i, report in enumerate(reports, 1):
+            process(report)
+            if self._drafts or self._state or self._encounters or self._associations:
+                await self.store_alerts()
+            if len(vessel_state.batch.positions) >= batch_size:
+                await self.flush()
+            if not i % _YIELD_EVERY:
+                await asyncio.sleep(0)
 
     def process(self, report: Report) -> None:
         ctx = Context(self.services)

@@ -10,6 +10,9 @@ from typing import Protocol
 from ais_watch.model import Report
 
 Emit = Callable[[Report], Awaitable[None]]
+# A chunk of reports at once, in order: what a replay hands over when it is not paced, so that the
+# pipeline runs them in one loop instead of one coroutine a report (Pipeline.submit_many).
+EmitMany = Callable[[list[Report]], Awaitable[None]]
 
 
 class Source(Protocol):

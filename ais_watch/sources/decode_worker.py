@@ -38,6 +38,7 @@ _get_static = attrgetter(*_STATIC_FIELDS)
 # Index of time and received_at in each field list (replaced by epoch floats on the wire).
 _P_TIME, _P_RECEIVED = _POSITION_FIELDS.index("time"), _POSITION_FIELDS.index("received_at")
 _S_TIME, _S_RECEIVED = _STATIC_FIELDS.index("time"), _STATIC_FIELDS.index("received_at")
+assert _P_TIME == 1, "Unpacker reads a position's time right after its kind and MMSI"
 
 
 def pack(report: Report) -> tuple[Any, ...]:
@@ -65,11 +66,10 @@ class Unpacker:
         return self._received[1]
 
     def __call__(self, item: tuple[Any, ...]) -> Report:
+        if item[0] == 0:  # by position, without copying the tuple: this runs once a report
+            return PositionReport(*(item[1], datetime.fromtimestamp(item[2], UTC), *item[3:_P_RECEIVED + 1],
+                                    self.received(item[_P_RECEIVED + 1]), *item[_P_RECEIVED + 2:]))
         values = list(item[1:])
-        if item[0] == 0:
-            values[_P_TIME] = datetime.fromtimestamp(values[_P_TIME], UTC)
-            values[_P_RECEIVED] = self.received(values[_P_RECEIVED])
-            return PositionReport(*values)
         values[_S_TIME] = datetime.fromtimestamp(values[_S_TIME], UTC)
         values[_S_RECEIVED] = self.received(values[_S_RECEIVED])
         return StaticReport(*values)
@@ -107,6 +107,11 @@ def _work(reader_factory: ReaderFactory, conn: Connection) -> None:
         lines = 0
         for _raw, reports in reader_factory(stats):
             lines += 1
+            if not reports:  # two lines in three of a tagged recording (tag block, $PGHP) give none
+                if lines >= _CHUNK_LINES:
+                    conn.send_bytes(CHUNK + pickle.dumps((packed, _counts(stats), lines), 5))
+                    packed, lines = [], 0
+                continue
             packed.extend(pack(r) for r in reports)
             if len(packed) >= _CHUNK_REPORTS or lines >= _CHUNK_LINES:
                 conn.send_bytes(CHUNK + pickle.dumps((packed, _counts(stats), lines), 5))

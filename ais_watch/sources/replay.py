@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ais_watch.decode import NmeaDecoder
 from ais_watch.errors import ReplayError
 from ais_watch.model import IngestStats, Report
-from ais_watch.sources.base import Emit
+from ais_watch.sources.base import Emit, EmitMany
 from ais_watch.sources.csv_import import CsvOptions, check_csv, csv_reports
 from ais_watch.sources.decode_worker import DecodeWorker
 
@@ -136,17 +136,21 @@ def start_decoding(path: Path, fmt: str, decoder_options: dict[str, Any] | None,
 
 
 async def replay_file(worker: DecodeWorker, emit: Emit, stats: IngestStats, *, pacer: Pacer,
-                      progress: bool = False) -> None:
-    """Feed one file's reports to `emit`, in file order. Bad lines are counted, never fatal."""
+                      progress: bool = False, emit_many: EmitMany | None = None) -> None:
+    """Feed one file's reports to `emit` (or, not paced, whole chunks to `emit_many`), in file order.
+    Bad lines are counted, never fatal."""
     path = worker.path
     bar = _progress(stats.lines, path.name, progress)
     paced = bool(pacer.speed)
     try:
         async for reports, lines in worker.chunks(stats):
-            for report in reports:
-                if paced:
-                    await pacer.wait_for(report.time)
-                await emit(report)
+            if emit_many is not None and not paced:
+                await emit_many(reports)
+            else:
+                for report in reports:
+                    if paced:
+                        await pacer.wait_for(report.time)
+                    await emit(report)
             if bar is not None:
                 bar.update(lines)
             for note in stats.notes:  # a bad CSV row: where it is and what is wrong, one line each
@@ -192,8 +196,10 @@ def _csv_lines(path: Path, source: str, stats: IngestStats,
 
 async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestStats, *,
                        speed: float | None = None, decoder_options: dict[str, Any] | None = None,
-                       progress: bool = False, csv_options: CsvOptions | None = None) -> None:
-    """Replay the files in order; the next file decodes (on the other core) while this one is replayed."""
+                       progress: bool = False, csv_options: CsvOptions | None = None,
+                       emit_many: EmitMany | None = None) -> None:
+    """Replay the files in order; the next file decodes (on the other core) while this one is replayed.
+    `emit_many`, when given, takes each decoded chunk whole (see EmitMany) unless the replay is paced."""
     pacer = Pacer(speed)
     workers: list[DecodeWorker] = []
     try:
@@ -203,7 +209,7 @@ async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestSta
             if i + 1 < len(paths):
                 workers.append(start_decoding(paths[i + 1], fmt, decoder_options, csv_options))
             log.info("replaying %s", path)
-            await replay_file(workers[0], emit, stats, pacer=pacer, progress=progress)
+            await replay_file(workers[0], emit, stats, pacer=pacer, progress=progress, emit_many=emit_many)
             await workers.pop(0).close()
     finally:
         for worker in workers:
