@@ -25,6 +25,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from ais_watch.alerts import incident_records
 from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertAmendment, AlertDraft
 from ais_watch.alerts.notifiers.base import Notifier
+from ais_watch.audit import Actor, record
 from ais_watch.errors import AisWatchError
 from ais_watch.store.schema import alerts, deliveries, delivery_attempts
 
@@ -195,17 +196,21 @@ class AlertStore:
             raise AlertError(f"no alert with id {alert_id}")
         return dict(row)
 
-    async def acknowledge(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    async def acknowledge(self, alert_id: int, by: str, note: str | None = None, *,
+                          actor: Actor | None = None) -> dict[str, Any]:
+        """Acknowledged by `by`; with an `actor` (a person through the API or the CLI) also audited."""
         return await self._transition(alert_id, "acknowledged", {"acknowledged_by": by[:64],
                                                                  "acknowledged_at": self._now(),
-                                                                 "ack_note": note})
+                                                                 "ack_note": note}, actor)
 
-    async def resolve(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    async def resolve(self, alert_id: int, by: str, note: str | None = None, *,
+                      actor: Actor | None = None) -> dict[str, Any]:
         return await self._transition(alert_id, "resolved", {"resolved_by": by[:64],
                                                              "resolved_at": self._now(),
-                                                             "resolve_note": note})
+                                                             "resolve_note": note}, actor)
 
-    async def _transition(self, alert_id: int, state: str, values: dict[str, Any]) -> dict[str, Any]:
+    async def _transition(self, alert_id: int, state: str, values: dict[str, Any],
+                          actor: Actor | None) -> dict[str, Any]:
         allowed_from = {"acknowledged": ("open", "acknowledged"), "resolved": ("open", "acknowledged")}[state]
         async with self.engine.begin() as conn:
             current = await conn.scalar(select(alerts.c.state).where(alerts.c.id == alert_id))
@@ -214,6 +219,11 @@ class AlertStore:
             if current not in allowed_from:
                 raise AlertError(f"alert {alert_id} is {current}; it cannot become {state}")
             await conn.execute(update(alerts).where(alerts.c.id == alert_id).values(state=state, **values))
+            if actor is not None:
+                note = values.get("ack_note") or values.get("resolve_note")
+                await record(conn, actor, "alert.ack" if state == "acknowledged" else "alert.resolve",
+                             f"alert {alert_id}", {"from": current, "to": state, "note": note},
+                             datetime.now(UTC))  # when it was done, whatever clock the service runs on
             await self.announce(conn, alert_id)
             incident_id = await conn.scalar(select(alerts.c.incident_id).where(alerts.c.id == alert_id))
             if incident_id is not None:
