@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ais_watch.alerts.model import iso
+from ais_watch.model import iso
 from ais_watch.store.schema import audit_log
 
 # What gets recorded: the action names, as stored and as `--action` / `?action=` accept them.
