@@ -20,6 +20,7 @@ from ais_watch.alerts.model import Severity, iso
 from ais_watch.alerts.store import AlertError, AlertStore
 from ais_watch.audit import Actor, record
 from ais_watch.store.schema import alerts, incident_notes, incident_subjects, incidents
+from ais_watch.store.write_gate import write_gate
 
 NOTE_MAX = 4000  # characters of one note
 OWNER_MAX = 64
@@ -148,7 +149,7 @@ class IncidentStore:
         by = (by or "unknown")[:64]
         now = self._now()
         changed: list[int] = []
-        async with self.engine.begin() as conn:
+        async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
             found = (await conn.execute(select(incidents.c.state, incidents.c.owner)
                                         .where(incidents.c.id == incident_id))).first()
             if found is None:

@@ -57,6 +57,9 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # No checkpoint on commit: the store writer runs them itself, so an alert's commit never pays for one
+    # (ais_watch/store/writer.py). A process that never starts a writer (the CLI) checkpoints on closing.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
