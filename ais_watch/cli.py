@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
-from ais_watch import __version__
+from ais_watch import __version__, admin_commands
 from ais_watch.alerts import commands as alert_commands
 from ais_watch.alerts import incident_commands
 from ais_watch.alerts.model import iso
@@ -122,11 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--watch", choices=("listed", "associated"))
     board.add_argument("--format", choices=("jsonl", "table", "csv"), default="jsonl")
 
-    token = sub.add_parser("token", help="API tokens")
-    token_actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
-    create = token_actions.add_parser("create", help="print a new API token (shown once)")
-    create.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
-    create.add_argument("--name", help="who or what holds it (shown as who acknowledged an alert)")
+    admin_commands.add_parsers(sub, parse_time)
 
     sub.add_parser("migrate", help="bring the database schema to the latest version")
     maintain = sub.add_parser("maintain", help="run the position maintenance job once: partitions ahead, "
@@ -190,16 +186,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await alert_commands.run(args, settings, sys.stdout)
     if args.command == "incidents":
         return await incident_commands.run(args, settings, sys.stdout)
-    if args.command == "token":
-        from ais_watch.api.tokens import create_token
-        from ais_watch.store.db import open_database
-
-        engine = await open_database(settings["db"])
-        try:
-            print(await create_token(engine, args.role, args.name))
-        finally:
-            await engine.dispose()
-        return 0
+    if args.command in ("token", "audit"):
+        return await admin_commands.run(args, settings, sys.stdout)
     if args.command == "port-calls":
         return await cmd_port_calls(args, settings, sys.stdout)
     if args.command == "encounters":

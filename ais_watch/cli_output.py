@@ -23,14 +23,35 @@ def print_table(items: Sequence[dict[str, Any]], columns: Sequence[str], out: Te
         out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def csv_writer(fields: Sequence[str], out: TextIO) -> Callable[[dict[str, Any]], None]:
-    """Writes a header of `fields` and returns what writes one item as a row (None an empty cell); a
-    streamed list (a track) writes its rows as they come."""
+# A text cell a spreadsheet would take for a formula (OWASP's CSV injection list): a ship may call itself
+# "=HYPERLINK(...)" over AIS, and an analyst opens the export in Excel.
+# A leading line break too: a spreadsheet may drop it and read what follows.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """None as an empty cell; text that would start a formula behind a leading "'" (shown as the text
+    itself by spreadsheets); numbers as they are (a negative longitude is a number, not a formula). A
+    carriage return in text becomes a line break: csv quotes a cell holding "\n" (our line end) but not
+    one holding a lone "\r", which readers take for the end of the row."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+        if value.startswith(FORMULA_START):
+            return "'" + value
+    return value
+
+
+def csv_writer(fields: Sequence[str], out: TextIO, header: Sequence[str] | None = None
+               ) -> Callable[[dict[str, Any]], None]:
+    """Writes a header (`fields`, unless given) and returns what writes one item as a row of `fields`
+    (spreadsheet_safe cells); a streamed list (a track) writes its rows as they come."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(fields)
+    writer.writerow(fields if header is None else header)
 
     def write_row(item: dict[str, Any]) -> None:
-        writer.writerow(["" if item[f] is None else item[f] for f in fields])
+        writer.writerow([spreadsheet_safe(item[f]) for f in fields])
 
     return write_row
 

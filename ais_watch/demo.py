@@ -114,7 +114,7 @@ async def sign_in_token(runtime: Runtime) -> str:
     """A fresh operator token for the demo's dashboard, so a newcomer signs in without another command."""
     from ais_watch.api.tokens import create_token
 
-    return await create_token(runtime.engine, "operator", "demo")
+    return await create_token(runtime.engine, "operator", "demo", replace=True)
 
 
 def banner(speed: float) -> str:

@@ -180,6 +180,13 @@ def heading_degrees(value: float | None) -> int | None:
     return int(value) if value is not None and 0 <= value < 360 else None
 
 
+def iso(dt: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 UTC with a Z, as every output of the service writes times."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def parse_iso_time(text: str) -> datetime:
     """ISO 8601 (a trailing Z allowed) as an aware UTC datetime; UTC when no offset is given."""
     parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

@@ -90,7 +90,7 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                                  max_age=settings["alerts.max_age"],
                                  initial=settings["alerts.retry_initial"],
                                  maximum=settings["alerts.retry_max"])
-            dispatcher = Dispatcher(engine, notifiers, alert_store.stats, policy)
+            dispatcher = Dispatcher(engine, notifiers, alert_store.stats, policy, alerts=alert_store)
             alert_store.subscribe(dispatcher.wake)
             if start_dispatcher:
                 dispatcher.start()

@@ -165,7 +165,7 @@ async def bench(db_url: str, watched: int, others: int, rounds: int) -> None:
               f"{len(rows['port_calls']):,} port calls, {len(rows['alerts']):,} alerts, "
               f"{len(rows['detector_state']):,} dark; loaded in {time.perf_counter() - began:.1f} s "
               f"({engine.dialect.name})")
-        token = await create_token(engine, "viewer", "bench")
+        token = await create_token(engine, "viewer", "bench", replace=True)
         runner = web.AppRunner(create_app(engine, ZoneRegistry([])))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -30,7 +30,7 @@ from ais_watch.store.schema import vessels
 from tests.helpers.browser import STEP, loopback_page, playwright_or_skip, sign_in
 from tests.helpers.db import engine_on, insert_positions
 from tests.helpers.paths import REPO
-from tests.helpers.serve import Serve, child_env, cli_token, get_json, nmea_feed
+from tests.helpers.serve import Serve, child_env, cli_child, cli_token, get_json, nmea_feed
 
 LIMIT = 150  # seconds for the whole test
 SCREENSHOT = REPO / "test-results" / "dashboard.png"
@@ -761,6 +761,12 @@ async def test_an_incident_groups_three_alerts_and_acknowledging_it_acknowledges
             await expect(page.locator("#alerts > li.incident")).to_have_count(2)
             INCIDENT_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(INCIDENT_SCREENSHOT))
+
+            # --- the token revoked from the CLI (another process): the open page is signed out, says why
+            await asyncio.to_thread(cli_child, serve.env, db_url, "token", "revoke", "e2e")
+            await expect(page.locator("#signin-form")).to_be_visible()
+            await expect(page.locator("#signin-error")).to_contain_text("revoked or has expired")
+            await expect(page.locator("#app")).to_be_hidden()
             assert page_errors == [], page_errors
             assert outside == [], f"the page reached beyond loopback: {outside}"
         code, _ = await serve.stop()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.alerts.dispatcher import Dispatcher, RetryPolicy
@@ -48,11 +49,13 @@ LIMIT = 20  # seconds any one test may take
 
 # --- the system under test ------------------------------------------------------------------------------
 @asynccontextmanager
-async def dispatching(engine: AsyncEngine, notifiers: list[Any],
-                      policy: RetryPolicy = FAST) -> AsyncIterator[tuple[AlertStore, Dispatcher]]:
-    """A store and a started dispatcher, wired the way runtime.running_pipeline wires them."""
+async def dispatching(engine: AsyncEngine, notifiers: list[Any], policy: RetryPolicy = FAST, *,
+                      handoff: bool = True) -> AsyncIterator[tuple[AlertStore, Dispatcher]]:
+    """A store and a started dispatcher, wired the way runtime.running_pipeline wires them: new
+    deliveries handed to the dispatcher from the alert's transaction. Without `handoff`, every delivery
+    goes through the table, as those of another process (or from before a restart) do."""
     store = AlertStore(engine, notifiers)
-    dispatcher = Dispatcher(engine, notifiers, store.stats, policy)
+    dispatcher = Dispatcher(engine, notifiers, store.stats, policy, alerts=store if handoff else None)
     store.subscribe(dispatcher.wake)
     dispatcher.start()
     # Let the workers finish their first look and wait for a wake-up: an alert committed while a worker
@@ -475,3 +478,48 @@ async def test_stopping_while_a_claim_commits_leaves_the_delivery_due(engine: As
         assert row["state"] == "pending" and row["attempts"] == 0 and receiver.requests == []
         assert row["next_attempt_at"] <= datetime.now(UTC) + timedelta(seconds=1), (
             f"claimed until {row['next_attempt_at']}: the next start waits out the lease")
+
+
+# ------------------------------------------------------------------------ handoff (a new alert's path)
+async def test_a_new_alert_goes_out_with_no_claim_and_no_second_dispatcher_sends_it(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    """The running dispatcher takes a new alert's delivery from the transaction that made it: made claimed
+    there (another dispatcher sweeping the table all the while leaves it alone), sent without a query or
+    a claim of its own (the claim is a write that waits for SQLite's lock behind position batches)."""
+    claims: list[str] = []
+
+    def count_claims(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if " ".join(statement.split()).upper().startswith("UPDATE DELIVERIES SET NEXT_ATTEMPT_AT="):
+            claims.append(statement)  # a claim (or a release): the lease moved, nothing recorded
+
+    async with asyncio.timeout(LIMIT):
+        other = Dispatcher(engine, [webhook(receiver, "/hook")], AlertStore(engine).stats, FAST,
+                           sweep_interval=0.01)  # another instance, polling the table flat out
+        other.start()
+        event.listen(engine.sync_engine, "before_cursor_execute", count_claims)
+        try:
+            async with dispatching(engine, [webhook(receiver, "/hook")]) as (store, _):
+                rows = await store.raise_alerts([draft(n) for n in range(5)])
+                await wait_for(settled(engine, 5), 10, "the deliveries")
+                await asyncio.sleep(0.3)  # anything the other one would still send
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count_claims)
+            await other.close()
+        deliveries = await delivery_rows(engine)
+    assert sorted(r.json()["id"] for r in receiver.requests) == sorted(r["id"] for r in rows)
+    assert Counter(r.key for r in receiver.requests) == Counter({d["idempotency_key"]: 1 for d in deliveries})
+    assert {d["state"] for d in deliveries} == {"delivered"}
+    assert claims == [], claims
+
+
+async def test_handed_over_deliveries_not_yet_sent_are_due_at_once_when_the_dispatcher_stops(
+        engine: AsyncEngine, receiver: Receiver) -> None:
+    """Claimed for the dispatcher that stops (leadership lost, SIGTERM): they must not wait out the lease."""
+    receiver.scripts["/hook"] = ["sleep:30"]  # the first send hangs
+    async with asyncio.timeout(LIMIT):
+        async with dispatching(engine, [webhook(receiver, "/hook", timeout=30)]) as (store, _):
+            await store.raise_alerts([draft(n) for n in range(3)])
+            await wait_for(lambda: len(receiver.requests) >= 1, 5, "the first send")
+        deliveries = await delivery_rows(engine)
+    assert [d["state"] for d in deliveries] == ["pending"] * 3 and {d["attempts"] for d in deliveries} == {0}
+    assert all(d["next_attempt_at"] <= datetime.now(UTC) for d in deliveries), deliveries

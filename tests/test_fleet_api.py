@@ -90,7 +90,8 @@ async def api(fleet: Fleet) -> AsyncIterator[Api]:
     engine = await open_database(fleet.db_url)
     client: test_utils.TestClient | None = None
     try:
-        tokens = {role: await create_token(engine, role, f"{role}-desk") for role in ("viewer", "operator")}
+        tokens = {role: await create_token(engine, role, f"{role}-desk", replace=True)
+                  for role in ("viewer", "operator")}
         client = test_utils.TestClient(test_utils.TestServer(create_app(engine, ZoneRegistry([]))))
         await client.start_server()
         yield Api(client, engine, tokens)

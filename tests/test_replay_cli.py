@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -439,3 +440,37 @@ def test_a_long_replay_file_name_is_stored(db_url: str, tmp_path: Path, capsys: 
     code, out, err = cli(capsys, "--db", db_url, "replay", str(path), "--no-progress")
     assert code == 0, err
     assert query(db_url, "SELECT count(*) FROM positions")[0][0] == summary_value(out, "positions stored") > 0
+
+
+@pytest.mark.integration
+def test_a_gzip_cut_short_is_used_up_to_the_cut_and_said_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """A download cut short, or a recording still being written: what was readable is replayed, exactly
+    as the same lines uncompressed would be, the cut is counted and said in one line, and nothing raises.
+    A file that is gzip by its first bytes and nothing after is of no format (one line, exit 2)."""
+    whole = DEMO.read_bytes()
+    cut = tmp_path / "cut.nmea.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    code, out, err = cli(capsys, "--db", f"sqlite:///{tmp_path / 'cut.db'}", "replay", str(cut),
+                         "--no-progress")
+    assert code == 0, err
+    read = summary_value(out, "lines")
+    assert 0 < read < DEMO_LINES
+    assert summary_value(out, "file_cut_short") == 1
+    said = [r.getMessage() for r in caplog.records if "ends early" in r.getMessage()]
+    assert len(said) == 1 and f"after {read:,} lines" in said[0] and str(cut) in said[0], said
+    assert "Traceback" not in err
+
+    # What the cut file holds, uncompressed (its last line cut part way too): the same positions stored.
+    plain = tmp_path / "prefix.nmea"
+    plain.write_bytes(zlib.decompressobj(wbits=31).decompress(whole[: len(whole) // 2]))
+    code, again, err = cli(capsys, "--db", f"sqlite:///{tmp_path / 'plain.db'}", "replay", str(plain),
+                           "--no-progress")
+    assert code == 0, err
+    assert summary_value(again, "lines") == read
+    assert summary_value(again, "positions stored") == summary_value(out, "positions stored") > 0
+
+    magic_only = tmp_path / "magic.nmea"
+    magic_only.write_bytes(b"\x1f\x8bnot really gzip")
+    code, out, err = cli(capsys, "--db", f"sqlite:///{tmp_path / 'm.db'}", "replay", str(magic_only))
+    assert code == 2 and "cannot tell its format" in err and "Traceback" not in err

@@ -13,13 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ais_watch.alerts.model import AlertDraft
+from ais_watch.alerts.store import AlertStore
 from ais_watch.clock import ReplayClock
 from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats, PositionReport, Report
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.steps import build_pipeline
 from ais_watch.store.schema import positions, vessels
-from ais_watch.store.writer import Batch, StoreWriter
+from ais_watch.store.write_gate import WriteGate
+from ais_watch.store.writer import SLICE_ROWS, Batch, StoreWriter
 from tests.helpers.db import count, engine_on
 from tests.helpers.reports import make_position, make_static
 
@@ -225,3 +228,79 @@ async def test_one_unstorable_value_does_not_stop_the_store(db_url: str, kind: s
             stored = (await conn.execute(
                 select(func.count()).select_from(positions).where(positions.c.mmsi == KP_SHIP))).scalar_one()
         assert stored == 2, "the other vessel's positions in the same batch must be stored"
+
+
+# ------------------------------------------------------------------------- SQLite: slices and the gate
+def position_rows(n: int, mmsi: int = RU_SHIP) -> list[tuple[Any, ...]]:
+    """n position rows in POSITION_COLUMNS order, a second apart."""
+    return [(mmsi, T0 + timedelta(seconds=i), 43.1, 131.9, 10.5, 90.0, 91, 0, 1, "test", None, None, None)
+            for i in range(n)]
+
+
+async def test_an_alert_commits_while_a_large_batch_is_still_being_written(tmp_path: Path) -> None:
+    """SQLite has one write lock: an alert raised while the writer writes 40,000 positions waits for the
+    slice being written, not for the batch (before, it waited out the batch's one transaction and then
+    SQLite's busy handler's sleeps: bench/alert_latency.py's p99)."""
+    async with asyncio.timeout(60), engine_on(f"sqlite:///{tmp_path / 'gate.db'}") as engine:
+        stats = IngestStats()
+        writer = StoreWriter(engine, stats)
+        big = Batch(positions=position_rows(40_000))
+        writing = asyncio.create_task(writer.write(big))
+        while stats.positions_stored == 0:  # the first slice is in
+            await asyncio.sleep(0.001)
+        await AlertStore(engine).raise_alerts([AlertDraft(kind="went_dark", occurred_at=T0, event_key="x",
+                                                          mmsi=KP_SHIP, vessel_name="CHON MA SAN")])
+        stored_when_the_alert_was = stats.positions_stored
+        await writing
+        assert 0 < stored_when_the_alert_was < 40_000
+        assert await count(engine, positions) == 40_000 == stats.positions_stored
+        assert big.positions == [], "a written slice leaves the batch"
+
+
+async def test_a_write_failing_part_way_through_goes_on_with_the_rest_and_writes_no_row_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with asyncio.timeout(60), engine_on(f"sqlite:///{tmp_path / 'slices.db'}") as engine:
+        pipeline = pipeline_on(engine)
+        writer = pipeline.writer
+        real_insert = writer._insert_positions
+        calls = 0
+
+        async def fails_on_the_third_slice(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise db_down()
+            await real_insert(conn, rows)
+
+        monkeypatch.setattr(writer, "_insert_positions", fails_on_the_third_slice)
+        writer.start()
+        await writer.submit(Batch(positions=position_rows(SLICE_ROWS * 5 + 7)))
+        await writer.close()
+        assert writer.write_failures == 1 and calls == 7  # 6 slices, one of them twice
+        assert await count(engine, positions) == SLICE_ROWS * 5 + 7 == writer.stats.positions_stored
+        async with engine.connect() as conn:
+            distinct = await conn.scalar(select(func.count(func.distinct(positions.c.time))))
+        assert distinct == SLICE_ROWS * 5 + 7
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_urgent_writes_go_before_waiting_batches_and_postgresql_has_no_gate(dialect: str) -> None:
+    gate = WriteGate(dialect == "sqlite")
+    order: list[str] = []
+
+    async def write(name: str, urgent: bool = False) -> None:
+        async with gate.turn(urgent=urgent):
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    async with asyncio.timeout(10):
+        first = asyncio.create_task(write("slice 1"))
+        await asyncio.sleep(0)  # slice 1 holds the turn
+        waiting = [asyncio.create_task(write(f"slice {i}")) for i in (2, 3)]
+        await asyncio.sleep(0)
+        alert = asyncio.create_task(write("alert", urgent=True))
+        await asyncio.gather(first, *waiting, alert)
+    if dialect == "sqlite":
+        assert order == ["slice 1", "alert", "slice 2", "slice 3"]
+    else:  # all at once: rows, not the database, are locked
+        assert order == ["slice 1", "slice 2", "slice 3", "alert"]

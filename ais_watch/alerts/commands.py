@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +10,7 @@ from typing import TextIO
 
 from ais_watch.alerts.model import KINDS, STATES, alert_json, iso
 from ais_watch.alerts.store import AlertError, AlertStore
+from ais_watch.audit import Actor
 from ais_watch.cli_output import write_items
 from ais_watch.config import Settings
 from ais_watch.errors import AisWatchError
@@ -45,9 +45,9 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         action = getattr(args, "alerts_action", None)
         try:
             if action in ("ack", "resolve"):
-                by = args.by or getpass.getuser()
+                actor = Actor.cli(args.by)
                 change = store.acknowledge if action == "ack" else store.resolve
-                row = await change(args.id, by, args.note)
+                row = await change(args.id, actor.name, args.note, actor=actor)
                 out.write(json.dumps(alert_json(row), ensure_ascii=False) + "\n")
                 return 0
             if action == "deliveries":

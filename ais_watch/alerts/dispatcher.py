@@ -21,6 +21,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,8 +39,9 @@ from ais_watch.alerts.notifiers.base import (
     ThreadedNotifier,
     ThreadRef,
 )
-from ais_watch.alerts.store import AlertStats
+from ais_watch.alerts.store import AlertStats, AlertStore
 from ais_watch.store.schema import alerts, deliveries, delivery_attempts
+from ais_watch.store.write_gate import write_gate
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = 120.0  # seconds a claimed delivery is left alone: longer than any send may take
@@ -61,8 +63,13 @@ class RetryPolicy:
 class Dispatcher:
     def __init__(self, engine: AsyncEngine, notifiers: Sequence[Notifier], stats: AlertStats,
                  policy: RetryPolicy | None = None, *, sweep_interval: float = 5.0,
-                 wall_clock: Callable[[], datetime] | None = None, rng: random.Random | None = None) -> None:
+                 wall_clock: Callable[[], datetime] | None = None, rng: random.Random | None = None,
+                 alerts: AlertStore | None = None) -> None:
         self.engine = engine
+        # The store whose new deliveries this dispatcher takes as they are made, while it runs (handoff):
+        # a new alert goes out without a query and a claim of its own after its commit.
+        self.alerts = alerts
+        self._taken: dict[str, deque[dict[str, Any]]] = {n.name: deque() for n in notifiers}
         self.notifiers = {n.name: n for n in notifiers}
         self.stats = stats
         self.policy = policy or RetryPolicy()
@@ -80,17 +87,37 @@ class Dispatcher:
         for event in self._wake.values():
             event.set()
 
+    def lease(self) -> float:
+        return CLAIM_LEASE
+
+    def take(self, rows: list[dict[str, Any]]) -> None:
+        """Deliveries made claimed for this dispatcher in a committed alert transaction (AlertStore
+        handoff): sent next, ahead of the table's due ones, with no query or claim of their own."""
+        for row in rows:
+            queue = self._taken.get(row["notifier"])
+            if queue is not None:
+                queue.append(row)
+                self._wake[row["notifier"]].set()
+
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._worker(n), name=f"dispatch:{n.name}")
                            for n in self.notifiers.values()]
+            if self.alerts is not None:
+                self.alerts.handoff = self
 
     async def close(self) -> None:
-        """Stop the workers. A delivery in flight is cancelled and stays pending for the next start."""
+        """Stop the workers. A delivery in flight is cancelled and stays pending for the next start; one
+        handed over and not yet sent is made due again at once (it was claimed for this dispatcher)."""
+        if self.alerts is not None and self.alerts.handoff is self:
+            self.alerts.handoff = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for queue in self._taken.values():
+            while queue:
+                await self._release(queue.popleft())
         for notifier in self.notifiers.values():
             await notifier.close()
 
@@ -124,7 +151,19 @@ class Dispatcher:
                 await asyncio.wait_for(wake.wait(), timeout=min(next_due, self.sweep_interval))
 
     async def _work_off(self, notifier: Notifier) -> float:
-        """Send every due delivery of this notifier; return seconds until the next one is due."""
+        """Send every due delivery of this notifier, those handed over first; return seconds until the
+        next one is due."""
+        taken = self._taken[notifier.name]
+        while taken:
+            handed = taken[0]
+            await self._respect_rate_limit(notifier)
+            try:
+                await self._deliver(notifier, handed)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._release(handed))  # stopping: due again at once
+                raise
+            finally:
+                taken.popleft()
         while True:
             now = self._now()
             async with self.engine.connect() as conn:
@@ -166,7 +205,7 @@ class Dispatcher:
         one else moved it first: two dispatchers on one database (two instances, a `replay --notify`
         beside `serve`) never both send it. A process that dies mid-send leaves it due after the lease."""
         lease = self._now() + timedelta(seconds=CLAIM_LEASE)
-        async with self.engine.begin() as conn:
+        async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
             result = await conn.execute(
                 update(deliveries).where(
                     deliveries.c.id == row["delivery_id"], deliveries.c.state == "pending",
@@ -178,7 +217,7 @@ class Dispatcher:
     async def _release(self, row: dict[str, Any]) -> None:
         """Give back a claimed delivery that was not sent (the dispatcher is stopping mid-send)."""
         try:
-            async with self.engine.begin() as conn:
+            async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
                 await conn.execute(update(deliveries).where(
                     deliveries.c.id == row["delivery_id"], deliveries.c.state == "pending",
                     deliveries.c.attempts == row["attempts"]).values(next_attempt_at=row["next_attempt_at"]))
@@ -227,7 +266,7 @@ class Dispatcher:
     async def _put_off(self, notifier: Notifier, row: dict[str, Any], until: datetime) -> None:
         """A reply whose thread's parent is not delivered yet: due again when the parent is (no attempt is
         counted: nothing was sent). The claim's lease is replaced by the new time."""
-        async with self.engine.begin() as conn:
+        async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
             await conn.execute(update(deliveries).where(
                 deliveries.c.id == row["delivery_id"], deliveries.c.state == "pending",
                 deliveries.c.attempts == row["attempts"]).values(next_attempt_at=until))
@@ -261,7 +300,7 @@ class Dispatcher:
             log.warning("delivery of alert %s to %s failed (%s %s); attempt %d again in %.1fs",
                         row["id"], notifier.name, result.status or "", result.response[:200],
                         attempts + 1, delay)
-        async with self.engine.begin() as conn:
+        async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
             await conn.execute(
                 update(deliveries).where(deliveries.c.id == row["delivery_id"]).values(**values))
             await conn.execute(insert(delivery_attempts).values(

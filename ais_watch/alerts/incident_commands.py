@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -13,6 +12,7 @@ from ais_watch.alerts.incident_rules import STATES
 from ais_watch.alerts.incidents import IncidentError, IncidentStore
 from ais_watch.alerts.model import alert_json
 from ais_watch.alerts.store import AlertStore
+from ais_watch.audit import Actor
 from ais_watch.cli_output import write_items
 from ais_watch.config import Settings
 from ais_watch.errors import AisWatchError
@@ -76,7 +76,7 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 return 0
             if action == "note" and not args.text.strip():
                 raise IncidentError("a note needs some text")
-            by = args.by or getpass.getuser()
+            actor = Actor.cli(args.by)
             change: dict[str, Any] = {
                 "ack": {"state": "acknowledged", "note": getattr(args, "note", None)},
                 "close": {"state": "closed", "note": getattr(args, "note", None)},
@@ -84,7 +84,7 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 "note": {"note": getattr(args, "text", None)},
                 "owner": {"owner": getattr(args, "name", None), "set_owner": True},
             }[action]
-            _write(out, await store.update(args.id, by, **change))
+            _write(out, await store.update(args.id, actor.name, actor=actor, **change))
             return 0
         except IncidentError as err:
             raise AisWatchError(str(err)) from err

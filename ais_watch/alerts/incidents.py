@@ -9,7 +9,7 @@ incident listeners (the live feed's "incident" messages, this process's clients)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ais_watch.alerts.incident_rules import STATES
 from ais_watch.alerts.model import Severity, iso
 from ais_watch.alerts.store import AlertError, AlertStore
+from ais_watch.audit import Actor, record
 from ais_watch.store.schema import alerts, incident_notes, incident_subjects, incidents
+from ais_watch.store.write_gate import write_gate
 
 NOTE_MAX = 4000  # characters of one note
 OWNER_MAX = 64
@@ -122,17 +124,19 @@ class IncidentStore:
                 .order_by(alerts.c.occurred_at, alerts.c.id))).mappings()]
 
     # ---------------------------------------------------------------------------------- change
-    async def acknowledge(self, incident_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    async def acknowledge(self, incident_id: int, by: str, note: str | None = None, *,
+                          actor: Actor | None = None) -> dict[str, Any]:
         """The incident and every open alert in it acknowledged (by, when, the note on each); the note is
         also the incident's."""
-        return await self.update(incident_id, by, state="acknowledged", note=note)
+        return await self.update(incident_id, by, state="acknowledged", note=note, actor=actor)
 
-    async def add_note(self, incident_id: int, author: str, text: str) -> dict[str, Any]:
-        return await self.update(incident_id, author, note=text)
+    async def add_note(self, incident_id: int, author: str, text: str, *,
+                       actor: Actor | None = None) -> dict[str, Any]:
+        return await self.update(incident_id, author, note=text, actor=actor)
 
     async def update(self, incident_id: int, by: str, *, state: str | None = None,
-                     owner: str | None = None, set_owner: bool = False, note: str | None = None
-                     ) -> dict[str, Any]:
+                     owner: str | None = None, set_owner: bool = False, note: str | None = None,
+                     actor: Actor | None = None) -> dict[str, Any]:
         """One change, in one transaction: a new state (acknowledged, closed or open again), the owner
         (`set_owner`; None clears it), a note. Returns the incident object."""
         if state is not None and state not in STATES:
@@ -145,10 +149,12 @@ class IncidentStore:
         by = (by or "unknown")[:64]
         now = self._now()
         changed: list[int] = []
-        async with self.engine.begin() as conn:
-            current = await conn.scalar(select(incidents.c.state).where(incidents.c.id == incident_id))
-            if current is None:
+        async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
+            found = (await conn.execute(select(incidents.c.state, incidents.c.owner)
+                                        .where(incidents.c.id == incident_id))).first()
+            if found is None:
                 raise IncidentError(f"no incident with id {incident_id}")
+            current, owner_before = found
             values: dict[str, Any] = {"updated_at": now}
             if state is not None:
                 if current not in ALLOWED_FROM[state]:
@@ -161,6 +167,12 @@ class IncidentStore:
             if note is not None:
                 await conn.execute(insert(incident_notes).values(incident_id=incident_id, author=by, at=now,
                                                                  text=note))
+            if actor is not None:
+                change: dict[str, Any] = {"state": [current, state]} if state is not None else {}
+                if set_owner:
+                    change["owner"] = [owner_before, values["owner"]]
+                await record(conn, actor, "incident.update", f"incident {incident_id}",
+                             {**change, "note": note, "alerts": changed}, datetime.now(UTC))
             for alert_id in changed:
                 await self.alerts.announce(conn, alert_id)
         for alert_id in changed:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
+
+from ais_watch.model import iso as iso  # re-exported: alerts.model.iso is how most modules import it
 
 # The kinds other tools rely on (docs/architecture.md): these names never change; more may be added.
 KINDS = ("port_call", "port_departure", "zone_entry", "zone_exit", "went_dark", "reappeared",
@@ -102,12 +104,6 @@ class AlertAmendment:
 
     dedup_key: str
     details: dict[str, Any]
-
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def alert_json(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,8 +25,10 @@ from sqlalchemy.sql.dml import ReturningInsert
 from ais_watch.alerts import incident_records
 from ais_watch.alerts.model import DEFAULT_SEVERITY, KINDS, STATES, AlertAmendment, AlertDraft
 from ais_watch.alerts.notifiers.base import Notifier
+from ais_watch.audit import Actor, record
 from ais_watch.errors import AisWatchError
 from ais_watch.store.schema import alerts, deliveries, delivery_attempts
+from ais_watch.store.write_gate import write_gate
 
 log = logging.getLogger(__name__)
 # PostgreSQL channel on which every new or changed alert is announced, for the other instances'
@@ -54,6 +56,19 @@ def _insert_ignoring_duplicates(dialect: str) -> ReturningInsert[*tuple[Any, ...
     return stmt.on_conflict_do_nothing(index_elements=[alerts.c.dedup_key]).returning(alerts)
 
 
+class Handoff(Protocol):
+    """A dispatcher running in this process that takes new deliveries straight from the transaction that
+    made them (Dispatcher.take): no query, no separate claim on the alert's path."""
+
+    def lease(self) -> float:
+        """Seconds a delivery handed over is claimed for (left alone by other dispatchers)."""
+        ...
+
+    def take(self, rows: list[dict[str, Any]]) -> None:
+        """Deliveries of committed alerts, claimed, each with its alert's row."""
+        ...
+
+
 class AlertStore:
     def __init__(self, engine: AsyncEngine, notifiers: Sequence[Notifier] = (), *, cooldown: float = 1800.0,
                  incident_window: float = 172800.0,
@@ -68,6 +83,9 @@ class AlertStore:
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._incident_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.origin = uuid.uuid4().hex  # marks this process's own announcements, which it skips
+        # Set by a started dispatcher (Dispatcher.start), cleared when it stops: new deliveries are then
+        # made claimed by it and handed over after the commit.
+        self.handoff: Handoff | None = None
 
     def wall_time(self) -> datetime:
         """Wall time as this store reads it (a test gives its own clock)."""
@@ -114,18 +132,23 @@ class AlertStore:
         counted); amended rows go to the listeners (the live feed) but raise no new delivery."""
         stored: list[dict[str, Any]] = []
         amended: list[dict[str, Any]] = []
-        async with self.engine.begin() as conn:
+        handoff = self.handoff
+        handed: list[dict[str, Any]] = []
+        # Urgent: on SQLite, ahead of the position slices waiting for the write lock (store/write_gate.py).
+        async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
             for draft in drafts:
                 if isinstance(draft, AlertAmendment):
                     changed = await self._amend(conn, draft)
                     if changed is not None:
                         amended.append(changed)
                     continue
-                row = await self._raise_one(conn, draft)
+                row = await self._raise_one(conn, draft, handoff, handed)
                 if row is not None:
                     stored.append(row)
             if with_state is not None:
                 await with_state(conn)
+        if handoff is not None and handed:
+            handoff.take(handed)
         for row in stored:
             self.stats.raised[row["kind"]] = self.stats.raised.get(row["kind"], 0) + 1
             place = row["place"] or "-"
@@ -147,7 +170,8 @@ class AlertStore:
         await self.announce(conn, row["id"])
         return {**row, "details": details}
 
-    async def _raise_one(self, conn: AsyncConnection, draft: AlertDraft) -> dict[str, Any] | None:
+    async def _raise_one(self, conn: AsyncConnection, draft: AlertDraft, handoff: Handoff | None = None,
+                         handed: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
         if draft.kind not in KINDS:
             raise AlertError(f"unknown alert kind {draft.kind!r}")
         if self.cooldown:
@@ -181,10 +205,17 @@ class AlertStore:
         targets = [n for n in self.notifiers
                    if n.filter.matches(draft.kind, severity, draft.tags, draft.zones)]
         if targets:
-            await conn.execute(insert(deliveries), [{
+            # Handed to this process's dispatcher: made claimed (due after its lease, so no other
+            # dispatcher takes it), due `now` again if the dispatcher stops before sending it.
+            due = now + timedelta(seconds=handoff.lease()) if handoff is not None else now
+            made = (await conn.execute(insert(deliveries).returning(deliveries), [{
                 "alert_id": row["id"], "notifier": n.name, "idempotency_key": uuid.uuid4().hex,
-                "state": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now,
-            } for n in targets])
+                "state": "pending", "attempts": 0, "created_at": now, "next_attempt_at": due,
+            } for n in targets])).mappings().all()
+            if handoff is not None and handed is not None:
+                handed += [{**row, "delivery_id": d["id"], "notifier": d["notifier"], "attempts": 0,
+                            "delivery_created_at": now, "idempotency_key": d["idempotency_key"],
+                            "next_attempt_at": now} for d in made]
         return row
 
     # ----------------------------------------------------------------------------------- lifecycle
@@ -195,25 +226,34 @@ class AlertStore:
             raise AlertError(f"no alert with id {alert_id}")
         return dict(row)
 
-    async def acknowledge(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    async def acknowledge(self, alert_id: int, by: str, note: str | None = None, *,
+                          actor: Actor | None = None) -> dict[str, Any]:
+        """Acknowledged by `by`; with an `actor` (a person through the API or the CLI) also audited."""
         return await self._transition(alert_id, "acknowledged", {"acknowledged_by": by[:64],
                                                                  "acknowledged_at": self._now(),
-                                                                 "ack_note": note})
+                                                                 "ack_note": note}, actor)
 
-    async def resolve(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+    async def resolve(self, alert_id: int, by: str, note: str | None = None, *,
+                      actor: Actor | None = None) -> dict[str, Any]:
         return await self._transition(alert_id, "resolved", {"resolved_by": by[:64],
                                                              "resolved_at": self._now(),
-                                                             "resolve_note": note})
+                                                             "resolve_note": note}, actor)
 
-    async def _transition(self, alert_id: int, state: str, values: dict[str, Any]) -> dict[str, Any]:
+    async def _transition(self, alert_id: int, state: str, values: dict[str, Any],
+                          actor: Actor | None) -> dict[str, Any]:
         allowed_from = {"acknowledged": ("open", "acknowledged"), "resolved": ("open", "acknowledged")}[state]
-        async with self.engine.begin() as conn:
+        async with write_gate(self.engine).turn(urgent=True), self.engine.begin() as conn:
             current = await conn.scalar(select(alerts.c.state).where(alerts.c.id == alert_id))
             if current is None:
                 raise AlertError(f"no alert with id {alert_id}")
             if current not in allowed_from:
                 raise AlertError(f"alert {alert_id} is {current}; it cannot become {state}")
             await conn.execute(update(alerts).where(alerts.c.id == alert_id).values(state=state, **values))
+            if actor is not None:
+                note = values.get("ack_note") or values.get("resolve_note")
+                await record(conn, actor, "alert.ack" if state == "acknowledged" else "alert.resolve",
+                             f"alert {alert_id}", {"from": current, "to": state, "note": note},
+                             datetime.now(UTC))  # when it was done, whatever clock the service runs on
             await self.announce(conn, alert_id)
             incident_id = await conn.scalar(select(alerts.c.incident_id).where(alerts.c.id == alert_id))
             if incident_id is not None:

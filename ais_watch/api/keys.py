@@ -10,6 +10,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais_watch.api.live import LiveHub
+from ais_watch.api.tokens import Holder, TokenAuth
+from ais_watch.audit import Actor
 from ais_watch.runtime import Runtime
 from ais_watch.zones import ZoneRegistry
 
@@ -20,6 +22,9 @@ RUNTIME: web.AppKey[Runtime | None] = web.AppKey("runtime")
 LIVE: web.AppKey[LiveHub | None] = web.AppKey("live")
 CONFIG: web.AppKey[dict[str, Any]] = web.AppKey("config")
 SOURCES: web.AppKey[list[Any]] = web.AppKey("sources")  # the live sources, for readiness
+AUTH = web.AppKey("auth", TokenAuth)
 
 ROLE = web.RequestKey("role", str)  # the token's role, on requests to a route that needs one
 TOKEN_NAME: web.RequestKey[str | None] = web.RequestKey("token_name")
+HOLDER = web.RequestKey("holder", Holder)  # the token's holder (id, role, name)
+ACTOR = web.RequestKey("actor", Actor)  # who the audit log names for a change made by this request

@@ -2,7 +2,9 @@
 positions of watchlisted vessels, and (for a client that asks for a viewport) every vessel inside it.
 
 Each client has a bounded queue. A client too slow to keep up is disconnected (code 1013, try again)
-rather than silently skipping alerts: on reconnect it reloads the alert list and carries on.
+rather than silently skipping alerts: on reconnect it reloads the alert list and carries on. A client
+whose token is revoked or expires is disconnected with code 1008 (policy violation) and the reason; it
+must not reconnect with that token (the dashboard asks for a new one).
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ log = logging.getLogger(__name__)
 QUEUE = 2000  # messages a client may fall behind before it is cut off
 
 
+CUT_TOO_SLOW = (1013, "too slow; reconnect")
+
+
 @dataclass(eq=False)
 class Client:
     socket: web.WebSocketResponse
+    token_id: int | None = None  # the token it connected with
     queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(maxsize=QUEUE))
     viewport: tuple[float, float, float, float] | None = None  # south, west, north, east
+    close_with: tuple[int, str] = CUT_TOO_SLOW  # the close code and reason once None is queued
 
 
 class LiveHub(StageBase):
@@ -50,10 +57,29 @@ class LiveHub(StageBase):
             try:
                 client.queue.put_nowait(text)
             except asyncio.QueueFull:
-                self.clients.discard(client)
-                client.queue = asyncio.Queue(maxsize=1)
-                client.queue.put_nowait(None)  # tells its writer to close with 1013
+                self._cut(client, CUT_TOO_SLOW)
                 log.warning("live client too slow; disconnected")
+
+    def token_ids(self) -> set[int]:
+        return {c.token_id for c in self.clients if c.token_id is not None}
+
+    def cut_tokens(self, token_ids: set[int], reason: str) -> int:
+        """Disconnect every client holding one of these tokens (revoked or expired) with code 1008."""
+        cut = [c for c in self.clients if c.token_id in token_ids]
+        for client in cut:
+            self._cut(client, (1008, reason))
+        if cut:
+            log.warning("live: %d client(s) disconnected: %s", len(cut), reason)
+        return len(cut)
+
+    def _cut(self, client: Client, close_with: tuple[int, str]) -> None:
+        self.clients.discard(client)
+        client.close_with = close_with
+        waiting_on = client.queue
+        client.queue = asyncio.Queue(maxsize=1)
+        client.queue.put_nowait(None)  # tells its writer to close, whatever was still queued
+        if waiting_on.empty():  # its writer may be waiting on the old queue: wake it with the same word
+            waiting_on.put_nowait(None)
 
     # alert store listener
     def alert_changed(self, row: dict[str, Any]) -> None:
@@ -76,10 +102,10 @@ class LiveHub(StageBase):
                       "cog": report.cog, "heading": report.heading, "watched": watched},
                      report.lat, report.lon, watched)
 
-    async def serve(self, request: web.Request) -> web.WebSocketResponse:
+    async def serve(self, request: web.Request, token_id: int | None = None) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
-        client = Client(socket)
+        client = Client(socket, token_id)
         self.clients.add(client)
         writer = asyncio.create_task(self._write(client))
         try:
@@ -97,7 +123,8 @@ class LiveHub(StageBase):
         while True:
             text = await client.queue.get()
             if text is None:
-                await client.socket.close(code=1013, message=b"too slow; reconnect")
+                code, reason = client.close_with
+                await client.socket.close(code=code, message=reason.encode())
                 return
             await client.socket.send_str(text)
 

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ais_watch.api.handlers.alerts import ack_alert, get_alert, list_alerts, resolve_alert
+from ais_watch.api.handlers.audit import get_audit
 from ais_watch.api.handlers.basemap import basemap_tile
 from ais_watch.api.handlers.dashboard import dashboard_config
 from ais_watch.api.handlers.encounters import list_encounters
@@ -27,6 +28,7 @@ from ais_watch.api.handlers.incidents import (
 from ais_watch.api.handlers.live import live
 from ais_watch.api.handlers.port_calls import list_port_calls
 from ais_watch.api.handlers.reception import list_reception
+from ais_watch.api.handlers.tokens import delete_token, get_tokens, post_token
 from ais_watch.api.handlers.vessels import (
     count_vessels,
     get_vessel,
@@ -303,6 +305,27 @@ ROUTES: tuple[Route, ...] = (
           (("format", "query", "csv, ofac-sdn, opensanctions or auto"),)),
     Route("DELETE", "/api/watchlist/{key}", delete_watchlist_entry, "admin", "Remove an entry.",
           (("key", "path", "imo:1234567, mmsi:123456789 or name:NAME"),)),
+    Route("GET", "/api/tokens", get_tokens, "admin",
+          "Every API token: id, name, role, state (active, revoked, expired), created, expires, last used "
+          "and from where, revoked; never the secret.",
+          (("active", "query", "true: only the tokens that work now"),)),
+    Route("POST", "/api/tokens", post_token, "admin",
+          "Create a token: role (viewer, operator or admin), name (who holds it; unique among active "
+          "tokens), expires (optional: 90d, 12h, 30m, 2w or an ISO 8601 date); 201 with the secret in "
+          "`token`, shown this once.",
+          body={"role": "string", "name": "string", "expires": "string"}),
+    Route("DELETE", "/api/tokens/{ref}", delete_token, "admin",
+          "Revoke a token by id or name: refused at once on every request, and this instance's live "
+          "websockets holding it are closed (code 1008).",
+          (("ref", "path", "the token's id, or the name of an active token"),)),
+    Route("GET", "/api/audit", get_audit, "admin",
+          "The audit log, newest first: every change made through the API or the CLI (watchlist import and "
+          "remove, alert ack and resolve, incident changes, token create and revoke) with who, via (api, "
+          "cli), from where (client address, or login@host), the action, its target and details.",
+          (("action", "query", "one action, e.g. watchlist.import, alert.ack, token.revoke"),
+           ("actor", "query", "a token name or login name"),
+           ("since", "query", "ISO 8601"), ("until", "query", "ISO 8601"),
+           ("limit", "query", "1-10000, default 100"))),
     Route("GET", "/api/zones/{zone}/vessels", vessels_in_zone, "viewer",
           "Vessels with a position inside a zone during a time window.",
           (("zone", "path", "zone id, name or alias"), ("since", "query", "ISO 8601"),

@@ -11,9 +11,10 @@ import logging
 
 from aiohttp import web
 
-from ais_watch.api.keys import ENGINE, ROLE, TOKEN_NAME
+from ais_watch.api.keys import ACTOR, AUTH, HOLDER, ROLE, TOKEN_NAME
 from ais_watch.api.routes import ROUTES, Handler
-from ais_watch.api.tokens import allows, role_of
+from ais_watch.api.tokens import allows
+from ais_watch.audit import Actor
 
 log = logging.getLogger(__name__)
 SECURITY_HEADERS = {
@@ -47,22 +48,24 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 async def _check_role(request: web.Request, needed: str) -> None:
-    """401 without a valid token, 403 when its role is below `needed`; else the request learns both."""
+    """401 without a valid token (unknown, revoked or expired), 403 when its role is below `needed`; else
+    the request learns the holder and the actor the audit log names."""
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     if not token and request.path == "/api/live":  # a browser's websocket cannot send headers
         token = request.query.get("token", "")
-    holder = await role_of(request.app[ENGINE], token)
+    holder = await request.app[AUTH].holder(token, request.remote or "")
     if holder is None:
         raise web.HTTPUnauthorized(
             text=json.dumps({"error": "a valid API token is needed"}),
             content_type="application/json",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    role, name = holder
-    if not allows(role, needed):
+    if not allows(holder.role, needed):
         raise web.HTTPForbidden(
             text=json.dumps({"error": f"needs the {needed} role"}), content_type="application/json"
         )
-    request[ROLE] = role
-    request[TOKEN_NAME] = name
+    request[ROLE] = holder.role
+    request[TOKEN_NAME] = holder.name
+    request[HOLDER] = holder
+    request[ACTOR] = Actor(name=holder.label, via="api", origin=request.remote or "")

@@ -9,6 +9,7 @@ import gzip
 import io
 import logging
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -34,7 +35,37 @@ SOURCE_PREFIX = "replay:"  # a replayed position's source is "replay:<file name>
 __all__ = ["FORMATS", "CsvOptions", "ReplayError", "check_files", "detect_format", "replay_paths"]
 
 
-def open_binary(path: Path) -> io.BufferedReader | gzip.GzipFile:
+class _GzipUntilBroken(io.RawIOBase):
+    """A gzip stream that ends where its compressed data stops being readable (a download cut short, a
+    recording still being written, a damaged block) instead of raising out of the reader part way:
+    everything before is used, and `broken` says what was wrong, for the one line the replay reports
+    (see note_if_cut_short)."""
+
+    def __init__(self, compressed: gzip.GzipFile) -> None:
+        super().__init__()
+        self._compressed = compressed
+        self.broken: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.broken is not None:
+            return 0
+        try:
+            data = self._compressed.read1(len(buffer))
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+            self.broken = str(err) or type(err).__name__
+            return 0
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._compressed.close()
+        super().close()
+
+
+def open_binary(path: Path) -> io.BufferedReader:
     """The file's bytes, gunzipped when it starts with the gzip magic number (whatever its name)."""
     try:
         raw = path.open("rb")
@@ -42,9 +73,18 @@ def open_binary(path: Path) -> io.BufferedReader | gzip.GzipFile:
         raise ReplayError(f"{path}: {err.strerror or err}") from err
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw)
+        return io.BufferedReader(_GzipUntilBroken(gzip.GzipFile(fileobj=raw)), buffer_size=1 << 16)
     raw.seek(0)
     return raw
+
+
+def note_if_cut_short(fh: io.BufferedReader, path: Path, stats: IngestStats) -> None:
+    """After reading a file to its end: one line, and a count, when a gzip file ended early."""
+    broken = getattr(fh.raw, "broken", None)
+    if broken is not None:
+        stats.reject("file_cut_short")
+        stats.note(f"{path}: the compressed data ends early after {stats.lines:,} lines ({broken}); "
+                   "what came before is used, the rest is missing")
 
 
 def detect_format(path: Path) -> str:
@@ -167,6 +207,7 @@ def _nmea_lines(path: Path, decoder: NmeaDecoder) -> Iterator[tuple[bytes, list[
     with open_binary(path) as fh:
         for line in fh:
             yield line, decoder.feed(line, now)
+        note_if_cut_short(fh, path, decoder.stats)
     decoder.close()
 
 
@@ -186,12 +227,14 @@ def _aisstream_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tu
                 yield line, []
                 continue
             yield line, reports_from_aisstream(obj, now, source, stats)
+        note_if_cut_short(fh, path, stats)
 
 
 def _csv_lines(path: Path, source: str, stats: IngestStats,
                options: CsvOptions) -> Iterator[tuple[bytes, list[Report]]]:
     with open_binary(path) as fh:
         yield from csv_reports(path, fh, source, stats, options)
+        note_if_cut_short(fh, path, stats)
 
 
 async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestStats, *,

@@ -58,11 +58,14 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     # Positions go into two indexes, (mmsi, time) in no order: with SQLite's default 2 MB page cache a
-    # replay spends most of its insert time re-reading index pages, and checkpoints every 4 MB of WAL.
-    # 32 MB of cache and a checkpoint every 40 MB of WAL take 40-45% off a replay's inserts (issue 17);
-    # the cache is filled only as pages are read, and a small database never grows one that large.
+    # replay spends most of its insert time re-reading index pages. 32 MB of cache, and checkpoints
+    # tens of MB apart, take 40-45% off a replay's inserts (issue 17); the cache is filled only as pages
+    # are read, and a small database never grows one that large.
     cursor.execute("PRAGMA cache_size=-32768")
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    # No checkpoint on commit: the store writer runs them itself (every CHECKPOINT_ROWS rows), so an
+    # alert's commit never pays for one (ais_watch/store/writer.py). A process that never starts a
+    # writer (the CLI) checkpoints on closing.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

@@ -374,4 +374,26 @@ api_tokens = Table(
     Column("name", String(64)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
+    Column("expires_at", UtcDateTime),  # None: until revoked
+    # When and from where it was last accepted; written at most once a minute (tokens.TOUCH_EVERY).
+    Column("last_used_at", UtcDateTime),
+    Column("last_used_from", String(64)),
+)
+
+# ------------------------------------------------------------------------------------------- audit log
+# Every change made through the API or the CLI: who (token name, or the login name on the CLI), by which
+# way, from where, what and to what. Written in the transaction of the change itself, so a change without
+# its entry cannot be committed. Never thinned or dropped by retention.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", _id_column, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("via", String(8), nullable=False),  # api, cli
+    Column("origin", String(128), nullable=False),  # the client's address, or login@host on the CLI
+    Column("action", String(48), nullable=False),  # e.g. watchlist.import, alert.ack, token.revoke
+    Column("target", String(128), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor_at", "actor", "at"),
 )

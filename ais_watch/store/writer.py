@@ -1,7 +1,11 @@
 """Batched writes behind a bounded queue: when the database falls behind, ingest waits (backpressure).
 
-The pipeline hands over whole batches (positions, changed vessels, identity changes), each written in
-one transaction. A failed write is retried with capped exponential backoff until it succeeds or the
+The pipeline hands over whole batches (positions, changed vessels, identity changes). On PostgreSQL a
+batch is written in one transaction. On SQLite, whose one write lock an alert must also take, it is
+written in slices of at most SLICE_ROWS rows, a transaction each, taking its turn at the process's write
+gate (ais_watch/store/write_gate.py) for each: an alert raised meanwhile waits for one slice, not for
+the batch. A slice written leaves the batch, so a retry or a salvage goes on with the rest and never
+writes a row twice. A failed write is retried with capped exponential backoff until it succeeds or the
 writer is closed, so a database that goes away for a while loses nothing that was handed over.
 """
 
@@ -25,8 +29,16 @@ from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.marks import mark_replayed
 from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels
+from ais_watch.store.write_gate import write_gate
 
 log = logging.getLogger(__name__)
+
+# SQLite: rows a transaction writes at most (a few ms of the write lock; 1,000 held it 15-50 ms), and
+# how many rows between the writer's own WAL checkpoints. No connection checkpoints on commit
+# (db.py sets wal_autocheckpoint=0): an alert's commit would otherwise now and then pay for
+# copying megabytes of the writer's pages into the database.
+SLICE_ROWS = 250
+CHECKPOINT_ROWS = 100_000
 
 
 # Position rows travel as tuples in this column order: at tens of thousands a second, building a dict
@@ -128,6 +140,7 @@ class StoreWriter:
         # transaction as their first rows: history someone chose to load, which the service's retention
         # job leaves alone. The days marked so far, so a batch costs a set lookup.
         self.replayed_days: set[date] | None = set() if replayed else None
+        self._rows_since_checkpoint = 0
 
     @property
     def queue_depth(self) -> int:
@@ -244,6 +257,9 @@ class StoreWriter:
         return True
 
     async def write(self, batch: Batch) -> None:
+        if self.engine.dialect.name == "sqlite":
+            await self._write_in_slices(batch)
+            return
         days = ({day_of(row[1]) for row in batch.positions}
                 if batch.positions and (self.partitions or self.replayed_days is not None) else set())
         if self.partitions is not None and days:
@@ -264,6 +280,44 @@ class StoreWriter:
             self.replayed_days |= new_replayed
         self.stats.positions_stored += len(batch.positions)
         self.stats.statics_stored += batch.statics
+
+    async def _write_in_slices(self, batch: Batch) -> None:
+        """SQLite: the batch a slice at a time, each slice a transaction in its own turn at the write
+        gate, and each slice taken out of the batch once committed (see the module's docstring)."""
+        gate = write_gate(self.engine)
+        while batch.positions:
+            part = batch.positions[:SLICE_ROWS]
+            new_replayed = ({day_of(row[1]) for row in part} - self.replayed_days
+                            if self.replayed_days is not None else set())
+            async with gate.turn(), self.engine.begin() as conn:
+                if new_replayed:
+                    await mark_replayed(conn, new_replayed)
+                await self._insert_positions(conn, part)
+            del batch.positions[:len(part)]
+            if self.replayed_days is not None:
+                self.replayed_days |= new_replayed
+            self.stats.positions_stored += len(part)
+            self._rows_since_checkpoint += len(part)
+        while batch.vessels:
+            keys = list(batch.vessels)[:SLICE_ROWS]
+            async with gate.turn(), self.engine.begin() as conn:
+                await self._upsert_vessels(conn, [batch.vessels[k] for k in keys])
+            for key in keys:
+                del batch.vessels[key]
+            self._rows_since_checkpoint += len(keys)
+        if batch.identity or batch.port_calls:  # a few rows: one transaction
+            async with gate.turn(), self.engine.begin() as conn:
+                if batch.identity:
+                    await conn.execute(insert(identity_history), batch.identity)
+                if batch.port_calls:
+                    await conn.execute(self._port_call_upsert, list(batch.port_calls.values()))
+            batch.identity, batch.port_calls = [], {}
+        self.stats.statics_stored += batch.statics
+        batch.statics = 0
+        if self._rows_since_checkpoint >= CHECKPOINT_ROWS:
+            self._rows_since_checkpoint = 0
+            async with self.engine.connect() as conn:  # PASSIVE: waits for no one, and no one for it
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _upsert_vessels(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         dialect = self.engine.dialect.name

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from ais_watch.audit import Actor
 from ais_watch.cli_output import write_items
 from ais_watch.config import Settings
 from ais_watch.store.db import open_database
@@ -44,10 +45,12 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     engine = await open_database(settings["db"])
     try:
         if report is not None:
-            report.imported, report.updated = await upsert(engine, entries)
+            report.imported, report.updated = await upsert(
+                engine, entries, actor=Actor.cli(),
+                about={"file": str(args.file)[-120:], "format": args.watchlist_format, "read": report.read})
             print_report(report, out)
         elif action == "remove":
-            if not await remove(engine, key):
+            if not await remove(engine, key, actor=Actor.cli()):
                 raise WatchlistError(f"no watchlist entry with key {key}")
             out.write(f"removed {key}\n")
         else:

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ais_watch.audit import Actor, capped, record
 from ais_watch.model import imo_is_valid
 from ais_watch.store.schema import watchlist
 from ais_watch.watchlist.entries import WatchEntry, canonical_key, entry_key, merge_entries, normalise_name
@@ -132,10 +133,20 @@ async def _upsert(conn: AsyncConnection, entries: Iterable[WatchEntry]) -> tuple
     return inserted, updated
 
 
-async def upsert(engine: AsyncEngine, entries: Iterable[WatchEntry]) -> tuple[int, int]:
-    """Store entries by key, in one transaction: (inserted, updated). Re-importing never duplicates."""
+async def upsert(engine: AsyncEngine, entries: Iterable[WatchEntry], *, actor: Actor | None = None,
+                 about: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Store entries by key, in one transaction: (inserted, updated). Re-importing never duplicates.
+    With an `actor`, the import is recorded in the audit log in that transaction, with `about` (the file,
+    its format) and the keys it brought."""
+    entries = list(entries)
     async with engine.begin() as conn:
-        return await _upsert(conn, entries)
+        inserted, updated = await _upsert(conn, entries)
+        if actor is not None:
+            keys = sorted({entry.key for entry in entries})
+            await record(conn, actor, "watchlist.import", (about or {}).get("file") or "watchlist",
+                         {**(about or {}), "imported": inserted, "updated": updated, "keys": capped(keys)},
+                         datetime.now(UTC))
+    return inserted, updated
 
 
 async def list_entries(engine: AsyncEngine, *, now: datetime | None = None,
@@ -200,11 +211,21 @@ async def load_index(engine: AsyncEngine) -> WatchlistIndex:
     return WatchlistIndex(await load_entries(engine))
 
 
-async def remove(engine: AsyncEngine, key: str) -> bool:
-    """Delete the entry with this key (any form canonical_key accepts); False if there was none."""
+async def remove(engine: AsyncEngine, key: str, *, actor: Actor | None = None) -> bool:
+    """Delete the entry with this key (any form canonical_key accepts); False if there was none. With an
+    `actor`, the removal and what the entry was are recorded in the audit log in the same transaction."""
+    key = canonical_key(key)
     async with engine.begin() as conn:
-        result = await conn.execute(delete(watchlist).where(watchlist.c.key == canonical_key(key)))
-    return bool(result.rowcount)
+        row = (await conn.execute(select(watchlist).where(watchlist.c.key == key))).mappings().first()
+        if row is None:
+            return False
+        await conn.execute(delete(watchlist).where(watchlist.c.key == key))
+        if actor is not None:
+            await record(conn, actor, "watchlist.remove", key, {
+                "name": row["name"], "imo": row["imo"], "mmsi": row["mmsi"], "flag": row["flag"],
+                "reason": row["reason"], "source": row["source"],
+                "association": row["association"] is not None}, datetime.now(UTC))
+    return True
 
 
 async def seed_default(engine: AsyncEngine, path: Path = DEFAULT_WATCHLIST) -> int:

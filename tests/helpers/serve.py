@@ -162,13 +162,18 @@ async def nmea_feed() -> AsyncIterator[Feed]:
         await asyncio.wait_for(server.wait_closed(), 5)
 
 
+def cli_child(env: dict[str, str], db_url: str, *argv: str) -> str:
+    """`ais-watch --db DB ARGV` in a child process (another process than the service, as a person at a
+    shell would run it); what it printed. A failure fails the test."""
+    out = subprocess.run([sys.executable, "-m", "ais_watch", "--db", db_url, *argv], cwd=str(REPO), env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def cli_token(env: dict[str, str], db_url: str, role: str = "operator", name: str = "e2e") -> str:
     """`ais-watch token create` in a child process; the token it printed."""
-    out = subprocess.run([sys.executable, "-m", "ais_watch", "--db", db_url, "token", "create", "--role",
-                          role, "--name", name], cwd=str(REPO), env=env, capture_output=True,
-                         text=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
+    return cli_child(env, db_url, "token", "create", "--role", role, "--name", name).strip().splitlines()[-1]
 
 
 async def get_json(session: aiohttp.ClientSession, base: str, token: str, path: str) -> Any:

@@ -481,9 +481,11 @@ function connectLive() {
     else if (message.type === "incident") incidentChanged(message.incident);  // incidents.js
     else if (message.type === "position") { placeVessel(message); fleetPosition(message); }  // fleet.js
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
     status.textContent = "reconnecting"; status.classList.remove("live");
     if (!state.token) return;
+    // 1008: the server closed it because the token was revoked or expired; asking again cannot help.
+    if (event.code === 1008) { signOut("Your token was revoked or has expired: " + (event.reason || "")); return; }
     setTimeout(async () => { await loadAlerts().catch(() => {}); connectLive(); }, state.retry);
     state.retry = Math.min(state.retry * 2, 30000);
   });

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ais_watch.alerts.model import KINDS, STATES, alert_json
 from ais_watch.alerts.store import AlertError, AlertStore
-from ais_watch.api.keys import ENGINE, ROLE, RUNTIME, TOKEN_NAME
+from ais_watch.api.keys import ACTOR, ENGINE, RUNTIME
 from ais_watch.api.params import BadRequest, digits, json_response, query_limit, query_range
 from ais_watch.errors import AisWatchError
 from ais_watch.store.queries import resolve_vessel
@@ -82,7 +82,8 @@ async def _transition(request: web.Request, action: str) -> web.Response:
     store = _alert_store(request)
     change = store.acknowledge if action == "ack" else store.resolve
     try:
-        row = await change(alert_id, request[TOKEN_NAME] or request[ROLE], note)
+        actor = request[ACTOR]
+        row = await change(alert_id, actor.name, note, actor=actor)
     except AlertError as err:
         status = 404 if "no alert" in str(err) else 409
         return json_response({"error": str(err)}, status=status)

@@ -11,7 +11,7 @@ from ais_watch.alerts.incident_rules import STATES
 from ais_watch.alerts.incidents import IncidentError, IncidentStore
 from ais_watch.alerts.model import alert_json
 from ais_watch.alerts.store import AlertStore
-from ais_watch.api.keys import ENGINE, ROLE, RUNTIME, TOKEN_NAME
+from ais_watch.api.keys import ACTOR, ENGINE, RUNTIME
 from ais_watch.api.params import BadRequest, digits, json_response, query_limit, query_range
 
 IDS_MAX = 500  # incidents one `ids` query may name (the dashboard asks for those its alert list shows)
@@ -83,9 +83,9 @@ def _text(body: dict[str, Any], name: str) -> str | None:
 async def _change(request: web.Request, **change: Any) -> web.Response:
     incident_id = _incident_id(request)
     store = _incidents(request)
-    by = request[TOKEN_NAME] or request[ROLE]
+    actor = request[ACTOR]
     try:
-        incident = await store.update(incident_id, by, **change)
+        incident = await store.update(incident_id, actor.name, actor=actor, **change)
     except IncidentError as err:
         status = 404 if "no incident" in str(err) else 409 if "cannot become" in str(err) else 400
         return json_response({"error": str(err)}, status=status)

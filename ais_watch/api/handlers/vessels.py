@@ -4,7 +4,6 @@ store's counts."""
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from ais_watch.api.params import (
     query_range,
     query_time,
 )
+from ais_watch.cli_output import csv_writer
 from ais_watch.store.queries import (
     find_vessels,
     gaps,
@@ -162,10 +162,10 @@ async def _track_parquet(rows: list[dict[str, Any]], next_cursor: str | None) ->
 def _track_csv(mmsi: int, points: list[dict[str, Any]], next_cursor: str | None) -> web.Response:
     """A page of a track as CSV; the next page's cursor travels in a header, as CSV has no room for it."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("mmsi", *POINT_FIELDS) if points else ("mmsi", "time"))
+    fields = ("mmsi", *POINT_FIELDS)
+    write_row = csv_writer(fields, out, header=fields if points else ("mmsi", "time"))
     for p in points:
-        writer.writerow((mmsi, *("" if p[f] is None else p[f] for f in POINT_FIELDS)))
+        write_row({"mmsi": mmsi, **p})
     response = web.Response(text=out.getvalue(), content_type="text/csv")
     if next_cursor:
         response.headers["X-Next-Cursor"] = next_cursor

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ais_watch.api import service
-from ais_watch.api.keys import ENGINE
+from ais_watch.api.keys import ACTOR, ENGINE
 from ais_watch.api.params import BadRequest, json_response, query_flag
 from ais_watch.errors import AisWatchError
 from ais_watch.watchlist.entries import entry_json
@@ -43,7 +43,9 @@ async def import_watchlist(request: web.Request) -> web.Response:
             entries, report = await asyncio.to_thread(read_watchlist, path, fmt)
         except AisWatchError as err:
             raise BadRequest(str(err).replace(str(path), "the upload")) from err
-    report.imported, report.updated = await upsert(request.app[ENGINE], entries)
+    report.imported, report.updated = await upsert(
+        request.app[ENGINE], entries, actor=request[ACTOR],
+        about={"file": "upload", "format": fmt, "bytes": len(body), "read": report.read})
     await service.watch_from_now(request)
     return json_response({"read": report.read, "imported": report.imported, "updated": report.updated,
                           "skipped": report.skipped, "problems": report.problems})
@@ -52,7 +54,7 @@ async def import_watchlist(request: web.Request) -> web.Response:
 async def delete_watchlist_entry(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     try:
-        found = await remove(request.app[ENGINE], key)
+        found = await remove(request.app[ENGINE], key, actor=request[ACTOR])
     except AisWatchError as err:
         raise BadRequest(str(err)) from err
     if not found:
