@@ -111,8 +111,10 @@ class Leadership:
 
     async def _ask(self, conn: AsyncConnection, sql: str) -> object:
         # Bounded: a leader whose connection hangs must find out within seconds, not at TCP's pace.
-        result = await asyncio.wait_for(conn.execute(text(sql), {"key": LEADER_LOCK_KEY}),
-                                        timeout=max(2.0, 2 * self.interval))
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that arrives as the
+        # query completes, and a campaign that missed its cancellation kept `serve` from stopping.
+        async with asyncio.timeout(max(2.0, 2 * self.interval)):
+            result = await conn.execute(text(sql), {"key": LEADER_LOCK_KEY})
         value = result.scalar()
         await conn.commit()  # no transaction left open: the lock is the session's, not a transaction's
         return value
@@ -120,7 +122,8 @@ class Leadership:
     async def _unlock(self, conn: AsyncConnection) -> None:
         await self._step_down("leaving", logging.INFO)
         with contextlib.suppress(Exception):  # closing the connection lets go of it just the same
-            await asyncio.wait_for(self._ask(conn, "SELECT pg_advisory_unlock(:key)"), 2)
+            async with asyncio.timeout(2):
+                await self._ask(conn, "SELECT pg_advisory_unlock(:key)")
 
     async def _elected(self) -> None:
         self.is_leader = True

@@ -147,8 +147,11 @@ class Dispatcher:
             except Exception:  # the database went away: keep the worker, try again at the next sweep
                 log.exception("dispatcher for %s failed; retrying", notifier.name)
                 next_due = self.sweep_interval
+            # asyncio.timeout, not wait_for, which in 3.11 loses a stop's cancellation that comes as a
+            # wake-up does: the worker would go on and close() would wait for it for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=min(next_due, self.sweep_interval))
+                async with asyncio.timeout(min(next_due, self.sweep_interval)):
+                    await wake.wait()
 
     async def _work_off(self, notifier: Notifier) -> float:
         """Send every due delivery of this notifier, those handed over first; return seconds until the

@@ -53,7 +53,8 @@ class AlertEventListener:
                     try:
                         while True:  # the listener lives as long as the connection: check that it does
                             await asyncio.sleep(self.check_every)
-                            await asyncio.wait_for(conn.execute(text("SELECT 1")), self.check_every)
+                            async with asyncio.timeout(self.check_every):  # not wait_for: see leader.py
+                                await conn.execute(text("SELECT 1"))
                             await conn.commit()
                     finally:
                         self.listening.clear()

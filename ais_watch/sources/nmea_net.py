@@ -135,7 +135,8 @@ class NmeaTcpSource:
             status.disconnects += 1
             writer.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):  # not wait_for: see ais_watch/leader.py
+                    await writer.wait_closed()
 
     async def _line(self, decoder: NmeaDecoder, line: bytes) -> None:
         received_at = datetime.now(UTC)

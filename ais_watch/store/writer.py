@@ -167,7 +167,8 @@ class StoreWriter:
         self._give_up_at = loop.time() + self.close_timeout
         if not self._task.done():
             try:
-                await asyncio.wait_for(self._queue.put(None), timeout=self.close_timeout)
+                async with asyncio.timeout(self.close_timeout):  # not wait_for: see ais_watch/leader.py
+                    await self._queue.put(None)
             except TimeoutError:
                 self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
