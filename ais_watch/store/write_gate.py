@@ -6,8 +6,10 @@ store writer's position batches an alert's commit, or the dispatcher's claim of 
 few such sleeps: 340 ms at p99 in bench/alert_latency.py. Here the writes of one process take turns on an
 asyncio lock instead, handed over the moment the holder commits, and an `urgent` write (an alert, a
 delivery's claim and record, an acknowledgement) goes before every position batch that is waiting. The
-store writer keeps each of its turns short (ais_watch/store/writer.py writes a batch in slices), which
-bounds how long an alert can wait for the lock at all.
+store writer keeps its turns short when anyone waits (ais_watch/store/writer.py writes a batch in
+slices, and commits after the slice during which a write came to wait), which bounds how long an alert
+can wait for the lock at all; when no one waits it goes on in the same transaction, since a commit per
+slice would cost a replay more than its inserts do.
 
 PostgreSQL needs none of this (rows, not the database, are locked): there the gate is open.
 """
@@ -28,6 +30,7 @@ class WriteGate:
         self.serialise = serialise
         self._lock = asyncio.Lock()
         self._urgent_waiting = 0
+        self._waiting = 0  # every write waiting for a turn, urgent or not
         self._no_urgent = asyncio.Event()
         self._no_urgent.set()
 
@@ -38,14 +41,23 @@ class WriteGate:
         if not self.serialise:
             yield
             return
-        if urgent:
-            await self._acquire_urgent()
-        else:
-            await self._acquire()
+        self._waiting += 1
+        try:
+            if urgent:
+                await self._acquire_urgent()
+            else:
+                await self._acquire()
+        finally:
+            self._waiting -= 1
         try:
             yield
         finally:
             self._lock.release()
+
+    @property
+    def contended(self) -> bool:
+        """Another write of this process is waiting for a turn: the holder should commit soon."""
+        return self._waiting > 0
 
     async def _acquire_urgent(self) -> None:
         self._urgent_waiting += 1
