@@ -86,8 +86,14 @@ class Land:
         polygons: list[Any] = []
         with shapefile.Reader(shp=parts["shp"], shx=parts["shx"], dbf=parts["dbf"]) as reader:
             for shape in reader.iterShapes():
-                geom = shapely.geometry.shape(shape.__geo_interface__)
-                polygons.extend(getattr(geom, "geoms", [geom]))
+                # pyshp sorts the rings into polygons (exteriors, and each hole to its exterior); shapely
+                # makes each ring from an array in one call, where shapely.geometry.shape() walks every
+                # coordinate in Python (the polygons are the same; a test compares them).
+                geo = shape.__geo_interface__
+                rings = [geo["coordinates"]] if geo["type"] == "Polygon" else geo["coordinates"]
+                polygons.extend(shapely.polygons(np.asarray(polygon[0]),
+                                                 holes=[shapely.linearrings(h) for h in polygon[1:]] or None)
+                                for polygon in rings)
         return cls([p for p in polygons if not p.is_empty])
 
     def contains(self, lats: Floats, lons: Floats) -> Bools:

@@ -127,3 +127,20 @@ def test_a_bad_tolerance_is_refused_in_one_line(bad: float) -> None:
     with pytest.raises(ValueError, match="tolerance_km must be a finite distance") as raised:
         LandMask(tolerance_km=bad)
     assert "\n" not in str(raised.value)
+
+
+def test_the_land_is_the_polygons_pyshp_describes(land: Land) -> None:
+    """The polygons are built from pyshp's rings with array calls (issue 17: the first position that
+    needs the land waited for every coordinate to be walked in Python); they are exactly the geometries
+    shapely.geometry.shape makes of pyshp's description of each country."""
+    import shapefile
+
+    parts = land_module.natural_earth_files()
+    expected = []
+    with shapefile.Reader(shp=parts["shp"], shx=parts["shx"], dbf=parts["dbf"]) as reader:
+        for shape in reader.iterShapes():
+            geom = shapely.geometry.shape(shape.__geo_interface__)
+            expected.extend(g for g in getattr(geom, "geoms", [geom]) if not g.is_empty)
+    assert len(land.polygons) == len(expected) > 4000
+    assert all(shapely.equals_exact(land.polygons, np.array(expected, dtype=object), tolerance=0))
+    assert sum(len(p.interiors) for p in expected) > 0, "holes are kept"
