@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats, PositionReport, Report
 from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.steps import build_pipeline
+from ais_watch.store.marks import replayed_days
 from ais_watch.store.schema import positions, vessels
+from ais_watch.store.sqlite_process import WriterProcessError
 from ais_watch.store.write_gate import WriteGate
 from ais_watch.store.writer import SLICE_ROWS, TRANSACTION_ROWS, VESSEL_COLUMNS, Batch, StoreWriter
 from tests.helpers.db import count, engine_on
@@ -354,3 +358,102 @@ async def test_urgent_writes_go_before_waiting_batches_and_postgresql_has_no_gat
         assert order == ["slice 1", "alert", "slice 2", "slice 3"]
     else:  # all at once: rows, not the database, are locked
         assert order == ["slice 1", "slice 2", "slice 3", "alert"]
+
+
+# ------------------------------------------------------- a replay on SQLite: the writer process
+def replay_writer(engine: AsyncEngine) -> StoreWriter:
+    return StoreWriter(engine, IngestStats(), retry_initial=0.01, retry_max_delay=0.1, close_timeout=2.0,
+                       replayed=True)
+
+
+def vessel_row(mmsi: int, name: str) -> dict[str, Any]:
+    return {c: None for c in VESSEL_COLUMNS} | {"mmsi": mmsi, "mmsi_valid": True, "name": name,
+                                                "last_seen": T0}
+
+
+async def test_a_replay_on_a_sqlite_file_writes_its_rows_in_a_process_of_its_own(tmp_path: Path) -> None:
+    """Python's sqlite3 needs the GIL for every row, so in-process its inserts stopped while the
+    pipeline ran (issue 17): a replay's positions and vessels are written by a process of their own,
+    and each day's replayed mark is there before its rows."""
+    async with asyncio.timeout(60), engine_on(f"sqlite:///{tmp_path / 'replay.db'}") as engine:
+        writer = replay_writer(engine)
+        writer.start()
+        assert writer._process is not None and writer._process.pid not in (None, os.getpid())
+        process = writer._process
+        hostile = "A<B>&'\""
+        await writer.submit(Batch(positions=position_rows(5000),
+                                  vessels={KP_SHIP: vessel_row(KP_SHIP, hostile)}))
+        await writer.close()
+        assert not process.alive, "closed with the writer"
+        assert await count(engine, positions) == 5000 == writer.stats.positions_stored
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(vessels.c.name)) == hostile
+            assert set(await replayed_days(conn)) == {T0.date()}
+
+
+async def test_serve_and_an_in_memory_database_write_in_process(tmp_path: Path) -> None:
+    async with engine_on(f"sqlite:///{tmp_path / 'serve.db'}") as engine:
+        writer = StoreWriter(engine, IngestStats())
+        writer.start()
+        assert writer._process is None
+        await writer.close()
+    async with engine_on("sqlite:///:memory:") as engine:
+        writer = replay_writer(engine)
+        writer.start()
+        assert writer._process is None, "a process would open a database of its own"
+        await writer.close()
+
+
+async def test_if_the_writer_process_dies_the_replay_goes_on_in_process_and_loses_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with asyncio.timeout(60), engine_on(f"sqlite:///{tmp_path / 'dies.db'}") as engine:
+        writer = replay_writer(engine)
+        writer.start()
+        assert writer._process is not None and writer._process.pid is not None
+        rows = position_rows(2000)
+        await writer.submit(Batch(positions=rows[:1000]))
+        while writer.stats.positions_stored < 1000:
+            await asyncio.sleep(0.01)
+        os.kill(writer._process.pid, signal.SIGKILL)
+        await writer.submit(Batch(positions=rows[1000:], vessels={KP_SHIP: vessel_row(KP_SHIP, "AFTER")}))
+        await writer.close()
+        assert await count(engine, positions) == 2000 == writer.stats.positions_stored
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count(func.distinct(positions.c.time)))) == 2000
+            assert await conn.scalar(select(vessels.c.name)) == "AFTER"
+        assert "writing in this process from now on" in caplog.text
+
+
+async def test_a_row_the_database_refuses_in_the_writer_process_is_dropped_alone(tmp_path: Path) -> None:
+    async with asyncio.timeout(60), engine_on(f"sqlite:///{tmp_path / 'refused.db'}") as engine:
+        writer = replay_writer(engine)
+        writer.start()
+        rows = position_rows(10)
+        rows[4] = (None, *rows[4][1:])  # no MMSI: NOT NULL
+        await writer.submit(Batch(positions=rows))
+        await writer.close()
+        assert await count(engine, positions) == 9 == writer.stats.positions_stored
+        assert writer.stats.rejects == {"unstorable_row": 1}
+
+
+async def test_a_failure_that_may_pass_in_the_writer_process_is_retried(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with asyncio.timeout(60), engine_on(f"sqlite:///{tmp_path / 'busy.db'}") as engine:
+        writer = replay_writer(engine)
+        writer.start()
+        assert writer._process is not None
+        real_write = writer._process.write
+        calls = 0
+
+        async def busy_once(*args: Any) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise WriterProcessError("database is locked", transient=True)
+            await real_write(*args)
+
+        monkeypatch.setattr(writer._process, "write", busy_once)
+        await writer.submit(Batch(positions=position_rows(300)))
+        await writer.close()
+        assert calls == 2 and writer.write_failures == 1
+        assert await count(engine, positions) == 300 == writer.stats.positions_stored

@@ -18,6 +18,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from ais_watch import shipped_dir
 from ais_watch.errors import ConfigError, StoreError
+from ais_watch.store.sqlite_process import sqlite_pragmas
 
 if TYPE_CHECKING:  # only for the annotation: SQLAlchemy imports the driver itself
     import asyncpg
@@ -51,29 +52,15 @@ def redacted(url: str) -> str:
         return "<invalid URL>"
 
 
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    # WAL lets the API read while ingest writes; NORMAL sync is durable across process crashes in WAL.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    # Positions go into two indexes, (mmsi, time) in no order: with SQLite's default 2 MB page cache a
-    # replay spends most of its insert time re-reading index pages. 32 MB of cache, and checkpoints
-    # tens of MB apart, take 40-45% off a replay's inserts (issue 17); the cache is filled only as pages
-    # are read, and a small database never grows one that large.
-    cursor.execute("PRAGMA cache_size=-32768")
-    # No checkpoint on commit: the store writer runs them itself (every CHECKPOINT_ROWS rows), so an
-    # alert's commit never pays for one (ais_watch/store/writer.py). A process that never starts a
-    # writer (the CLI) checkpoints on closing.
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
-    cursor.close()
+def _on_sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    sqlite_pragmas(dbapi_connection)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     full = async_url(url)
     engine = create_async_engine(full, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     return engine
 
 

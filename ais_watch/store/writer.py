@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ais_watch.backoff import Backoff
@@ -31,6 +31,7 @@ from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.marks import mark_replayed
 from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels
+from ais_watch.store.sqlite_process import SqliteWriterProcess, WriterProcessError
 from ais_watch.store.write_gate import WriteGate, write_gate
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ class StoreWriter:
         # job leaves alone. The days marked so far, so a batch costs a set lookup.
         self.replayed_days: set[date] | None = set() if replayed else None
         self._rows_since_checkpoint = 0
+        self._process: SqliteWriterProcess | None = None  # a replay's, on SQLite: see start()
 
     @property
     def queue_depth(self) -> int:
@@ -154,6 +156,13 @@ class StoreWriter:
 
     def start(self) -> None:
         if self._task is None:
+            database = self.engine.url.database
+            if (self.engine.dialect.name == "sqlite" and self.replayed_days is not None
+                    and database not in (None, "", ":memory:")):
+                # A replay's rows go to a process of their own, beside the pipeline (sqlite_process.py).
+                assert database is not None
+                self._process = SqliteWriterProcess(database, _SQLITE_INSERT, self._vessel_upsert,
+                                                    CHECKPOINT_ROWS)
             self._task = asyncio.create_task(self._run(), name="store-writer")
 
     async def submit(self, batch: Batch) -> None:
@@ -179,6 +188,9 @@ class StoreWriter:
                 self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        if self._process is not None:
+            await self._process.close()
+            self._process = None
         lost = sum(len(b.positions) for b in self._drain_queue())
         if lost:
             self.stats.reject("unstored_at_shutdown", lost)
@@ -284,7 +296,9 @@ class StoreWriter:
 
     async def write(self, batch: Batch) -> None:
         if self.engine.dialect.name == "sqlite":
-            await self._write_in_slices(batch)
+            if self._process is not None and (batch.positions or batch.vessels):
+                await self._write_through_process(batch)
+            await self._write_in_slices(batch)  # the rest: identity changes and port calls, a few rows
             return
         days = ({day_of(row[1]) for row in batch.positions}
                 if batch.positions and (self.partitions or self.replayed_days is not None) else set())
@@ -306,6 +320,31 @@ class StoreWriter:
             self.replayed_days |= new_replayed
         self.stats.positions_stored += len(batch.positions)
         self.stats.statics_stored += batch.statics
+
+    async def _write_through_process(self, batch: Batch) -> None:
+        """A replay on SQLite: the batch's positions and vessel rows, one transaction in the writer
+        process. Each day's replayed mark is committed before its first rows, so no replayed row is ever
+        unmarked. If the process has died, this and every later batch are written in-process."""
+        assert self._process is not None
+        if self.replayed_days is not None and batch.positions:
+            days = {day_of(row[1]) for row in batch.positions} - self.replayed_days
+            if days:
+                async with write_gate(self.engine).turn(), self.engine.begin() as conn:
+                    await mark_replayed(conn, days)
+                self.replayed_days |= days
+        try:
+            await self._process.write([(r[0], sqlite_time(r[1]), *r[2:]) for r in batch.positions],
+                                      vessel_rows(list(batch.vessels.values()), "sqlite"))
+        except WriterProcessError as err:
+            if self._process.alive:
+                error = OperationalError if err.transient else IntegrityError
+                raise error("INSERT INTO positions ...", None, err) from err
+            log.warning("%s; writing in this process from now on", err)
+            await self._process.close()
+            self._process = None
+            return
+        self.stats.positions_stored += len(batch.positions)
+        batch.positions, batch.vessels = [], {}
 
     async def _write_in_slices(self, batch: Batch) -> None:
         """SQLite: the batch a slice at a time in the process's write turn, committing when another write
