@@ -25,7 +25,7 @@ from ais_watch.decode import decoder_options
 from ais_watch.errors import AisWatchError
 from ais_watch.logs import configure as configure_logging
 from ais_watch.model import IngestStats, parse_iso_time
-from ais_watch.runtime import running_pipeline
+from ais_watch.runtime import running_pipeline, tune_garbage_collector
 from ais_watch.sources.csv_import import CsvOptions, parse_columns
 from ais_watch.sources.replay import FORMATS, check_files, replay_paths
 from ais_watch.track_format import POINT_FIELDS, marked_feature, split_marked, track_point
@@ -288,6 +288,7 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     undelivered = 0
     async with running_pipeline(settings, ReplayClock(), deliver=args.notify,
                                 event_time_ticks=True, replayed=True) as runtime:
+        tune_garbage_collector()
         await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
                            speed=args.speed, decoder_options=decoder_options(settings),
                            progress=not args.no_progress and sys.stderr.isatty(), csv_options=csv_options,

@@ -4,7 +4,6 @@ SIGINT/SIGTERM stop it cleanly (sources stop, batches are flushed, deliveries in
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from ais_watch.demo import demo_clock, demo_mode, demo_settings, live_feed_confi
 from ais_watch.errors import AisWatchError
 from ais_watch.leader import Leadership
 from ais_watch.model import IngestStats
-from ais_watch.runtime import Runtime, log_stats_periodically, running_pipeline
+from ais_watch.runtime import Runtime, log_stats_periodically, running_pipeline, tune_garbage_collector
 from ais_watch.scheduler import run_soon, start_scheduler
 from ais_watch.store.db import redacted
 from ais_watch.zones import ZoneRegistry
@@ -65,16 +64,6 @@ def live_sources(settings: Settings, emit: Any, stats: IngestStats) -> list[Any]
         sources.append(AisstreamSource(settings, emit, stats))
     sources.extend(sources_from_settings(settings, emit, stats))
     return sources
-
-
-def tune_garbage_collector() -> None:
-    """Fewer full collections for a long-running service. At 5,000 messages a second CPython's defaults
-    ran a full collection every 2 s, each stopping the event loop for about 130 ms (the soak bench's
-    API latency); the state built at start-up (geofences, watchlist, vessels) is frozen out of them,
-    and the young generation is collected less often. Cycles are still collected."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def campaign_for_leader(runtime: Runtime, scheduler: Any, settings: Settings) -> Leadership:

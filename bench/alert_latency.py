@@ -33,8 +33,7 @@ from ais_watch.config import load_settings  # noqa: E402
 from ais_watch.decode import NmeaDecoder  # noqa: E402
 from ais_watch.model import IngestStats, PositionReport, Report  # noqa: E402
 from ais_watch.pipeline.stage import Context, StageBase  # noqa: E402
-from ais_watch.runtime import running_pipeline  # noqa: E402
-from ais_watch.serve import tune_garbage_collector  # noqa: E402
+from ais_watch.runtime import running_pipeline, tune_garbage_collector  # noqa: E402
 
 TRIGGER_MMSI = 273999999
 DEMO = REPO / "ais_watch" / "data" / "demo" / "dma-tagblock-pghp-2013.nmea.gz"

@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ais_watch.store.db import open_database
 from ais_watch.store.partitions import DAY, create_partitions
 from ais_watch.store.queries import track
-from ais_watch.store.writer import POSITION_COLUMNS, sqlite_time
+from ais_watch.store.sqlite_process import sqlite_time
+from ais_watch.store.writer import POSITION_COLUMNS
 from bench.replay_throughput import bench_database
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

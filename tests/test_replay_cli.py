@@ -474,3 +474,22 @@ def test_a_gzip_cut_short_is_used_up_to_the_cut_and_said_in_one_line(
     magic_only.write_bytes(b"\x1f\x8bnot really gzip")
     code, out, err = cli(capsys, "--db", f"sqlite:///{tmp_path / 'm.db'}", "replay", str(magic_only))
     assert code == 2 and "cannot tell its format" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------- garbage collector
+@pytest.mark.integration
+def test_a_replay_freezes_its_start_up_state_and_collects_less_often(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPython's default thresholds had a replay's main process spend a sixth of its time in the
+    collector, walking the start-up state (issue 17): frozen once start-up is done, as serve does."""
+    import gc
+
+    calls: list[Any] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: calls.append(t))
+    with gzip.open(DEMO) as fh:
+        path = tmp_path / "some.nmea"
+        path.write_bytes(b"".join(itertools.islice(fh, 300)))
+    assert main(["--db", f"sqlite:///{tmp_path / 'gc.db'}", "replay", str(path), "--no-progress"]) == 0
+    assert summary_value(capsys.readouterr().out, "positions stored") > 0
+    assert calls == ["freeze", (50_000, 20, 100)]

@@ -49,7 +49,11 @@ class ZoneEnricher(StageBase):
         return index
 
     def zones_for(self, mmsi: int, lat: float, lon: float) -> tuple[Zone, ...]:
-        index = self._refresh()
+        # Most positions are far from every zone and not in one: answered by two lookups, with no call
+        # (this runs for every position of a replay).
+        index = self.registry.index
+        if index is not self._index:
+            index = self._refresh()
         previous = self.inside.get(mmsi, ())
         if not previous and (math.floor(lat * _CELL), math.floor(lon * _CELL)) not in self._cells:
             return ()

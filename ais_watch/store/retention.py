@@ -56,8 +56,8 @@ from ais_watch.store.partitions import (
     partition_name,
 )
 from ais_watch.store.schema import alerts, encounters, port_calls, positions
+from ais_watch.store.sqlite_process import sqlite_time
 from ais_watch.store.thinning import Evidence, EvidenceBook, ThinningRule, keep_mask
-from ais_watch.store.writer import sqlite_time
 
 log = logging.getLogger(__name__)
 

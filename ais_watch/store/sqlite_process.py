@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import pickle
 import sqlite3
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -41,7 +42,11 @@ def _serve(path: str, position_insert: str, vessel_upsert: str, checkpoint_rows:
                 data = conn.recv_bytes()
             except EOFError:  # the replay closed its end: done
                 return
-            positions, vessels = pickle.loads(data)
+            stamped, vessels = pickle.loads(data)
+            # Times come as epoch seconds: a float pickles in half the time a datetime does, and the
+            # text is made here, on this process's core (exact: a float holds any AIS-era time to
+            # well under the microsecond, and fromtimestamp rounds to the nearest).
+            positions = [(r[0], sqlite_time(datetime.fromtimestamp(r[1], UTC)), *r[2:]) for r in stamped]
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -89,6 +94,14 @@ def sqlite_pragmas(dbapi_connection: Any) -> None:
     cursor.close()
 
 
+def sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime stores: 'YYYY-MM-DD HH:MM:SS.ffffff', always with micros,
+    so that stored values and bound query parameters compare correctly as strings."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
 class WriterProcessError(Exception):
     """The writer process could not write a batch: `transient` says whether trying again may work."""
 
@@ -113,7 +126,8 @@ class SqliteWriterProcess:
         return self._process.pid
 
     async def write(self, positions: list[tuple[Any, ...]], vessels: list[tuple[Any, ...]]) -> None:
-        """Rows in the tables' column order, times as SQLite text; returns once committed."""
+        """Rows in the tables' column order, returns once committed. A position's time (its second
+        column) as epoch seconds; the vessel rows' times as SQLite text (sqlite_time)."""
         try:
             self._conn.send_bytes(pickle.dumps((positions, vessels), pickle.HIGHEST_PROTOCOL))
             status, message = pickle.loads(await asyncio.to_thread(self._conn.recv_bytes))

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import insert
@@ -31,7 +31,7 @@ from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.marks import mark_replayed
 from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels
-from ais_watch.store.sqlite_process import SqliteWriterProcess, WriterProcessError
+from ais_watch.store.sqlite_process import SqliteWriterProcess, WriterProcessError, sqlite_time
 from ais_watch.store.write_gate import WriteGate, write_gate
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,6 @@ CHECKPOINT_ROWS = 100_000
 POSITION_COLUMNS: tuple[str, ...] = tuple(c.name for c in positions.columns)
 _SQLITE_INSERT = (f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
                   f"VALUES ({', '.join('?' for _ in POSITION_COLUMNS)})")
-
-
-def sqlite_time(value: datetime) -> str:
-    """The text SQLAlchemy's SQLite DateTime stores: 'YYYY-MM-DD HH:MM:SS.ffffff', always with micros,
-    so that stored values and bound query parameters compare correctly as strings."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
 
 
 @dataclass(slots=True)
@@ -333,7 +325,7 @@ class StoreWriter:
                     await mark_replayed(conn, days)
                 self.replayed_days |= days
         try:
-            await self._process.write([(r[0], sqlite_time(r[1]), *r[2:]) for r in batch.positions],
+            await self._process.write([(r[0], r[1].timestamp(), *r[2:]) for r in batch.positions],
                                       vessel_rows(list(batch.vessels.values()), "sqlite"))
         except WriterProcessError as err:
             if self._process.alive:
