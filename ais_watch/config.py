@@ -86,6 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dedup.window", "float", 60.0,
             "Seconds within which the same payload from the same MMSI is one transmission.", minimum=0),
     Setting("store.batch_size", "int", 2000, "Positions written per database transaction.", minimum=1),
+    Setting("store.replay_batch_size", "int", 20000,
+            "Positions written per database transaction by `ais-watch replay` (history: larger "
+            "transactions cost less a row, and no alert waits on them).", minimum=1),
     Setting("store.flush_interval", "float", 1.0,
             "Seconds at most between position writes.", minimum=0.01),
     Setting("store.vessel_flush_interval", "float", 5.0,

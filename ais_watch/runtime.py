@@ -98,7 +98,8 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
         writer = StoreWriter(engine, stats, queue_batches=settings["store.queue_batches"],
                              retry_max_delay=settings["store.retry_max_delay"],
                              close_timeout=settings["store.close_timeout"], replayed=replayed)
-        options = PipelineOptions(batch_size=settings["store.batch_size"],
+        batch_size = settings["store.replay_batch_size" if replayed else "store.batch_size"]
+        options = PipelineOptions(batch_size=batch_size,
                                   flush_interval=settings["store.flush_interval"],
                                   dedup_window=settings["dedup.window"],
                                   vessel_flush_interval=settings["store.vessel_flush_interval"],
