@@ -78,6 +78,7 @@ class Coverage:
     bounds: list[float] | None = None  # south, west, north, east of the positions heard through it
     vessels: dict[int, datetime] = field(default_factory=dict)  # whose latest report came through it
     gaps: list[int] = field(default_factory=lambda: [0] * GAP_BUCKETS)  # areas: one vessel's report gaps
+    gap_count: int = 0  # sum(gaps)
     # Its own silences (at least a minute) over the last day, outside outages: a satellite's footprint
     # is heard in passes, with an hour or more between them, which is its normal, not an outage.
     long_silences: list[tuple[datetime, float]] = field(default_factory=list)  # (when it ended, seconds)
@@ -114,14 +115,16 @@ class Coverage:
         minutes = gap.total_seconds() / 60
         bucket = 0 if minutes < 1 else min(GAP_BUCKETS - 1, int(math.log2(minutes)) + 1)
         self.gaps[bucket] += 1
-        if sum(self.gaps) > SAMPLE_LIMIT:
+        self.gap_count += 1  # kept, not summed: this runs for most positions
+        if self.gap_count > SAMPLE_LIMIT:
             self.gaps = [n // 2 for n in self.gaps]
+            self.gap_count = sum(self.gaps)
 
     def long_gap(self) -> timedelta | None:
         """The upper quartile of the gaps between one vessel's reports here (the upper edge of its
         bucket). Not the median: a satellite hears a ship two or three times in one pass, minutes apart,
         so half its gaps are short, and only the long half tells it from a terrestrial station."""
-        total = sum(self.gaps)
+        total = self.gap_count
         if total < MIN_SAMPLES:
             return None
         seen = 0
@@ -172,10 +175,10 @@ class Reception(StageBase):
         return found
 
     def area(self, source: str, lat: float, lon: float) -> Coverage:
-        south, west = self.cell(lat, lon)
+        size = self.options.cell_degrees
+        south, west = math.floor(lat / size), math.floor(lon / size)  # self.cell(), without the call
         found = self._by_cell.get((source, south, west))
         if found is None:
-            size = self.options.cell_degrees
             label = f"{_degrees(south * size, 'N', 'S')} {_degrees(west * size, 'E', 'W')}"
             found = self._by_cell[source, south, west] = self._new(
                 f"area:{source}:{south}:{west}", "area", source, label)
@@ -188,7 +191,10 @@ class Reception(StageBase):
         if self._clock is None or when > self._clock:
             self._clock = when
         services = ctx.services
-        station = self.station(report.source, report.station) if report.station is not None else None
+        station = None
+        if report.station is not None:  # the lookup of self.station(), and the call only for a new one
+            station = (self._by_station.get((report.source, report.station))
+                       or self.station(report.source, report.station))
         if station is not None:
             self._heard(station, when, services)
         if not isinstance(report, PositionReport):
