@@ -68,6 +68,8 @@ class Pipeline:
                  event_clock: EventClock, outages: FeedHealthStep, reception: Reception | None = None,
                  alerts: AlertStore | None = None) -> None:
         self.steps = list(steps)
+        # Each step's bound handle(), looked up once: process() runs them for every report.
+        self._handlers = tuple((step.name, step.handle) for step in self.steps)
         self.engine = engine
         self.writer = writer
         self.stats = stats
@@ -168,12 +170,12 @@ class Pipeline:
 
     def process(self, report: Report) -> None:
         ctx = Context(self.services)
-        for step in self.steps:
+        for name, handle in self._handlers:
             try:
-                step.handle(report, ctx)
+                handle(report, ctx)
             except Exception:  # one failing step must not stop ingest
-                self.stage_errors[step.name] = self.stage_errors.get(step.name, 0) + 1
-                log.exception("stage %s failed on a report from %s", step.name, report.mmsi)
+                self.stage_errors[name] = self.stage_errors.get(name, 0) + 1
+                log.exception("stage %s failed on a report from %s", name, report.mmsi)
             if ctx.dropped:
                 return
 

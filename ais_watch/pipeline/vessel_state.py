@@ -21,6 +21,7 @@ from ais_watch.store.schema import TRACKED_IDENTITY_FIELDS, vessels
 from ais_watch.store.writer import Batch
 
 log = logging.getLogger(__name__)
+_NO_VESSEL_ROW: VesselRow = {c.name: None for c in vessels.columns}  # a new vessel's row, copied
 
 
 class VesselState(StageBase):
@@ -69,7 +70,7 @@ class VesselState(StageBase):
                     else self._static(report, vessel, ctx))
 
     def _new_vessel(self, report: Report) -> VesselRow:
-        vessel: VesselRow = {c.name: None for c in vessels.columns}
+        vessel: VesselRow = dict(_NO_VESSEL_ROW)
         vessel["mmsi"] = report.mmsi
         vessel["mmsi_valid"] = report.mmsi_valid
         vessel["flag"] = flag_of(report.mmsi)
