@@ -309,11 +309,7 @@ def _csv_lines(path: Path, source: str, stats: IngestStats,
                options: CsvOptions) -> Iterator[tuple[bytes, list[Report]]]:
     start = stats.bytes_read
     with open_binary(path) as fh:
-        where = disk_position(fh)
-        for item in csv_reports(path, fh, source, stats, options):  # counts the rows as lines
-            yield item
-            if not stats.lines % _POSITION_EVERY:
-                stats.bytes_read = start + where()
+        yield from csv_reports(path, fh, source, stats, options, disk_position(fh), _POSITION_EVERY)
         note_if_cut_short(fh, path, stats)
         read_to_end(path, stats, start)
 
