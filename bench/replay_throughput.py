@@ -16,7 +16,7 @@ With --csv, issue 17's CSV backfill: the same Danish traffic (--danish N, 12 by 
 Danish Maritime Authority aisdk CSV (its daily export's columns, day-first times: one row per position
 report and one per static report, from decoding the NMEA file with ais-watch's own decoder once; cached
 beside it in bench/out/), replayed with every detector on (SQLite, and PostgreSQL with --pg), its rows/s
-beside the strict pyais baseline of the NMEA file in the same run.
+beside the strict pyais baseline of the NMEA file and the replay of the NMEA file itself, in the same run.
 
     python bench/replay_throughput.py [--messages 1000000 | --danish 12] [--strict] [--pg URL] [--full-only]
     python bench/replay_throughput.py --csv [--danish 12] [--pg URL]
@@ -305,20 +305,27 @@ def bench_csv(rounds: int, pg: str, pg_bench_db: str) -> None:
     strict_rate = strict["decoded"] / strict["seconds"]
     print(f"strict baseline on the NMEA, lines in memory then pyais IterMessages + decode only: "
           f"{strict['decoded']:,} messages in {strict['seconds']:.1f}s = {strict_rate:,.0f} msg/s")
+    label = "every detector on"
     with tempfile.TemporaryDirectory() as tmp:
-        label = "every detector on"
-        targets = [("sqlite", f"sqlite:///{tmp}/csv.db")]
-        if pg:
-            targets.append(("postgresql", bench_database(pg, pg_bench_db)))
-        for name, db in targets:
-            result = run_replay([csv_path], db)
-            seconds = float(result["seconds"])  # type: ignore[arg-type]
-            rate = rows / seconds
-            print(f"ais-watch replay of the CSV, {name}, {label}: {rows:,} rows "
-                  f"({result['positions_stored']:,} positions stored) in {seconds:.1f}s = {rate:,.0f} rows/s "
-                  f"({rate / strict_rate:.2f}x strict pyais's msg/s; the same traffic in "
-                  f"{strict['seconds'] / seconds:.2f}x pyais's time on its NMEA; target >= 0.50x), "
-                  f"peak RSS {result['peak_rss_mb']:.0f} MB (target < 300 MB)")
+        for name in ("sqlite", "postgresql") if pg else ("sqlite",):
+            # The NMEA replay first, into a database of its own: the ratio the CSV is to match, same run.
+            for kind, paths in (("NMEA", nmea), ("CSV", [csv_path])):
+                db = (bench_database(pg, pg_bench_db) if name == "postgresql"
+                      else f"sqlite:///{tmp}/{kind.lower()}.db")
+                result = run_replay(paths, db)
+                seconds = float(result["seconds"])  # type: ignore[arg-type]
+                if kind == "NMEA":
+                    rate = float(result["messages"]) / seconds  # type: ignore[arg-type]
+                    print(f"ais-watch replay of the NMEA, {name}, {label}: {result['messages']:,} messages "
+                          f"in {seconds:.1f}s = {rate:,.0f} msg/s ({rate / strict_rate:.2f}x strict pyais), "
+                          f"peak RSS {result['peak_rss_mb']:.0f} MB")
+                    continue
+                rate = rows / seconds
+                print(f"ais-watch replay of the CSV, {name}, {label}: {rows:,} rows "
+                      f"({result['positions_stored']:,} positions stored) in {seconds:.1f}s = {rate:,.0f} "
+                      f"rows/s ({rate / strict_rate:.2f}x strict pyais's msg/s; the same traffic in "
+                      f"{strict['seconds'] / seconds:.2f}x pyais's time on its NMEA; target >= 0.50x), "
+                      f"peak RSS {result['peak_rss_mb']:.0f} MB (target < 300 MB)")
 
 
 def main() -> None:
