@@ -367,10 +367,14 @@ def _mmsi(value: str | None) -> int:
 
 # Cells read once and remembered by their text, for each file: a daily export repeats each second's time
 # in tens of rows, its statuses and classes in every row, and its position rows' empty identity cells. The
-# caches are emptied when full, so odd files cost time, never memory (a day has 86,400 seconds).
+# caches are bounded, so odd files cost time, never memory: 64k times (most of a day's 86,400 seconds, for
+# a file not in time order; about 10 MB) and then emptied, the other cells' first 1,024 kept.
 _TIMES_KEPT = 1 << 16
 _CELLS_KEPT = 1024
 _NOT_SEEN = -1  # a status not looked up yet (a status is 0-15 or None)
+assert FIELDS == ("mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "name", "imo",
+                  "callsign", "ship_type", "draught", "destination", "class", "to_bow", "to_stern", "to_port",
+                  "to_starboard"), "RowReader._reports unpacks a row's cells in this order"
 
 
 class RowReader:

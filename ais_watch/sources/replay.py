@@ -80,8 +80,8 @@ def open_binary(path: Path) -> io.BufferedReader:
     return raw
 
 
-# Lines between two looks at how far a file is read (a system call each): a few times a chunk of the
-# decode worker's is plenty for a progress bar, and a look every line would cost the worker 5%.
+# Lines between two looks at how far a file is read (a system call each, so not one a line): several
+# looks to each of the decode worker's chunks, which is as often as the bar moves.
 _POSITION_EVERY = 1024
 
 
