@@ -184,7 +184,7 @@ class ReplayProgress:
         self._started = time.monotonic()
         # Bytes drive the bar and the ETA; the lines rate goes in the postfix, computed here.
         self.bar: tqdm[NoReturn] = tqdm(
-            total=self.total, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=file,
+            total=self.total, unit="B", unit_scale=True, leave=False, file=file,
             dynamic_ncols=True, postfix=f"0 {unit}/s",
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B "
                        "[{elapsed}<{remaining}{postfix}]")  # tqdm puts ", " before the postfix
