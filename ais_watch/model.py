@@ -97,6 +97,9 @@ class IngestStats:
     # Lines for a person about bad input, "FILE:LINE:COLUMN: NAME: what" (a replayed CSV's bad rows; the
     # reader caps how many per file), logged as they come.
     notes: list[str] = field(default_factory=list)
+    # Bytes of the replayed files read so far, as they lie on disk (a gzip file's compressed bytes): where
+    # a replay's progress bar is, so its ETA holds for compressed files too. Not part of the summary.
+    bytes_read: int = 0
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.rejects[reason] = self.rejects.get(reason, 0) + count

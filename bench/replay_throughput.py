@@ -12,12 +12,20 @@ Baselines, each printed with its rate and every replay's ratio to it:
 - gpsdecode (C, Debian's gpsd-clients) on the same files, when /usr/bin/gpsdecode (or one on PATH) is
   there: its messages a second, reading the files itself.
 
+With --csv, issue 17's CSV backfill: the same Danish traffic (--danish N, 12 by default) written as a
+Danish Maritime Authority aisdk CSV (its daily export's columns, day-first times: one row per position
+report and one per static report, from decoding the NMEA file with ais-watch's own decoder once; cached
+beside it in bench/out/), replayed with every detector on (SQLite, and PostgreSQL with --pg), its rows/s
+beside the strict pyais baseline of the NMEA file and the replay of the NMEA file itself, in the same run.
+
     python bench/replay_throughput.py [--messages 1000000 | --danish 12] [--strict] [--pg URL] [--full-only]
+    python bench/replay_throughput.py --csv [--danish 12] [--pg URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import json
 import os
@@ -96,6 +104,68 @@ def build_inputs(rounds: int, recordings: tuple[str, ...] = RECORDINGS) -> list[
                 out.writelines(shift_line(line, shift) + b"\n" for line in lines)
         tmp.rename(target)
     return paths
+
+
+# The DMA's aisdk daily export: its header as the files have it, and how it writes a navigational status.
+DMA_HEADER = ["# Timestamp", "Type of mobile", "MMSI", "Latitude", "Longitude", "Navigational status",
+              "ROT", "SOG", "COG", "Heading", "IMO", "Callsign", "Name", "Ship type", "Cargo type", "Width",
+              "Length", "Type of position fixing device", "Draught", "Destination", "ETA", "Data source type",
+              "A", "B", "C", "D"]
+DMA_STATUS = {0: "Under way using engine", 1: "At anchor", 2: "Not under command",
+              3: "Restricted maneuverability", 4: "Constrained by her draught", 5: "Moored", 6: "Aground",
+              7: "Engaged in fishing", 8: "Under way sailing", 14: "AIS-SART", 15: "Unknown value"}
+
+
+def _cell(value: object, spec: str = "") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def build_dma_csv(nmea: Path) -> tuple[Path, int]:
+    """The NMEA file's traffic as a DMA aisdk CSV (cached beside it), and its data rows.
+
+    One row per report the project's own decoder makes of the file: a position report's row has its
+    position, motion and status and the identity cells as DMA writes them when not known ('Unknown',
+    'Undefined'); a static report's row has its identity (IMO, call sign, name, ship type as its number,
+    draught, destination, A-D and the width and length they make) and no position, so the reader counts
+    it as no_position besides its static report. Whole seconds, as DMA's times are."""
+    from ais_watch.decode import NmeaDecoder
+    from ais_watch.model import IngestStats, PositionReport
+
+    target = nmea.with_suffix(".dma.csv")
+    if target.exists():
+        with target.open("rb") as fh:
+            return target, sum(1 for _ in fh) - 1
+    decoder = NmeaDecoder("bench", IngestStats(), require_event_time=True)
+    now = datetime.now(UTC)
+    rows = 0
+    tmp = target.with_suffix(".tmp")
+    with nmea.open("rb") as src, tmp.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(DMA_HEADER)
+        for line in src:
+            for r in decoder.feed(line, now):
+                stamp = r.time.strftime("%d/%m/%Y %H:%M:%S")
+                mobile = ("Class B" if r.msg_type in (18, 19, 24) else
+                          "SAR Airborne" if r.msg_type == 9 else "Class A")
+                if isinstance(r, PositionReport):
+                    status = (DMA_STATUS.get(r.nav_status, str(r.nav_status)) if r.nav_status is not None
+                              else "Unknown value")
+                    writer.writerow([stamp, mobile, r.mmsi, f"{r.lat:.6f}", f"{r.lon:.6f}", status, "",
+                                     _cell(r.sog, ".1f"), _cell(r.cog, ".1f"), _cell(r.heading), "Unknown",
+                                     "Unknown", "", "Undefined", "", "", "", "Undefined", "", "Unknown", "",
+                                     "AIS", "", "", "", ""])
+                else:
+                    width = (r.to_port or 0) + (r.to_starboard or 0) or None
+                    length = (r.to_bow or 0) + (r.to_stern or 0) or None
+                    writer.writerow([stamp, mobile, r.mmsi, "", "", "Unknown value", "", "", "", "",
+                                     _cell(r.imo) or "Unknown", r.call_sign or "Unknown", r.name or "",
+                                     _cell(r.ship_type) or "Undefined", "", _cell(width), _cell(length),
+                                     "Undefined", _cell(r.draught, ".1f"), r.destination or "Unknown", "",
+                                     "AIS", _cell(r.to_bow), _cell(r.to_stern), _cell(r.to_port),
+                                     _cell(r.to_starboard)])
+                rows += 1
+    tmp.rename(target)
+    return target, rows
 
 
 BASELINE = r"""
@@ -190,6 +260,8 @@ def run_replay(paths: list[Path], db: str, *, detectors: bool = True, integrity:
     match = re.search(r"messages\s+([\d,]+)", result["stdout"])
     stored = re.search(r"positions stored\s+([\d,]+)", result["stdout"])
     result["messages"] = int(match.group(1).replace(",", "")) if match else 0
+    lines = re.search(r"lines\s+([\d,]+)", result["stdout"])
+    result["lines"] = int(lines.group(1).replace(",", "")) if lines else 0
     result["positions_stored"] = int(stored.group(1).replace(",", "")) if stored else 0
     return result
 
@@ -222,6 +294,40 @@ def bench_database(url: str, name: str = "ais_watch_bench") -> str:
     return target.render_as_string(hide_password=False)
 
 
+def bench_csv(rounds: int, pg: str, pg_bench_db: str) -> None:
+    """Issue 17's CSV backfill: the DMA CSV of the Danish traffic against pyais on its NMEA, same run."""
+    nmea = build_inputs(rounds, RECORDINGS[:1])
+    csv_path, rows = build_dma_csv(nmea[0])
+    size_mb = csv_path.stat().st_size / 1e6
+    print(f"input: {nmea[0].name} ({rounds} time-shifted copies of the Danish recording) and the same "
+          f"traffic as a DMA aisdk CSV, {csv_path.name}: {rows:,} rows, {size_mb:.0f} MB")
+    strict = run_strict(nmea)
+    strict_rate = strict["decoded"] / strict["seconds"]
+    print(f"strict baseline on the NMEA, lines in memory then pyais IterMessages + decode only: "
+          f"{strict['decoded']:,} messages in {strict['seconds']:.1f}s = {strict_rate:,.0f} msg/s")
+    label = "every detector on"
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("sqlite", "postgresql") if pg else ("sqlite",):
+            # The NMEA replay first, into a database of its own: the ratio the CSV is to match, same run.
+            for kind, paths in (("NMEA", nmea), ("CSV", [csv_path])):
+                db = (bench_database(pg, pg_bench_db) if name == "postgresql"
+                      else f"sqlite:///{tmp}/{kind.lower()}.db")
+                result = run_replay(paths, db)
+                seconds = float(result["seconds"])  # type: ignore[arg-type]
+                if kind == "NMEA":
+                    rate = float(result["messages"]) / seconds  # type: ignore[arg-type]
+                    print(f"ais-watch replay of the NMEA, {name}, {label}: {result['messages']:,} messages "
+                          f"in {seconds:.1f}s = {rate:,.0f} msg/s ({rate / strict_rate:.2f}x strict pyais), "
+                          f"peak RSS {result['peak_rss_mb']:.0f} MB")
+                    continue
+                rate = rows / seconds
+                print(f"ais-watch replay of the CSV, {name}, {label}: {rows:,} rows "
+                      f"({result['positions_stored']:,} positions stored) in {seconds:.1f}s = {rate:,.0f} "
+                      f"rows/s ({rate / strict_rate:.2f}x strict pyais's msg/s; the same traffic in "
+                      f"{strict['seconds'] / seconds:.2f}x pyais's time on its NMEA; target >= 0.50x), "
+                      f"peak RSS {result['peak_rss_mb']:.0f} MB (target < 300 MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -235,7 +341,14 @@ def main() -> None:
                         help="also replay into PostgreSQL: a database ais_watch_bench beside this one")
     parser.add_argument("--pg-bench-db", default="ais_watch_bench",
                         help="the name of that database (emptied first; created if missing)")
+    parser.add_argument("--csv", action="store_true",
+                        help="the Danish traffic (--danish, 12 copies by default) as a DMA aisdk CSV, "
+                             "replayed with every detector on, beside the strict pyais baseline of the NMEA "
+                             "file")
     args = parser.parse_args()
+    if args.csv:
+        bench_csv(args.danish or 12, args.pg, args.pg_bench_db)
+        return
     if args.danish:
         rounds, paths = args.danish, build_inputs(args.danish, RECORDINGS[:1])
     else:

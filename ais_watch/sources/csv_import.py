@@ -24,9 +24,10 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from math import isfinite
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -364,8 +365,25 @@ def _mmsi(value: str | None) -> int:
     return int(number)
 
 
+# Cells read once and remembered by their text, for each file: a daily export repeats each second's time
+# in tens of rows, its statuses and classes in every row, and its position rows' empty identity cells. The
+# caches are bounded, so odd files cost time, never memory: 64k times (most of a day's 86,400 seconds, for
+# a file not in time order; about 10 MB) and then emptied, the other cells' first 1,024 kept.
+_TIMES_KEPT = 1 << 16
+_CELLS_KEPT = 1024
+_NOT_SEEN = -1  # a status not looked up yet (a status is 0-15 or None)
+assert FIELDS == ("mmsi", "time", "lat", "lon", "sog", "cog", "heading", "nav_status", "name", "imo",
+                  "callsign", "ship_type", "draught", "destination", "class", "to_bow", "to_stern", "to_port",
+                  "to_starboard"), "RowReader._reports unpacks a row's cells in this order"
+
+
 class RowReader:
-    """Rows of one planned file into reports, counting (and reporting the first few of) the bad ones."""
+    """Rows of one planned file into reports, counting (and reporting the first few of) the bad ones.
+
+    This runs once a row, millions of times a day of exports, in the decode worker: the cells come out of
+    the row in one call, a cell that is read as it usually is (a number, a plain MMSI) is read inline, and
+    anything else goes through the same functions as always (_mmsi, _number, parse_time), which say what is
+    wrong in the same words and order."""
 
     def __init__(self, plan_: CsvPlan, source: str, stats: IngestStats) -> None:
         self.plan = plan_
@@ -374,10 +392,13 @@ class RowReader:
         self.received_at = datetime.now(UTC)
         self.bad_rows = 0
         self._width = len(plan_.header)
-        # A row's mapped cells by field in one call (the width is checked first, so every index is there):
-        # a dict of ~20 cells a row is cheaper than ~20 lookups through a method.
-        self._fields = tuple(plan_.index)
-        self._pick = itemgetter(*plan_.index.values())
+        # Every field's cell in FIELDS order in one call (the width is checked first, so every column is
+        # there); a field without a column reads the empty cell put at the end of each row (index -1).
+        self._pick = itemgetter(*(plan_.index.get(name, -1) for name in FIELDS))
+        self._times: dict[str, datetime] = {}
+        self._statuses: dict[str, int | None] = {}
+        self._kinds: dict[str, int] = {}  # class cell -> message type, 0 for a station that is not a vessel
+        self._no_identity: set[tuple[str, str, str]] = set()  # (name, call sign, IMO) cells that say nothing
 
     def read(self, line: int, row: list[str]) -> list[Report]:
         if row is BROKEN_ROW:
@@ -407,24 +428,52 @@ class RowReader:
 
     def _reports(self, row: list[str]) -> list[Report]:
         width = len(row)
-        while width > self._width and not row[width - 1].strip():
-            width -= 1  # trailing empty cells past the header's: a trailing delimiter, harmless
-        if width != self._width:  # a name with an unquoted delimiter shifts every cell after it
-            raise RowError(None, f"{width} fields where the header has {self._width}",
-                           column=min(width, self._width))
-        cells: dict[str, str] = dict(zip(self._fields, self._pick(row), strict=True))
-        mmsi = _mmsi(cells.get("mmsi"))
-        when = parse_time(cells.get("time") or "", self.plan.dayfirst)
-        lat, lon = _number(cells.get("lat"), "lat"), _number(cells.get("lon"), "lon")
-        sog, cog = _number(cells.get("sog"), "sog"), _number(cells.get("cog"), "cog")
-        heading = _number(cells.get("heading"), "heading")
+        if width != self._width:
+            while width > self._width and not row[width - 1].strip():
+                width -= 1  # trailing empty cells past the header's: a trailing delimiter, harmless
+            if width != self._width:  # a name with an unquoted delimiter shifts every cell after it
+                raise RowError(None, f"{width} fields where the header has {self._width}",
+                               column=min(width, self._width))
+        row.append("")  # the cell of the fields without a column
+        (mmsi_cell, time_cell, lat_cell, lon_cell, sog_cell, cog_cell, heading_cell, status_cell, name_cell,
+         imo_cell, call_sign_cell, ship_type_cell, draught_cell, destination_cell, class_cell, *dimensions
+         ) = self._pick(row)
+        # A plain MMSI inline; anything else (spaces, a decimal point, 0, too long) as _mmsi reads it.
+        mmsi = int(mmsi_cell) if mmsi_cell.isdigit() and mmsi_cell.isascii() and len(mmsi_cell) <= 9 else 0
+        if not mmsi:
+            mmsi = _mmsi(mmsi_cell)
+        when = self._times.get(time_cell)
+        if when is None:
+            when = parse_time(time_cell, self.plan.dayfirst)
+            if len(self._times) >= _TIMES_KEPT:
+                self._times.clear()
+            self._times[time_cell] = when
+        try:  # the numbers as they usually are; NaN and inf read as not known (below, and in the rules)
+            lat = float(lat_cell) if lat_cell else None
+            lon = float(lon_cell) if lon_cell else None
+            sog = float(sog_cell) if sog_cell else None
+            cog = float(cog_cell) if cog_cell else None
+            heading = float(heading_cell) if heading_cell else None
+        except ValueError:  # a placeholder, or not a number: the first such cell says so, as always
+            lat, lon = _number(lat_cell, "lat"), _number(lon_cell, "lon")
+            sog, cog = _number(sog_cell, "sog"), _number(cog_cell, "cog")
+            heading = _number(heading_cell, "heading")
+        # speed_knots, course_degrees and heading_degrees read NaN and inf as not known, as _number does; a
+        # position needs them read here (NaN is no position, not an impossible one).
+        if lat is not None and not isfinite(lat):
+            lat = None
+        if lon is not None and not isfinite(lon):
+            lon = None
         stats = self.stats
         stats.messages += 1
-        mobile = (cells.get("class") or "").strip().upper()
-        if mobile in _NOT_VESSELS:  # DMA logs base stations, AtoNs and SAR aircraft with the ships
+        msg_type = self._kinds.get(class_cell)
+        if msg_type is None:
+            msg_type = _kind(class_cell)
+            if len(self._kinds) < _CELLS_KEPT:
+                self._kinds[class_cell] = msg_type
+        if not msg_type:  # DMA logs base stations, AtoNs and SAR aircraft with the ships
             stats.other_types += 1
             return []
-        msg_type = 18 if mobile in ("B", "CLASS B") else 1
         valid_mmsi = mmsi_is_valid(mmsi)
         if not valid_mmsi:
             stats.flag("invalid_mmsi")
@@ -434,30 +483,35 @@ class RowReader:
             stats.reject(problem)
         else:
             assert lat is not None and lon is not None  # position_problem() says so
+            status = self._statuses.get(status_cell, _NOT_SEEN)
+            if status == _NOT_SEEN:
+                status = _status(status_cell)
+                if len(self._statuses) < _CELLS_KEPT:
+                    self._statuses[status_cell] = status
             reports.append(PositionReport(
                 mmsi=mmsi, time=when, lat=lat, lon=lon, sog=speed_knots(sog, msg_type),
-                cog=course_degrees(cog), heading=heading_degrees(heading), nav_status=self._status(cells),
+                cog=course_degrees(cog), heading=heading_degrees(heading), nav_status=status,
                 msg_type=msg_type, source=self.source, received_at=self.received_at, mmsi_valid=valid_mmsi))
-        static = self._static(cells, mmsi, when, valid_mmsi)
-        if static is not None:
-            reports.append(static)
+        identity = (name_cell, call_sign_cell, imo_cell)
+        if identity not in self._no_identity:
+            static = self._static(identity, ship_type_cell, draught_cell, destination_cell, dimensions, mmsi,
+                                  when, valid_mmsi)
+            if static is not None:
+                reports.append(static)
         if reports:
             stats.decoded += 1
         return reports
 
-    def _status(self, cells: dict[str, str]) -> int | None:
-        text = (cells.get("nav_status") or "").strip()
-        if text.isdigit():
-            status = _digits(text, 2)
-            return status if status is not None and status <= 15 else None
-        return _DMA_STATUS.get(text.lower()) if text else None
-
-    def _static(self, cells: dict[str, str], mmsi: int, when: datetime, valid_mmsi: bool
+    def _static(self, identity: tuple[str, str, str], ship_type_cell: str, draught_cell: str,
+                destination_cell: str, dimensions: list[str], mmsi: int, when: datetime, valid_mmsi: bool
                 ) -> StaticReport | None:
-        name, call_sign = _text(cells.get("name")), _text(cells.get("callsign"))
-        imo_text = (cells.get("imo") or "").strip().upper().removeprefix("IMO").strip()
+        name_cell, call_sign_cell, imo_cell = identity
+        name, call_sign = _text(name_cell), _text(call_sign_cell)
+        imo_text = imo_cell.strip().upper().removeprefix("IMO").strip()
         imo = _digits(imo_text, 9) or None
         if name is None and call_sign is None and imo is None:
+            if len(self._no_identity) < _CELLS_KEPT:
+                self._no_identity.add(identity)
             return None
         report = StaticReport(mmsi=mmsi, time=when, msg_type=5, source=self.source,
                               received_at=self.received_at, name=name, call_sign=call_sign, imo=imo,
@@ -466,18 +520,35 @@ class RowReader:
             report.imo_valid = imo_is_valid(imo)
             if not report.imo_valid:
                 self.stats.flag("invalid_imo")
-        ship_type = (cells.get("ship_type") or "").strip()
-        report.ship_type = _digits(ship_type, 3)  # DMA names it: 'Cargo'
+        report.ship_type = _digits(ship_type_cell.strip(), 3)  # DMA names it: 'Cargo'
         try:  # identity extras: a bad one is left out, the position and name still count
-            report.draught = _number(cells.get("draught"), "draught") or None
-            a, b, c, d = (_number(cells.get(k), k)
-                          for k in ("to_bow", "to_stern", "to_port", "to_starboard"))
+            report.draught = _number(draught_cell, "draught") or None
+            a, b, c, d = (_number(cell, name)
+                          for cell, name in zip(dimensions, ("to_bow", "to_stern", "to_port", "to_starboard"),
+                                                strict=True))
         except RowError:
             a = b = c = d = None
         report.to_bow, report.to_stern = (int(a) if a else None), (int(b) if b else None)
         report.to_port, report.to_starboard = (int(c) if c else None), (int(d) if d else None)
-        report.destination = _text(cells.get("destination"))
+        report.destination = _text(destination_cell)
         return report
+
+
+def _kind(cell: str) -> int:
+    """The message type a row's class cell stands for: 18 (class B), 1, or 0 for a station that is not a
+    vessel."""
+    mobile = cell.strip().upper()
+    if mobile in _NOT_VESSELS:
+        return 0
+    return 18 if mobile in ("B", "CLASS B") else 1
+
+
+def _status(cell: str) -> int | None:
+    text = cell.strip()
+    if text.isdigit():
+        status = _digits(text, 2)
+        return status if status is not None and status <= 15 else None
+    return _DMA_STATUS.get(text.lower()) if text else None
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -486,14 +557,12 @@ def _rows(text: io.TextIOBase, delimiter: str, header_lines: int) -> Iterator[tu
     """(line number in the file where the row ends, cells) of each row after the header."""
     reader = csv.reader(text, delimiter=delimiter)
     while True:
-        try:
-            row = next(reader)
-        except StopIteration:
+        try:  # a for loop, which is cheaper a row than next(), resumed after a row csv cannot read
+            for row in reader:
+                yield header_lines + reader.line_num, row
             return
         except csv.Error:  # a quote never closed, past the field limit: that row, not the file
             yield header_lines + reader.line_num, BROKEN_ROW
-            continue
-        yield header_lines + reader.line_num, row
 
 
 def open_csv(path: Path, binary: io.BufferedReader | gzip.GzipFile, options: CsvOptions
@@ -520,15 +589,23 @@ def check_csv(path: Path, binary: io.BufferedReader | gzip.GzipFile, options: Cs
 
 
 def csv_reports(path: Path, binary: io.BufferedReader | gzip.GzipFile, source: str, stats: IngestStats,
-                options: CsvOptions) -> Iterator[tuple[bytes, list[Report]]]:
-    """Each row of a CSV file with its reports (runs in the decode worker process)."""
+                options: CsvOptions, where: Callable[[], int] | None = None, every: int = 1024
+                ) -> Iterator[tuple[bytes, list[Report]]]:
+    """Each row of a CSV file with its reports (runs in the decode worker process). With `where` (how far
+    the file is read on disk), stats.bytes_read follows it every `every` rows, for the replay's progress:
+    here rather than in a generator round this one, which would cost every row."""
     plan_, rows = open_csv(path, binary, options)
     stats.lines += 1  # the header
+    start = stats.bytes_read
     reader = RowReader(plan_, source, stats)
+    read = reader.read
     for line, row in rows:
         stats.lines += 1
-        if not row or not any(cell.strip() for cell in row):
+        if where is not None and not stats.lines % every:
+            stats.bytes_read = start + where()
+        # Blank: no cells, or only spaces (the first cell tells most rows apart at once).
+        if not row or (not row[0].strip() and not any(cell.strip() for cell in row)):
             yield b"", []
             continue
-        yield b"", reader.read(line, row)
+        yield b"", read(line, row)
     reader.finish()

@@ -80,14 +80,14 @@ def _counts(stats: IngestStats) -> dict[str, Any]:
     """The counters so far, and the notes since the last chunk (taken: each crosses once)."""
     notes, stats.notes[:] = list(stats.notes), []
     return {"lines": stats.lines, "messages": stats.messages, "decoded": stats.decoded,
-            "other_types": stats.other_types, "rejects": dict(stats.rejects), "flags": dict(stats.flags),
-            "notes": notes}
+            "other_types": stats.other_types, "bytes_read": stats.bytes_read, "rejects": dict(stats.rejects),
+            "flags": dict(stats.flags), "notes": notes}
 
 
 def add_counts(stats: IngestStats, now: dict[str, Any], before: dict[str, Any]) -> None:
     """Add what a worker counted since `before` to the replay's own counters."""
-    for key in ("lines", "messages", "decoded", "other_types"):
-        setattr(stats, key, getattr(stats, key) + now[key] - before.get(key, 0))
+    for key in ("lines", "messages", "decoded", "other_types", "bytes_read"):
+        setattr(stats, key, getattr(stats, key) + now.get(key, 0) - before.get(key, 0))
     for key, target in (("rejects", stats.rejects), ("flags", stats.flags)):
         old = before.get(key, {})
         for reason, count in now[key].items():

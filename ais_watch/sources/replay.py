@@ -10,11 +10,11 @@ import io
 import logging
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from ais_watch.decode import NmeaDecoder
 from ais_watch.errors import ReplayError
@@ -41,9 +41,10 @@ class _GzipUntilBroken(io.RawIOBase):
     everything before is used, and `broken` says what was wrong, for the one line the replay reports
     (see note_if_cut_short)."""
 
-    def __init__(self, compressed: gzip.GzipFile) -> None:
+    def __init__(self, compressed: gzip.GzipFile, disk: io.BufferedReader) -> None:
         super().__init__()
         self._compressed = compressed
+        self.disk = disk  # the compressed file itself: how far it is read is the replay's progress
         self.broken: str | None = None
 
     def readable(self) -> bool:
@@ -62,6 +63,7 @@ class _GzipUntilBroken(io.RawIOBase):
 
     def close(self) -> None:
         self._compressed.close()
+        self.disk.close()  # GzipFile leaves a file object it was given open
         super().close()
 
 
@@ -73,9 +75,33 @@ def open_binary(path: Path) -> io.BufferedReader:
         raise ReplayError(f"{path}: {err.strerror or err}") from err
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
-        return io.BufferedReader(_GzipUntilBroken(gzip.GzipFile(fileobj=raw)), buffer_size=1 << 16)
+        return io.BufferedReader(_GzipUntilBroken(gzip.GzipFile(fileobj=raw), raw), buffer_size=1 << 16)
     raw.seek(0)
     return raw
+
+
+# Lines between two looks at how far a file is read (a system call each, so not one a line): several
+# looks to each of the decode worker's chunks, which is as often as the bar moves.
+_POSITION_EVERY = 1024
+
+
+def disk_position(fh: io.BufferedReader) -> Callable[[], int]:
+    """How far the file under `fh` has been read on disk: for a gzip file the compressed bytes consumed,
+    which is what its size on disk (a progress bar's total) counts."""
+    disk = getattr(fh.raw, "disk", fh)
+    tell: Callable[[], int] = disk.tell
+    return tell
+
+
+def read_to_end(path: Path, stats: IngestStats, start: int) -> None:
+    """A file read to its end stands at its size, even when its gzip data stopped early (the rest is not
+    going to be read, so the bar goes past it). From the path: the CSV reader's text layer has closed the
+    file by then."""
+    try:
+        size = path.stat().st_size
+    except OSError:  # gone since: the bar stays where the reading got to
+        return
+    stats.bytes_read = max(stats.bytes_read, start + size)
 
 
 def note_if_cut_short(fh: io.BufferedReader, path: Path, stats: IngestStats) -> None:
@@ -141,13 +167,53 @@ class Pacer:
             await asyncio.sleep(delay)
 
 
-def _progress(_lines_so_far: int, label: str, enabled: bool) -> tqdm[NoReturn] | None:
-    """A lines-per-second bar on a terminal (the total is unknown for a compressed file)."""
+class ReplayProgress:
+    """One bar for a whole replay, over the bytes of all its files as they lie on disk (a gzip file's
+    compressed bytes, read as the worker consumes them), so the percentage and the ETA hold whatever the
+    files' formats and compression; it shows the rate in lines (rows, for CSV) a second, which is what a
+    user compares with other tools. The decode workers say how far they have read with each chunk
+    (IngestStats.bytes_read)."""
+
+    def __init__(self, paths: list[Path], unit: str, file: IO[str] | None = None) -> None:
+        from tqdm import tqdm
+
+        self.total = sum(path.stat().st_size for path in paths)
+        self.unit = unit
+        self._count = len(paths)
+        self._lines0: int | None = None
+        self._started = time.monotonic()
+        # Bytes drive the bar and the ETA; the lines rate goes in the postfix, computed here.
+        self.bar: tqdm[NoReturn] = tqdm(
+            total=self.total, unit="B", unit_scale=True, leave=False, file=file,
+            dynamic_ncols=True, postfix=f"0 {unit}/s",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B "
+                       "[{elapsed}<{remaining}{postfix}]")  # tqdm puts ", " before the postfix
+
+    def start_file(self, index: int, path: Path) -> None:
+        label = path.name if len(path.name) <= 32 else path.name[:29] + "..."
+        self.bar.set_description_str(label if self._count == 1 else f"{index + 1}/{self._count} {label}",
+                                     refresh=False)
+
+    def update(self, stats: IngestStats) -> None:
+        if self._lines0 is None:
+            self._lines0 = stats.lines
+        elapsed = time.monotonic() - self._started
+        if elapsed > 0:
+            self.bar.set_postfix_str(f"{(stats.lines - self._lines0) / elapsed:,.0f} {self.unit}/s",
+                                     refresh=False)
+        # A file that grew since the total was taken never pushes the bar past its end.
+        self.bar.update(min(stats.bytes_read, self.total) - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress(paths: list[Path], fmt: str, enabled: bool) -> ReplayProgress | None:
+    """The replay's bar (on a terminal, unless --no-progress), counting rows when every file is a CSV."""
     if not enabled:
         return None
-    from tqdm import tqdm
-
-    return tqdm(unit=" lines", unit_scale=True, desc=label, leave=False)
+    kinds = {detect_format(path) if fmt == "auto" else fmt for path in paths}
+    return ReplayProgress(paths, "rows" if kinds == {"csv"} else "lines")
 
 
 def file_reports(path: Path, fmt: str, source: str, decoder_options: dict[str, Any],
@@ -176,38 +242,42 @@ def start_decoding(path: Path, fmt: str, decoder_options: dict[str, Any] | None,
 
 
 async def replay_file(worker: DecodeWorker, emit: Emit, stats: IngestStats, *, pacer: Pacer,
-                      progress: bool = False, emit_many: EmitMany | None = None) -> None:
+                      bar: ReplayProgress | None = None, emit_many: EmitMany | None = None) -> None:
     """Feed one file's reports to `emit` (or, not paced, whole chunks to `emit_many`), in file order.
     Bad lines are counted, never fatal."""
-    path = worker.path
-    bar = _progress(stats.lines, path.name, progress)
     paced = bool(pacer.speed)
-    try:
-        async for reports, lines in worker.chunks(stats):
-            if emit_many is not None and not paced:
-                await emit_many(reports)
-            else:
-                for report in reports:
-                    if paced:
-                        await pacer.wait_for(report.time)
-                    await emit(report)
-            if bar is not None:
-                bar.update(lines)
-            for note in stats.notes:  # a bad CSV row: where it is and what is wrong, one line each
-                log.warning("%s", note)
-            stats.notes.clear()
-            await asyncio.sleep(0)  # let the store writer and the flusher run between chunks
-    finally:
+    async for reports, _lines in worker.chunks(stats):
+        if emit_many is not None and not paced:
+            await emit_many(reports)
+        else:
+            for report in reports:
+                if paced:
+                    await pacer.wait_for(report.time)
+                await emit(report)
         if bar is not None:
-            bar.close()
+            bar.update(stats)
+        for note in stats.notes:  # a bad CSV row: where it is and what is wrong, one line each
+            log.warning("%s", note)
+        stats.notes.clear()
+        await asyncio.sleep(0)  # let the store writer and the flusher run between chunks
+    if bar is not None:  # the last counters come with the worker's end, after the last chunk
+        bar.update(stats)
 
 
+# The readers below say how far they have read in stats.bytes_read (every _POSITION_EVERY lines, and at the
+# end), from where it stood when the file began (a worker's own stats start at 0).
 def _nmea_lines(path: Path, decoder: NmeaDecoder) -> Iterator[tuple[bytes, list[Report]]]:
     now = datetime.now(UTC)
+    stats = decoder.stats
+    start = stats.bytes_read
     with open_binary(path) as fh:
+        where = disk_position(fh)
         for line in fh:
-            yield line, decoder.feed(line, now)
-        note_if_cut_short(fh, path, decoder.stats)
+            yield line, decoder.feed(line, now)  # counts the line
+            if not stats.lines % _POSITION_EVERY:
+                stats.bytes_read = start + where()
+        note_if_cut_short(fh, path, stats)
+        read_to_end(path, stats, start)
     decoder.close()
 
 
@@ -215,9 +285,13 @@ def _aisstream_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tu
     from ais_watch.sources.aisstream import parse_frame, reports_from_aisstream
 
     now = datetime.now(UTC)
+    start = stats.bytes_read
     with open_binary(path) as fh:
+        where = disk_position(fh)
         for line in fh:
             stats.lines += 1
+            if not stats.lines % _POSITION_EVERY:
+                stats.bytes_read = start + where()
             if not line.strip():
                 yield line, []
                 continue
@@ -228,13 +302,16 @@ def _aisstream_lines(path: Path, source: str, stats: IngestStats) -> Iterator[tu
                 continue
             yield line, reports_from_aisstream(obj, now, source, stats)
         note_if_cut_short(fh, path, stats)
+        read_to_end(path, stats, start)
 
 
 def _csv_lines(path: Path, source: str, stats: IngestStats,
                options: CsvOptions) -> Iterator[tuple[bytes, list[Report]]]:
+    start = stats.bytes_read
     with open_binary(path) as fh:
-        yield from csv_reports(path, fh, source, stats, options)
+        yield from csv_reports(path, fh, source, stats, options, disk_position(fh), _POSITION_EVERY)
         note_if_cut_short(fh, path, stats)
+        read_to_end(path, stats, start)
 
 
 async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestStats, *,
@@ -245,6 +322,7 @@ async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestSta
     `emit_many`, when given, takes each decoded chunk whole (see EmitMany) unless the replay is paced."""
     pacer = Pacer(speed)
     workers: list[DecodeWorker] = []
+    bar = _progress(paths, fmt, progress)
     try:
         for i, path in enumerate(paths):
             if not workers:
@@ -252,8 +330,12 @@ async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestSta
             if i + 1 < len(paths):
                 workers.append(start_decoding(paths[i + 1], fmt, decoder_options, csv_options))
             log.info("replaying %s", path)
-            await replay_file(workers[0], emit, stats, pacer=pacer, progress=progress, emit_many=emit_many)
+            if bar is not None:
+                bar.start_file(i, path)
+            await replay_file(workers[0], emit, stats, pacer=pacer, bar=bar, emit_many=emit_many)
             await workers.pop(0).close()
     finally:
+        if bar is not None:
+            bar.close()
         for worker in workers:
             await worker.close()
