@@ -203,10 +203,20 @@ async def replay_file(worker: DecodeWorker, emit: Emit, stats: IngestStats, *, p
 
 
 def _nmea_lines(path: Path, decoder: NmeaDecoder) -> Iterator[tuple[bytes, list[Report]]]:
+    """The lines as `for line in file` cuts them (at b"\\n"; yielded without it), fed a block of whole lines
+    at a time so that the decoder computes their checksums together (NmeaDecoder.feed_block)."""
     now = datetime.now(UTC)
     with open_binary(path) as fh:
-        for line in fh:
-            yield line, decoder.feed(line, now)
+        rest = b""  # a line not ended yet at the end of a block
+        while block := fh.read(1 << 20):
+            end = block.rfind(b"\n") + 1
+            if not end:
+                rest += block
+                continue
+            yield from decoder.feed_block(rest + block[:end], now)
+            rest = block[end:]
+        if rest:
+            yield from decoder.feed_block(rest, now)
         note_if_cut_short(fh, path, decoder.stats)
     decoder.close()
 
