@@ -347,9 +347,14 @@ class NmeaDecoder:
             if star > 0 and len(line) > star + 3:
                 return self._feed_ais(line[:star + 3], None, line[star + 3:], None, received_at, xor_ahead)
             return self._feed_ais(line, None, b"", None, received_at, xor_ahead)
+        if first == b"$":  # $PGHP, $xxZDA, receiver chatter: as below, with no tag block or leading time
+            star = line.find(b"*")
+            if star > 0 and len(line) > star + 3:
+                line = line[:star + 3]
+            return self._feed_dollar(line, xor_ahead)
         if first == b"\\":
             end = line.find(b"\\", 1)
-            if end == len(line) - 1:  # the other common case: a tag block alone, for the next sentence
+            if end == len(line) - 1:  # another common case: a tag block alone, for the next sentence
                 alone = self._tag_block(line[1:end])
                 if not alone.valid:
                     stats.reject("bad_tag_block_checksum")
@@ -397,13 +402,14 @@ class NmeaDecoder:
             line = line[:star + 3]
 
         if line[:1] == b"$":
-            return self._feed_dollar(line, tag, trailer, xor_ahead)
+            return self._feed_dollar(line, xor_ahead)
         if line[:1] != b"!" or line[3:6] not in (b"VDM", b"VDO"):
             stats.reject("not_nmea")
             return []
         return self._feed_ais(line, tag, trailer, leading_time, received_at, xor_ahead)
 
-    def _feed_dollar(self, line: bytes, tag: _Tag | None, trailer: bytes, xor_ahead: int) -> list[Report]:
+    def _feed_dollar(self, line: bytes, xor_ahead: int) -> list[Report]:
+        """A $ sentence, what follows its checksum cut. A tag block on its line is not used."""
         stats = self.stats
         is_zda = line[3:6] == b"ZDA"
         if not is_zda and line[1:6] != b"PGHP,":
@@ -486,16 +492,27 @@ class NmeaDecoder:
             stats.reject("malformed_sentence" if "checksum" not in str(err).lower() else "bad_checksum")
             self._pghp_time = None
             return []
-        if xor_ahead != _NO_XOR:
-            # pyais would XOR the same bytes again: line[1:] up to the first '*'. Set, so that it does not
-            # when the parts of a multi-part message are put together.
-            sentence.is_valid = sentence.checksum == xor_ahead
-        if not sentence.is_valid:
+        if xor_ahead == _NO_XOR:
+            valid = sentence.is_valid
+        else:  # pyais's is_valid would XOR the same bytes again: line[1:] up to the first '*'
+            valid = sentence.checksum == xor_ahead
+            if sentence.frag_cnt > 1:  # read by AISSentence.assemble_from_iterable
+                sentence.is_valid = valid
+        if not valid:
             stats.reject("bad_checksum")
             self._pghp_time = None
             return []
 
-        when, station = self._event_time(tag, trailer, leading_time)
+        if trailer or leading_time is not None:
+            when, station = self._event_time(tag, trailer, leading_time)
+        else:  # _event_time's order without a trailer or a leading time, inline: most sentences
+            when, station = (tag.when, tag.station) if tag is not None else (None, None)
+            if when is None:
+                if self._pghp_time is not None:
+                    when = self._pghp_time
+                    station = station or self._pghp_station
+                else:
+                    when = self._stream_clock
         self._pghp_time = None
         if self._pending:
             self._expire(received_at)
