@@ -30,8 +30,10 @@ from operator import xor
 from typing import Any, NamedTuple
 
 import numpy as np
-from pyais.exceptions import AISBaseException
-from pyais.messages import AISSentence, NMEASentenceFactory, TagBlock
+from pyais import bit_vector
+from pyais.exceptions import AISBaseException, UnknownMessageException
+from pyais.messages import MAX_PAYLOAD_LEN, MSG_CLASS, AISSentence, NMEASentenceFactory, TagBlock
+from pyais.util import chk_to_int
 
 from ais_watch.config import Settings
 from ais_watch.model import (
@@ -144,6 +146,34 @@ def sentence_xors(block: bytes) -> list[int]:
     xors[~has_star] = _NO_XOR
     result: list[int] = xors.tolist()
     return result
+
+
+_CHECKSUM_FIELDS: dict[bytes, tuple[int, int]] = {}  # a sentence's last field, as chk_to_int reads it
+
+
+def _plain_single_part(line: bytes, fields: list[bytes]) -> tuple[bytes, int, int, Any] | None:
+    """Payload, fill bits, checksum and pyais's bit vector of a single-part sentence that AISSentence(line,
+    fields) would take without complaint, read as it reads them; None for any other (left to AISSentence).
+
+    Its checks are AISSentence's: ASCII, seven fields, part 1 of 1, no sequence id, a payload of 1 to
+    MAX_PAYLOAD_LEN characters, 0-5 fill bits. AISSentence's object, its fields kept for what a single part
+    never uses (talker, channel), was a third of pyais's work on a message; the payload is still decoded
+    by pyais (bit_vector, and the message class's from_vector in _decode).
+    """
+    if (len(fields) != 7 or fields[1] != b"1" or fields[2] != b"1" or fields[3] or not fields[5]
+            or len(fields[5]) > MAX_PAYLOAD_LEN or not line.isascii()):
+        return None
+    last = fields[6]
+    parsed = _CHECKSUM_FIELDS.get(last)
+    if parsed is None:
+        parsed = chk_to_int(last)
+        if len(_CHECKSUM_FIELDS) >= _CACHE_SIZE:
+            _CHECKSUM_FIELDS.clear()
+        _CHECKSUM_FIELDS[last] = parsed
+    fill_bits, checksum = parsed
+    if not 0 <= fill_bits <= 5:
+        return None
+    return fields[5], fill_bits, checksum, bit_vector(fields[5], fill_bits)
 
 
 def _dollar_checksum_ok(line: bytes, xor_ahead: int) -> bool:
@@ -481,13 +511,18 @@ class NmeaDecoder:
         if tag is None and self._pending_tag is not None:
             tag = self._pending_tag
         self._pending_tag = None
+        sentence: AISSentence | None = None
+        plain = None
         try:
             fields = line.split(b",")
-            if fields[0][3:] in (b"VDM", b"VDO") and line[-1] > 32:
-                # What NMEASentenceFactory.produce does with such a line (nothing to strip, not a tag
-                # block, the AIS type as written), without its checks and its second split.
+            # What NMEASentenceFactory.produce does with such a line (nothing to strip, not a tag block,
+            # the AIS type as written), without its checks and its second split.
+            as_written = fields[0][3:] in (b"VDM", b"VDO") and line[-1] > 32
+            if as_written and xor_ahead != _NO_XOR:  # checksum known: no AISSentence for a single part
+                plain = _plain_single_part(line, fields)
+            if plain is None and as_written:
                 sentence = AISSentence(line, fields)
-            else:
+            elif plain is None:
                 produced = NMEASentenceFactory.produce(line)
                 assert isinstance(produced, AISSentence)
                 sentence = produced
@@ -495,9 +530,13 @@ class NmeaDecoder:
             stats.reject("malformed_sentence" if "checksum" not in str(err).lower() else "bad_checksum")
             self._pghp_time = None
             return []
-        if xor_ahead == _NO_XOR:
+        if plain is not None:
+            valid = plain[2] == xor_ahead
+        elif xor_ahead == _NO_XOR:
+            assert sentence is not None
             valid = sentence.is_valid
         else:  # pyais's is_valid would XOR the same bytes again: line[1:] up to the first '*'
+            assert sentence is not None
             valid = sentence.checksum == xor_ahead
             if sentence.frag_cnt > 1:  # read by AISSentence.assemble_from_iterable
                 sentence.is_valid = valid
@@ -520,9 +559,14 @@ class NmeaDecoder:
         if self._pending:
             self._expire(received_at)
 
+        if plain is not None:
+            self.message_lines += 1
+            return self._decode(None, plain[0], plain[1], plain[3], when, station, received_at)
+        assert sentence is not None
         if sentence.frag_cnt == 1:
             self.message_lines += 1
-            return self._decode(sentence, when, station, received_at)
+            return self._decode(sentence, sentence.payload, sentence.fill_bits, None, when, station,
+                                received_at)
 
         group = tag.group if tag is not None else None
         key = (sentence.talker_id, sentence.channel, sentence.seq_id, group, sentence.frag_cnt)
@@ -555,7 +599,8 @@ class NmeaDecoder:
             return []
         self.message_lines += len(ordered)
         whole.fill_bits = partial.fill_bits
-        return self._decode(whole, partial.event_time, partial.station or station, received_at)
+        return self._decode(whole, whole.payload, whole.fill_bits, None, partial.event_time,
+                            partial.station or station, received_at)
 
     def _expire(self, now: datetime) -> None:
         """Drop first parts, oldest first, that waited too long (receive time) or too many lines."""
@@ -576,8 +621,9 @@ class NmeaDecoder:
             self._pending.clear()
 
     # --------------------------------------------------------------- decode
-    def _decode(self, sentence: AISSentence, when: datetime | None, station: str | None,
-                received_at: datetime) -> list[Report]:
+    def _decode(self, sentence: AISSentence | None, payload: bytes, fill_bits: int, bits_read: Any,
+                when: datetime | None, station: str | None, received_at: datetime) -> list[Report]:
+        """A whole message: `sentence`, or with None the payload `_plain_single_part` read (`bits_read`)."""
         stats = self.stats
         stats.messages += 1
         if when is None:
@@ -586,7 +632,13 @@ class NmeaDecoder:
                 return []
             when = received_at
         try:
-            msg = sentence.decode()
+            if sentence is not None:
+                msg = sentence.decode()
+            else:
+                try:  # AISSentence.decode(), for a payload that is not empty
+                    msg = MSG_CLASS[bits_read.get(0, 6)].from_vector(bits_read)
+                except KeyError as err:
+                    raise UnknownMessageException("message type not supported") from err
         except (AISBaseException, ValueError, IndexError) as err:
             stats.reject("undecodable" if "not supported" not in str(err) else "unknown_type")
             return []
@@ -596,15 +648,15 @@ class NmeaDecoder:
             return []
         # pyais decodes whatever bits there are: a field cut short reads as a smaller number (a latitude
         # of 12 for a ship at 48). A message too short for the fields we use is rejected, not misread.
-        bits = len(sentence.payload) * 6 - sentence.fill_bits
+        bits = len(payload) * 6 - fill_bits
         # Only type 24 has a part number: other types skip getattr's default, which costs an exception.
         part = getattr(msg, "partno", None) if msg_type == 24 else None
         if msg.mmsi is None or bits < _MIN_BITS.get((msg_type, part), 0):
             stats.reject("truncated_payload")
             return []
         try:
-            return reports_from_message(msg, msg_type, when, self.source, received_at, station,
-                                        sentence.payload, stats)
+            return reports_from_message(msg, msg_type, when, self.source, received_at, station, payload,
+                                        stats)
         except (TypeError, ValueError):  # other fields cut short by a truncated payload
             stats.reject("truncated_payload")
             return []
