@@ -225,38 +225,52 @@ _PGHP_STATIONS: dict[bytes, str] = {}
 _CACHE_SIZE = 4096  # entries in each cache above; emptied when full (a replay moves on)
 
 
+# The last $PGHP's first eight fields, through the second with their commas, and that second: most lines
+# carry the second of the line before, and are then split from the milliseconds on only.
+_pghp_last_second: tuple[bytes, datetime | None] = (b"", None)
+
+
 def parse_pghp(line: bytes) -> tuple[datetime, str | None] | None:
     """Gatehouse `$PGHP,1,yyyy,mm,dd,hh,mi,ss,ms,country,region,pss,online,...*hh`: time and station.
 
     Parsed here rather than by pyais's GatehouseSentence, which rejects the satellite variant whose
     'online' field reads '1AIS_S' (AMSA's recordings) and so would lose the time of every message.
     """
-    fields = line[:line.rfind(b"*")].split(b",")
-    if len(fields) < 9 or fields[1] != b"1":
-        return None
-    key = tuple(fields[2:8])
-    try:
-        second = _PGHP_SECONDS[key]
-    except KeyError:
+    global _pghp_last_second
+    star = line.rfind(b"*")
+    prefix, second = _pghp_last_second
+    if prefix and line.startswith(prefix):  # the fields before the milliseconds are the last line's
+        rest = line[len(prefix):star].split(b",")  # (no '*' in them: a '*' is after, or there is none)
+    else:
+        fields = line[:star].split(b",")
+        if len(fields) < 9 or fields[1] != b"1":
+            return None
+        key = tuple(fields[2:8])
         try:
-            second = datetime(int(fields[2]), int(fields[3]), int(fields[4]), int(fields[5]), int(fields[6]),
-                              int(fields[7]), tzinfo=UTC)
-        except (ValueError, OverflowError):  # OverflowError: a number past a C long
-            second = None
-        if len(_PGHP_SECONDS) >= _CACHE_SIZE:
-            _PGHP_SECONDS.clear()
-        _PGHP_SECONDS[key] = second
-    if second is None:
-        return None
+            second = _PGHP_SECONDS[key]
+        except KeyError:
+            try:
+                second = datetime(int(fields[2]), int(fields[3]), int(fields[4]), int(fields[5]),
+                                  int(fields[6]), int(fields[7]), tzinfo=UTC)
+            except (ValueError, OverflowError):  # OverflowError: a number past a C long
+                second = None
+            if len(_PGHP_SECONDS) >= _CACHE_SIZE:
+                _PGHP_SECONDS.clear()
+            _PGHP_SECONDS[key] = second
+        if second is None:
+            return None
+        _pghp_last_second = (b",".join(fields[:8]) + b",", second)
+        rest = fields[8:]
+    assert second is not None
     try:
-        millis = int(fields[8])
+        millis = int(rest[0])
     except ValueError:
         return None
     if not 0 <= millis <= 999:  # what datetime() refuses as microseconds
         return None
     station = None
-    if len(fields) > 11 and fields[11]:
-        raw_station = fields[11]
+    if len(rest) > 3 and rest[3]:
+        raw_station = rest[3]
         station = _PGHP_STATIONS.get(raw_station)
         if station is None:
             station = raw_station.decode("ascii", "replace")
