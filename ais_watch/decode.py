@@ -132,7 +132,7 @@ def sentence_xors(block: bytes) -> list[int]:
     data = np.frombuffer(block, np.uint8)
     running = np.bitwise_xor.accumulate(data)  # running[i]: XOR of block[0..i]
     ends = np.flatnonzero(data == 10)
-    if not block.endswith(b"\n"):
+    if block and not block.endswith(b"\n"):
         ends = np.append(ends, len(block))
     starts = np.empty_like(ends)
     starts[:1] = 0
@@ -218,7 +218,7 @@ def parse_leading_time(prefix: str) -> datetime | None:
 
 
 # $PGHP times by their second (year to second as written): the datetime is made once a second, not once
-# a line, and the milliseconds added (a line's own datetime() was a tenth of the decode worker's time).
+# a line, and the milliseconds added (parse_pghp, with a datetime() a line, was a tenth of the worker's time).
 _PGHP_SECONDS: dict[tuple[bytes, ...], datetime | None] = {}
 _MILLISECONDS = tuple(timedelta(milliseconds=ms) for ms in range(1000))
 _PGHP_STATIONS: dict[bytes, str] = {}
