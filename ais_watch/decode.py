@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from operator import xor
-from typing import Any
+from typing import Any, NamedTuple
 
-from pyais.exceptions import AISBaseException
-from pyais.messages import AISSentence, NMEASentenceFactory, TagBlock
+import numpy as np
+from pyais import bit_vector
+from pyais.exceptions import AISBaseException, UnknownMessageException
+from pyais.messages import MAX_PAYLOAD_LEN, MSG_CLASS, AISSentence, NMEASentenceFactory, TagBlock
+from pyais.util import chk_to_int
 
 from ais_watch.config import Settings
 from ais_watch.model import (
@@ -78,6 +82,15 @@ _LEADING_ISO = re.compile(
 _PartsKey = tuple[str, str, int | None, int | None, int]
 
 
+class _Tag(NamedTuple):
+    """What the decoder uses of a tag block, read once for each distinct one (see NmeaDecoder._tag_block)."""
+
+    valid: bool  # its checksum; nothing else is read from an invalid one
+    when: datetime | None = None  # c:
+    station: str | None = None  # s:
+    group: int | None = None  # g:'s group id
+
+
 @dataclass(slots=True)
 class _Partial:
     parts: dict[int, AISSentence] = field(default_factory=dict)
@@ -98,6 +111,79 @@ def _checksum_ok(sentence: bytes) -> bool:
         return reduce(xor, sentence[1:star], 0) == int(sentence[star + 1:star + 3], 16)
     except ValueError:
         return False
+
+
+# Two hex digits and their value: a checksum read without int()'s leniency (a sign, a space, an underscore);
+# anything else goes the slow way, through _checksum_ok, which says what int() says.
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+_HEX_PAIRS = {(a + b).encode(): int(a + b, 16) for a in _HEX_DIGITS for b in _HEX_DIGITS}
+_NO_XOR = -1  # a line's sentence checksum not computed ahead (see sentence_xors)
+
+
+def sentence_xors(block: bytes) -> list[int]:
+    """For each line of `block` (split at b"\\n"; a last line without one counts): the XOR of the bytes
+    between its first byte and its first '*', or -1 when it has no '*' after its first byte.
+
+    That is the NMEA checksum of a line that starts with its sentence ('!' or '$' first: no tag block,
+    logger's timestamp or leading space). Done for a whole block with numpy, as one running XOR, rather
+    than byte by byte in Python for each sentence (once by us for $PGHP, once by pyais for !AIVDM): the
+    loop cost more than a third of what pyais takes to decode the message.
+    """
+    data = np.frombuffer(block, np.uint8)
+    running = np.bitwise_xor.accumulate(data)  # running[i]: XOR of block[0..i]
+    ends = np.flatnonzero(data == 10)
+    if block and not block.endswith(b"\n"):
+        ends = np.append(ends, len(block))
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    stars = np.flatnonzero(data == 42)
+    first_star = np.append(stars, len(block))[np.searchsorted(stars, starts)]
+    has_star = (first_star > starts) & (first_star < ends)
+    first_star[~has_star] = starts[~has_star] + 1  # any index: the value is replaced below
+    # XOR of block[start + 1:star] = running[star - 1] ^ running[start] (0 when the range is empty).
+    xors = (running[first_star - 1] ^ running[starts]).astype(np.int16)
+    xors[~has_star] = _NO_XOR
+    result: list[int] = xors.tolist()
+    return result
+
+
+_CHECKSUM_FIELDS: dict[bytes, tuple[int, int]] = {}  # a sentence's last field, as chk_to_int reads it
+
+
+def _plain_single_part(line: bytes, fields: list[bytes]) -> tuple[bytes, int, int, Any] | None:
+    """Payload, fill bits, checksum and pyais's bit vector of a single-part sentence that AISSentence(line,
+    fields) would take without complaint, read as it reads them; None for any other (left to AISSentence).
+
+    Its checks are AISSentence's: ASCII, seven fields, part 1 of 1, no sequence id, a payload of 1 to
+    MAX_PAYLOAD_LEN characters, 0-5 fill bits. AISSentence's object, its fields kept for what a single part
+    never uses (talker, channel), was a third of pyais's work on a message; the payload is still decoded
+    by pyais (bit_vector, and the message class's from_vector in _decode).
+    """
+    if (len(fields) != 7 or fields[1] != b"1" or fields[2] != b"1" or fields[3] or not fields[5]
+            or len(fields[5]) > MAX_PAYLOAD_LEN or not line.isascii()):
+        return None
+    last = fields[6]
+    parsed = _CHECKSUM_FIELDS.get(last)
+    if parsed is None:
+        parsed = chk_to_int(last)
+        if len(_CHECKSUM_FIELDS) >= _CACHE_SIZE:
+            _CHECKSUM_FIELDS.clear()
+        _CHECKSUM_FIELDS[last] = parsed
+    fill_bits, checksum = parsed
+    if not 0 <= fill_bits <= 5:
+        return None
+    return fields[5], fill_bits, checksum, bit_vector(fields[5], fill_bits)
+
+
+def _dollar_checksum_ok(line: bytes, xor_ahead: int) -> bool:
+    """_checksum_ok(line), with the XOR computed ahead when `xor_ahead` is not _NO_XOR (see sentence_xors)."""
+    if xor_ahead != _NO_XOR:
+        star = line.find(b"*")  # where the XOR stopped; _checksum_ok's last '*' when it is two from the end
+        expected = _HEX_PAIRS.get(line[star + 1:]) if len(line) == star + 3 else None
+        if expected is not None:
+            return expected == xor_ahead
+    return _checksum_ok(line)
 
 
 def _text(value: object) -> str | None:
@@ -131,22 +217,67 @@ def parse_leading_time(prefix: str) -> datetime | None:
         return None
 
 
+# $PGHP times by their second (year to second as written): the datetime is made once a second, not once
+# a line, and the milliseconds added (parse_pghp, with a datetime() a line, was a tenth of the worker's time).
+_PGHP_SECONDS: dict[tuple[bytes, ...], datetime | None] = {}
+_MILLISECONDS = tuple(timedelta(milliseconds=ms) for ms in range(1000))
+_PGHP_STATIONS: dict[bytes, str] = {}
+_CACHE_SIZE = 4096  # entries in each cache above; emptied when full (a replay moves on)
+
+
+# The last $PGHP's first eight fields, through the second with their commas, and that second: most lines
+# carry the second of the line before, and are then split from the milliseconds on only.
+_pghp_last_second: tuple[bytes, datetime | None] = (b"", None)
+
+
 def parse_pghp(line: bytes) -> tuple[datetime, str | None] | None:
     """Gatehouse `$PGHP,1,yyyy,mm,dd,hh,mi,ss,ms,country,region,pss,online,...*hh`: time and station.
 
     Parsed here rather than by pyais's GatehouseSentence, which rejects the satellite variant whose
     'online' field reads '1AIS_S' (AMSA's recordings) and so would lose the time of every message.
     """
-    fields = line[:line.rfind(b"*")].split(b",")
-    if len(fields) < 9 or fields[1] != b"1":
-        return None
+    global _pghp_last_second
+    star = line.rfind(b"*")
+    prefix, second = _pghp_last_second
+    if prefix and line.startswith(prefix):  # the fields before the milliseconds are the last line's
+        rest = line[len(prefix):star].split(b",")  # (no '*' in them: a '*' is after, or there is none)
+    else:
+        fields = line[:star].split(b",")
+        if len(fields) < 9 or fields[1] != b"1":
+            return None
+        key = tuple(fields[2:8])
+        try:
+            second = _PGHP_SECONDS[key]
+        except KeyError:
+            try:
+                second = datetime(int(fields[2]), int(fields[3]), int(fields[4]), int(fields[5]),
+                                  int(fields[6]), int(fields[7]), tzinfo=UTC)
+            except (ValueError, OverflowError):  # OverflowError: a number past a C long
+                second = None
+            if len(_PGHP_SECONDS) >= _CACHE_SIZE:
+                _PGHP_SECONDS.clear()
+            _PGHP_SECONDS[key] = second
+        if second is None:
+            return None
+        _pghp_last_second = (b",".join(fields[:8]) + b",", second)
+        rest = fields[8:]
+    assert second is not None
     try:
-        when = datetime(int(fields[2]), int(fields[3]), int(fields[4]), int(fields[5]), int(fields[6]),
-                        int(fields[7]), int(fields[8]) * 1000, tzinfo=UTC)
-    except (ValueError, OverflowError):  # OverflowError: a number past a C long
+        millis = int(rest[0])
+    except ValueError:
         return None
-    station = fields[11].decode("ascii", "replace") if len(fields) > 11 and fields[11] else None
-    return when, station
+    if not 0 <= millis <= 999:  # what datetime() refuses as microseconds
+        return None
+    station = None
+    if len(rest) > 3 and rest[3]:
+        raw_station = rest[3]
+        station = _PGHP_STATIONS.get(raw_station)
+        if station is None:
+            station = raw_station.decode("ascii", "replace")
+            if len(_PGHP_STATIONS) >= _CACHE_SIZE:
+                _PGHP_STATIONS.clear()
+            _PGHP_STATIONS[raw_station] = station
+    return second + _MILLISECONDS[millis], station
 
 
 def epoch_field_time(value: str | bytes | None) -> datetime | None:
@@ -188,11 +319,11 @@ class NmeaDecoder:
         self._line_no = 0
         self.require_event_time = require_event_time
         self._pending: OrderedDict[_PartsKey, _Partial] = OrderedDict()
-        self._pending_tag: TagBlock | None = None  # a tag block on a line of its own
+        self._pending_tag: _Tag | None = None  # a tag block on a line of its own
         self._pghp_time: datetime | None = None  # applies to the next AIS sentence only
         self._pghp_station: str | None = None
         self._stream_clock: datetime | None = None  # last $GPZDA
-        self._tag_cache: dict[bytes, TagBlock] = {}
+        self._tag_cache: dict[bytes, _Tag] = {}
         # Where the lines went besides the rejects (see the module docstring).
         self.skipped_lines = 0
         self.context_lines = 0
@@ -203,12 +334,17 @@ class NmeaDecoder:
         """Parts of multi-part messages held, waiting for their other parts."""
         return sum(len(partial.parts) for partial in self._pending.values())
 
-    def _tag_block(self, raw: bytes) -> TagBlock:
+    def _tag_block(self, raw: bytes) -> _Tag:
         """Parsed tag block; repeated ones (a station id with no time, as DMA writes) are parsed once."""
         tag = self._tag_cache.get(raw)
         if tag is None:
-            tag = TagBlock(raw)
-            tag.init()
+            parsed = TagBlock(raw)
+            parsed.init()
+            tag = _Tag(False)
+            if parsed.is_valid:
+                group = parsed.group
+                tag = _Tag(True, epoch_field_time(parsed.receiver_timestamp), parsed.source_station,
+                           group.group_id if group is not None else None)
             if len(self._tag_cache) >= 256:
                 self._tag_cache.clear()
             self._tag_cache[raw] = tag
@@ -217,26 +353,65 @@ class NmeaDecoder:
     # ---------------------------------------------------------------- lines
     def feed(self, raw: bytes | str, received_at: datetime) -> list[Report]:
         """Decode one line. Returns the reports it completes (0, 1, or 2 for type 19)."""
+        line = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
+        return self._feed(line, received_at, _NO_XOR)
+
+    def feed_block(self, block: bytes, received_at: datetime) -> Iterator[tuple[bytes, list[Report]]]:
+        """Each line of `block` (whole lines; split at b"\\n", which is not kept) with the reports it
+        completes, exactly as feed() line by line: only the checksums are computed for the whole block at
+        once (see sentence_xors)."""
+        lines = block.split(b"\n")
+        if not lines[-1]:  # the block's last newline ends its last line, it starts none
+            lines.pop()
+        feed = self._feed
+        for line, xor_ahead in zip(lines, sentence_xors(block), strict=True):
+            yield line, feed(line, received_at, xor_ahead)
+
+    def _feed(self, raw: bytes, received_at: datetime, xor_ahead: int) -> list[Report]:
+        """feed(), with `xor_ahead` the XOR of the line's bytes between its first and its first '*' when
+        computed ahead (sentence_xors), else _NO_XOR. It is the sentence's checksum only while the
+        sentence starts the line, which is checked here.
+
+        The first byte is compared as a number (33 '!', 36 '$', 92 '\\'): this runs once a line, and a
+        one-byte slice costs more."""
         stats = self.stats
         stats.lines += 1
         self._line_no += 1
-        line = raw.encode("ascii", "replace") if isinstance(raw, str) else raw
-        line = line.strip()
-        if not line or line[:1] == b"#":
+        line = raw.strip()
+        if not line or line[0] == 35:  # '#': a comment
             self.skipped_lines += 1
             return []
-        first = line[:1]
-        if first == b"\xef" and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+        first = line[0]
+        if first != raw[0]:  # leading space stripped: the line's first byte is not the sentence's
+            xor_ahead = _NO_XOR
+        if first == 0xEF and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
             line = line[3:]
-            first = line[:1]
-        if first == b"!" and line[3:6] in (b"VDM", b"VDO"):  # the common case: a bare sentence
+            first = line[0] if line else -1
+            xor_ahead = _NO_XOR
+        if first == 33 and line[3:6] in (b"VDM", b"VDO"):  # the common case: a bare sentence
             star = line.find(b"*")
             if star > 0 and len(line) > star + 3:
-                return self._feed_ais(line[:star + 3], None, line[star + 3:], None, received_at)
-            return self._feed_ais(line, None, b"", None, received_at)
+                return self._feed_ais(line[:star + 3], None, line[star + 3:], None, received_at, xor_ahead)
+            return self._feed_ais(line, None, b"", None, received_at, xor_ahead)
+        if first == 36:  # $PGHP, $xxZDA, receiver chatter: as below, with no tag block or leading time
+            star = line.find(b"*")
+            if star > 0 and len(line) > star + 3:
+                line = line[:star + 3]
+            return self._feed_dollar(line, xor_ahead)
+        if first == 92:
+            end = line.find(b"\\", 1)
+            if end == len(line) - 1:  # another common case: a tag block alone, for the next sentence
+                raw_tag = line[1:end]
+                alone = self._tag_cache.get(raw_tag) or self._tag_block(raw_tag)
+                if not alone.valid:
+                    stats.reject("bad_tag_block_checksum")
+                    return []
+                self._pending_tag = alone
+                self.context_lines += 1
+                return []
 
         leading_time = None
-        if first not in (b"$", b"\\"):
+        if first != 92:  # not '\\' (nor '$', taken above)
             cut = min((i for i in (line.find(b"!"), line.find(b"\\"), line.find(b"$")) if i > 0),
                       default=-1)
             if cut < 0:
@@ -247,15 +422,16 @@ class NmeaDecoder:
                 stats.reject("bad_leading_timestamp")
                 return []
             line = line[cut:]
+            xor_ahead = _NO_XOR
 
-        tag: TagBlock | None = None
+        tag: _Tag | None = None
         if line[:1] == b"\\":
             end = line.find(b"\\", 1)
             if end < 0:
                 stats.reject("bad_tag_block")
                 return []
             tag = self._tag_block(line[1:end])
-            if not tag.is_valid:
+            if not tag.valid:
                 stats.reject("bad_tag_block_checksum")
                 return []
             line = line[end + 1:]
@@ -263,6 +439,7 @@ class NmeaDecoder:
                 self._pending_tag = tag  # belongs to the next AIS sentence
                 self.context_lines += 1
                 return []
+            xor_ahead = _NO_XOR
 
         # Strip what loggers append after the checksum: ",<epoch>" (AMSA, USCG ",rSTATION,<epoch>").
         star = line.find(b"*")
@@ -272,13 +449,14 @@ class NmeaDecoder:
             line = line[:star + 3]
 
         if line[:1] == b"$":
-            return self._feed_dollar(line, tag, trailer)
+            return self._feed_dollar(line, xor_ahead)
         if line[:1] != b"!" or line[3:6] not in (b"VDM", b"VDO"):
             stats.reject("not_nmea")
             return []
-        return self._feed_ais(line, tag, trailer, leading_time, received_at)
+        return self._feed_ais(line, tag, trailer, leading_time, received_at, xor_ahead)
 
-    def _feed_dollar(self, line: bytes, tag: TagBlock | None, trailer: bytes) -> list[Report]:
+    def _feed_dollar(self, line: bytes, xor_ahead: int) -> list[Report]:
+        """A $ sentence, what follows its checksum cut. A tag block on its line is not used."""
         stats = self.stats
         is_zda = line[3:6] == b"ZDA"
         if not is_zda and line[1:6] != b"PGHP,":
@@ -286,7 +464,8 @@ class NmeaDecoder:
             return []
         # A ZDA written without any checksum (as the issue's Navico line is quoted) is read when every field
         # is there and well formed; a checksum that is there must be right.
-        if not _checksum_ok(line) and not (is_zda and b"*" not in line and _BARE_ZDA.fullmatch(line)):
+        if (not _dollar_checksum_ok(line, xor_ahead)
+                and not (is_zda and b"*" not in line and _BARE_ZDA.fullmatch(line))):
             stats.reject("bad_checksum")
             return []
         if is_zda:
@@ -316,14 +495,14 @@ class NmeaDecoder:
         return []
 
     # ------------------------------------------------------------ sentences
-    def _event_time(self, tag: TagBlock | None, trailer: bytes,
+    def _event_time(self, tag: _Tag | None, trailer: bytes,
                     leading_time: datetime | None) -> tuple[datetime | None, str | None]:
         """Event time and station, in the documented order of precedence."""
         station = None
         when = None
         if tag is not None:
-            when = epoch_field_time(tag.receiver_timestamp)
-            station = tag.source_station
+            when = tag.when
+            station = tag.station
         if when is None and self._pghp_time is not None:
             when = self._pghp_time
             station = station or self._pghp_station
@@ -339,34 +518,71 @@ class NmeaDecoder:
             when = self._stream_clock
         return when, station
 
-    def _feed_ais(self, line: bytes, tag: TagBlock | None, trailer: bytes,
-                  leading_time: datetime | None, received_at: datetime) -> list[Report]:
+    def _feed_ais(self, line: bytes, tag: _Tag | None, trailer: bytes,
+                  leading_time: datetime | None, received_at: datetime, xor_ahead: int) -> list[Report]:
+        """`xor_ahead`: the sentence's checksum computed ahead, or _NO_XOR (see _feed)."""
         stats = self.stats
         if tag is None and self._pending_tag is not None:
             tag = self._pending_tag
         self._pending_tag = None
+        sentence: AISSentence | None = None
+        plain = None
         try:
-            sentence = NMEASentenceFactory.produce(line)
+            fields = line.split(b",")
+            # What NMEASentenceFactory.produce does with such a line (nothing to strip, not a tag block,
+            # the AIS type as written), without its checks and its second split.
+            as_written = fields[0][3:] in (b"VDM", b"VDO") and line[-1] > 32
+            if as_written and xor_ahead != _NO_XOR:  # checksum known: no AISSentence for a single part
+                plain = _plain_single_part(line, fields)
+            if plain is None and as_written:
+                sentence = AISSentence(line, fields)
+            elif plain is None:
+                produced = NMEASentenceFactory.produce(line)
+                assert isinstance(produced, AISSentence)
+                sentence = produced
         except (AISBaseException, ValueError) as err:
             stats.reject("malformed_sentence" if "checksum" not in str(err).lower() else "bad_checksum")
             self._pghp_time = None
             return []
-        assert isinstance(sentence, AISSentence)
-        if not sentence.is_valid:
+        if plain is not None:
+            valid = plain[2] == xor_ahead
+        elif xor_ahead == _NO_XOR:
+            assert sentence is not None
+            valid = sentence.is_valid
+        else:  # pyais's is_valid would XOR the same bytes again: line[1:] up to the first '*'
+            assert sentence is not None
+            valid = sentence.checksum == xor_ahead
+            if sentence.frag_cnt > 1:  # read by AISSentence.assemble_from_iterable
+                sentence.is_valid = valid
+        if not valid:
             stats.reject("bad_checksum")
             self._pghp_time = None
             return []
 
-        when, station = self._event_time(tag, trailer, leading_time)
+        if trailer or leading_time is not None:
+            when, station = self._event_time(tag, trailer, leading_time)
+        else:  # _event_time's order without a trailer or a leading time, inline: most sentences
+            when, station = (tag.when, tag.station) if tag is not None else (None, None)
+            if when is None:
+                if self._pghp_time is not None:
+                    when = self._pghp_time
+                    station = station or self._pghp_station
+                else:
+                    when = self._stream_clock
         self._pghp_time = None
         if self._pending:
             self._expire(received_at)
 
+        if plain is not None:
+            self.message_lines += 1
+            return self._decode(None, plain[0], plain[1], plain[3], when, station, received_at)
+        assert sentence is not None
         if sentence.frag_cnt == 1:
             self.message_lines += 1
-            return self._decode(sentence, when, station, received_at)
+            return self._decode(sentence, sentence.payload, sentence.fill_bits, None, when, station,
+                                received_at)
 
-        group = tag.group.group_id if tag is not None and tag.group is not None else None
+        group = tag.group if tag is not None else None
         key = (sentence.talker_id, sentence.channel, sentence.seq_id, group, sentence.frag_cnt)
         partial = self._pending.get(key)
         if sentence.frag_num == 1 or partial is None or sentence.frag_num in partial.parts:
@@ -397,7 +613,8 @@ class NmeaDecoder:
             return []
         self.message_lines += len(ordered)
         whole.fill_bits = partial.fill_bits
-        return self._decode(whole, partial.event_time, partial.station or station, received_at)
+        return self._decode(whole, whole.payload, whole.fill_bits, None, partial.event_time,
+                            partial.station or station, received_at)
 
     def _expire(self, now: datetime) -> None:
         """Drop first parts, oldest first, that waited too long (receive time) or too many lines."""
@@ -418,8 +635,9 @@ class NmeaDecoder:
             self._pending.clear()
 
     # --------------------------------------------------------------- decode
-    def _decode(self, sentence: AISSentence, when: datetime | None, station: str | None,
-                received_at: datetime) -> list[Report]:
+    def _decode(self, sentence: AISSentence | None, payload: bytes, fill_bits: int, bits_read: Any,
+                when: datetime | None, station: str | None, received_at: datetime) -> list[Report]:
+        """A whole message: `sentence`, or with None the payload `_plain_single_part` read (`bits_read`)."""
         stats = self.stats
         stats.messages += 1
         if when is None:
@@ -428,7 +646,13 @@ class NmeaDecoder:
                 return []
             when = received_at
         try:
-            msg = sentence.decode()
+            if sentence is not None:
+                msg = sentence.decode()
+            else:
+                try:  # AISSentence.decode(), for a payload that is not empty
+                    msg = MSG_CLASS[bits_read.get(0, 6)].from_vector(bits_read)
+                except KeyError as err:
+                    raise UnknownMessageException("message type not supported") from err
         except (AISBaseException, ValueError, IndexError) as err:
             stats.reject("undecodable" if "not supported" not in str(err) else "unknown_type")
             return []
@@ -438,13 +662,15 @@ class NmeaDecoder:
             return []
         # pyais decodes whatever bits there are: a field cut short reads as a smaller number (a latitude
         # of 12 for a ship at 48). A message too short for the fields we use is rejected, not misread.
-        bits = len(sentence.payload) * 6 - sentence.fill_bits
-        if msg.mmsi is None or bits < _MIN_BITS.get((msg_type, getattr(msg, "partno", None)), 0):
+        bits = len(payload) * 6 - fill_bits
+        # Only type 24 has a part number: other types skip getattr's default, which costs an exception.
+        part = getattr(msg, "partno", None) if msg_type == 24 else None
+        if msg.mmsi is None or bits < _MIN_BITS.get((msg_type, part), 0):
             stats.reject("truncated_payload")
             return []
         try:
-            return reports_from_message(msg, msg_type, when, self.source, received_at, station,
-                                        sentence.payload, stats)
+            return reports_from_message(msg, msg_type, when, self.source, received_at, station, payload,
+                                        stats)
         except (TypeError, ValueError):  # other fields cut short by a truncated payload
             stats.reject("truncated_payload")
             return []

@@ -264,18 +264,28 @@ async def replay_file(worker: DecodeWorker, emit: Emit, stats: IngestStats, *, p
         bar.update(stats)
 
 
-# The readers below say how far they have read in stats.bytes_read (every _POSITION_EVERY lines, and at the
-# end), from where it stood when the file began (a worker's own stats start at 0).
+# The readers below say how far they have read in stats.bytes_read (every _POSITION_EVERY lines, NMEA every
+# block of lines, and at the end), from where it stood when the file began (a worker's own stats start
+# at 0).
 def _nmea_lines(path: Path, decoder: NmeaDecoder) -> Iterator[tuple[bytes, list[Report]]]:
+    """The lines as `for line in file` cuts them (at b"\\n"; yielded without it), fed a block of whole lines
+    at a time so that the decoder computes their checksums together (NmeaDecoder.feed_block)."""
     now = datetime.now(UTC)
     stats = decoder.stats
     start = stats.bytes_read
     with open_binary(path) as fh:
         where = disk_position(fh)
-        for line in fh:
-            yield line, decoder.feed(line, now)  # counts the line
-            if not stats.lines % _POSITION_EVERY:
-                stats.bytes_read = start + where()
+        rest = b""  # a line not ended yet at the end of a block
+        while block := fh.read(1 << 20):
+            end = block.rfind(b"\n") + 1
+            if not end:
+                rest += block
+                continue
+            yield from decoder.feed_block(rest + block[:end], now)  # counts the lines
+            rest = block[end:]
+            stats.bytes_read = start + where()  # a block is a megabyte: often enough for the bar
+        if rest:
+            yield from decoder.feed_block(rest, now)
         note_if_cut_short(fh, path, stats)
         read_to_end(path, stats, start)
     decoder.close()
