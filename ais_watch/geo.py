@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from math import asin, atan2, cos, degrees, radians, sin, sqrt
+from math import asin, atan2, cos, degrees, pi, radians, sin, sqrt
 from typing import Protocol, TypeVar
 
 import numpy as np
 
 EARTH_RADIUS_NM = 3440.065
+# A degree of latitude, or of longitude at the equator, in nautical miles, 0.1% over for rounding: an upper
+# bound for a quick "within reach" test that needs no trigonometry (segments.Segmenter._reaches).
+NM_PER_DEGREE_BOUND = EARTH_RADIUS_NM * pi / 180 * 1.001
 
 
 def distance_nm(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

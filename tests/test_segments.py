@@ -275,3 +275,24 @@ def test_a_new_track_that_carries_on_while_the_old_is_silent_becomes_the_main_on
     h.tick(60)
     moved = [a for a in h.services.alerts if a.details.get("main_track_moved")]
     assert len(moved) == 1 and moved[0].details["reason"] == "impossible_speed"
+
+
+def test_the_quick_reach_bound_is_never_shorter_than_the_great_circle() -> None:
+    """_reaches takes a fix within (|dlat| + |dlon|) * NM_PER_DEGREE_BOUND of the last as within reach
+    without the haversine (issue 17): that bound must never be under the great-circle distance, or a
+    jump would be believed. Random pairs the world over, near the poles and across the antimeridian."""
+    import random
+
+    from ais_watch.geo import NM_PER_DEGREE_BOUND, distance_nm
+
+    rng = random.Random(17)
+    pairs = [((rng.uniform(-90, 90), rng.uniform(-180, 180)), (rng.uniform(-90, 90), rng.uniform(-180, 180)))
+             for _ in range(20_000)]
+    for _ in range(20_000):  # neighbours: what the shortcut is for
+        lat, lon = rng.uniform(-89.9, 89.9), rng.uniform(-180, 180)
+        pairs.append(((lat, lon), (lat + rng.uniform(-0.1, 0.1), lon + rng.uniform(-0.1, 0.1))))
+    pairs += [((0.0, 179.999), (0.0, -179.999)), ((89.999, 0.0), (89.999, 180.0)), ((0.0, 0.0), (0.0, 0.0)),
+              ((0.0, 0.0), (1.0, 0.0)), ((0.0, 0.0), (0.0, 1.0))]
+    worst = min((abs(a[0] - b[0]) + abs(a[1] - b[1])) * NM_PER_DEGREE_BOUND - distance_nm(*a, *b)
+                for a, b in pairs)
+    assert worst >= 0.0

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from ais_watch.geo import distance_nm
+from ais_watch.geo import NM_PER_DEGREE_BOUND, distance_nm
 from ais_watch.model import PositionReport, Report
 from ais_watch.pipeline.stage import Context, StageBase, StartServices
 
@@ -229,6 +229,11 @@ class Segmenter(StageBase):
     def _reaches(self, segment: Segment, when: datetime, lat: float, lon: float) -> bool:
         hours = abs((when - segment.last_time).total_seconds()) / 3600
         reach = self.options.max_speed_kn * hours + self.options.jump_tolerance_nm
+        # No trigonometry for the usual fix, a few hundred metres from the last: the way along the
+        # meridian, then along the parallel, is no shorter than the great circle, and a degree of either
+        # is at most 60.04 nm, so a fix within that bound of the last is within reach.
+        if (abs(lat - segment.last_lat) + abs(lon - segment.last_lon)) * NM_PER_DEGREE_BOUND <= reach:
+            return True
         return distance_nm(segment.last_lat, segment.last_lon, lat, lon) <= reach
 
     def _off_main(self, mmsi: int, track: Track, when: datetime, lat: float, lon: float) -> Segment:
