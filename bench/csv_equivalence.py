@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from ais_watch.errors import AisWatchError  # noqa: E402
 from ais_watch.model import IngestStats  # noqa: E402
 from ais_watch.sources import csv_import  # noqa: E402
-from ais_watch.sources.decode_worker import pack  # noqa: E402
+from ais_watch.sources.decode_worker import dumps  # noqa: E402
 from ais_watch.sources.replay import open_binary  # noqa: E402
 
 # The commit before the CSV reader was made faster (the code it must agree with).
@@ -140,13 +140,12 @@ def compare(before: ModuleType, path: Path) -> bool:
 
 
 def read_time(module: Any, path: Path) -> float:
-    """The worker's per-row work on a file: rows into reports, packed for the pipe."""
+    """The worker's per-row work on a file: rows into reports, pickled for the pipe."""
     stats = IngestStats()
     start = time.perf_counter()
     with open_binary(path) as fh:
         for _line, reports in module.csv_reports(path, fh, "replay:x", stats, module.CsvOptions()):
-            for report in reports:
-                pack(report)
+            dumps(reports)
     return time.perf_counter() - start
 
 
