@@ -292,3 +292,22 @@ async def evidence_fixes_of(db_url: str, full: dict[int, list[tuple[datetime, fl
     async with engine_on(db_url) as engine:
         return await evidence_fixes(engine, full)
 
+
+
+def test_the_days_of_a_batch_are_every_utc_day_its_rows_fall_on() -> None:
+    """A replay marks each day its batch writes to (days_of: the earliest and latest row when they fall on
+    one day, every row otherwise)."""
+    from datetime import timezone
+
+    from ais_watch.store.partitions import days_of
+
+    late = datetime(2024, 5, 10, 23, 59, 59, 999999, tzinfo=UTC)
+    rows = [(1, late - timedelta(hours=h)) for h in range(3)]
+    assert days_of(rows) == {date(2024, 5, 10)}
+    # a row in the middle of the next day, one in Vladivostok's time that is the 9th in UTC
+    vladivostok = timezone(timedelta(hours=10))
+    rows += [(2, late + timedelta(hours=12)), (3, datetime(2024, 5, 10, 5, tzinfo=vladivostok))]
+    assert days_of(rows) == {date(2024, 5, 9), date(2024, 5, 10), date(2024, 5, 11)}
+    assert days_of([(4, late), (5, late + timedelta(days=2))]) == {date(2024, 5, 10), date(2024, 5, 12)}, \
+        "not the days between"
+    assert days_of([]) == set()

@@ -11,8 +11,10 @@ The functions on a sync `Connection` are shared by the Alembic migration and the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -41,6 +43,16 @@ def day_start(day: date) -> datetime:
 
 def day_of(moment: datetime) -> date:
     return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).date()
+
+
+def days_of(rows: Sequence[tuple[Any, ...]]) -> set[date]:
+    """The UTC days of position rows (their time is the second column). A batch's rows are nearly always
+    of one day, told by the earliest and the latest without a day worked out for every row."""
+    times = list(map(itemgetter(1), rows))
+    if not times:
+        return set()
+    first, last = day_of(min(times)), day_of(max(times))
+    return {first} if first == last else {day_of(t) for t in times}
 
 
 def bounds_sql(day: date) -> str:

@@ -29,7 +29,7 @@ from ais_watch.errors import StoreError
 from ais_watch.model import IngestStats
 from ais_watch.store.db import asyncpg_connection
 from ais_watch.store.marks import mark_replayed
-from ais_watch.store.partitions import PartitionCache, day_of, is_missing_partition
+from ais_watch.store.partitions import PartitionCache, days_of, is_missing_partition
 from ais_watch.store.schema import UtcDateTime, identity_history, port_calls, positions, vessels
 from ais_watch.store.sqlite_process import SqliteWriterProcess, WriterProcessError, sqlite_time
 from ais_watch.store.write_gate import WriteGate, write_gate
@@ -292,7 +292,7 @@ class StoreWriter:
                 await self._write_through_process(batch)
             await self._write_in_slices(batch)  # the rest: identity changes and port calls, a few rows
             return
-        days = ({day_of(row[1]) for row in batch.positions}
+        days = (days_of(batch.positions)
                 if batch.positions and (self.partitions or self.replayed_days is not None) else set())
         if self.partitions is not None and days:
             await self.partitions.ensure(days)
@@ -319,7 +319,7 @@ class StoreWriter:
         unmarked. If the process has died, this and every later batch are written in-process."""
         assert self._process is not None
         if self.replayed_days is not None and batch.positions:
-            days = {day_of(row[1]) for row in batch.positions} - self.replayed_days
+            days = days_of(batch.positions) - self.replayed_days
             if days:
                 async with write_gate(self.engine).turn(), self.engine.begin() as conn:
                     await mark_replayed(conn, days)
@@ -379,7 +379,7 @@ class StoreWriter:
         while positions < len(batch.positions):
             part = batch.positions[positions:positions + SLICE_ROWS]
             if self.replayed_days is not None:
-                new_days = {day_of(row[1]) for row in part} - self.replayed_days - days
+                new_days = days_of(part) - self.replayed_days - days
                 if new_days:
                     await mark_replayed(conn, new_days)
                     days |= new_days
