@@ -11,10 +11,14 @@ import time
 from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from ais_watch.alerts.notifiers.base import RESPONSE_SNIPPET, DeliveryResult
+
+if TYPE_CHECKING:
+    # Imported where a request is made: a process that never sends one (a replay without --notify, the
+    # CLI's other commands) does not load aiohttp (0.1 s of a replay's start-up).
+    import aiohttp
 
 RETRY_AFTER_CAP = 3600.0  # seconds; a receiver asking for longer gets retried after an hour anyway
 RETRYABLE_STATUSES = frozenset({408, 425, 429})  # plus every 5xx
@@ -67,6 +71,8 @@ def result_for_status(status: int, body: str, retry_after_header: str | None) ->
 
 def _connection_error_text(err: BaseException) -> str:
     """A short description without host, port or URL."""
+    import aiohttp
+
     if isinstance(err, aiohttp.ClientConnectorDNSError):
         return "DNS lookup failed"
     if isinstance(err, aiohttp.ClientSSLError):
@@ -92,6 +98,8 @@ class HttpPoster:
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -106,6 +114,8 @@ class HttpPoster:
                        read_limit: int = RESPONSE_SNIPPET * 4) -> tuple[DeliveryResult, bytes | None]:
         """POST, and the result with the first `read_limit` bytes of the answer (None when there was no
         answer): a receiver that answers in JSON (Slack's Web API) is read further than a snippet."""
+        import aiohttp
+
         session = self._get_session()
         try:
             async with session.post(url, data=body, headers=dict(headers), allow_redirects=False) as resp:
