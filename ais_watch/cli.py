@@ -27,7 +27,7 @@ from ais_watch.logs import configure as configure_logging
 from ais_watch.model import IngestStats, parse_iso_time
 from ais_watch.runtime import running_pipeline, tune_garbage_collector
 from ais_watch.sources.csv_import import CsvOptions, parse_columns
-from ais_watch.sources.replay import FORMATS, check_files, replay_paths
+from ais_watch.sources.replay import FORMATS, check_files, replay_paths, start_decoding
 from ais_watch.track_format import POINT_FIELDS, marked_feature, split_marked, track_point
 from ais_watch.watchlist import commands as watchlist_commands
 
@@ -286,20 +286,25 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     started = loop.time()
     undelivered = 0
-    async with running_pipeline(settings, ReplayClock(), deliver=args.notify,
-                                event_time_ticks=True, replayed=True) as runtime:
-        tune_garbage_collector()
-        await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
-                           speed=args.speed, decoder_options=decoder_options(settings),
-                           progress=not args.no_progress and sys.stderr.isatty(), csv_options=csv_options,
-                           emit_many=runtime.pipeline.submit_many)
-        await runtime.pipeline.store_alerts()
-        if runtime.dispatcher is not None:
-            wait = settings["alerts.notify_wait"]
-            if not await runtime.dispatcher.drain(wait):
-                undelivered = await runtime.dispatcher.pending_count()
-                log.warning("%d deliveries still pending after %gs; `serve` will deliver them", undelivered,
-                            wait)
+    # The first file decodes on the other core while the database opens and the detectors are built.
+    first = start_decoding(args.paths[0], args.format, decoder_options(settings), csv_options)
+    try:
+        async with running_pipeline(settings, ReplayClock(), deliver=args.notify,
+                                    event_time_ticks=True, replayed=True) as runtime:
+            tune_garbage_collector()
+            await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
+                               speed=args.speed, decoder_options=decoder_options(settings),
+                               progress=not args.no_progress and sys.stderr.isatty(),
+                               csv_options=csv_options, emit_many=runtime.pipeline.submit_many, first=first)
+            await runtime.pipeline.store_alerts()
+            if runtime.dispatcher is not None:
+                wait = settings["alerts.notify_wait"]
+                if not await runtime.dispatcher.drain(wait):
+                    undelivered = await runtime.dispatcher.pending_count()
+                    log.warning("%d deliveries still pending after %gs; `serve` will deliver them",
+                                undelivered, wait)
+    finally:
+        await first.close()  # replay_paths closed it, unless the start-up failed before
     print_summary(runtime.stats, loop.time() - started, sys.stdout)
     alert_stats = runtime.alerts.stats
     print(f"  {'alerts raised':<18} {sum(alert_stats.raised.values()):>10,}", file=sys.stdout)

@@ -5,7 +5,8 @@ frame on the stack, counted once a sample), as percentages of that process's sam
     python bench/pyspy_summary.py replay.raw [TOP]
 
 A replay's decode worker is the grandchild (through multiprocessing's forkserver): a stack under two or
-more `process` frames is the worker's, the rest the main process's (its event loop and aiosqlite's thread).
+more `process` frames is the worker's (or, when it runs ais_watch/store/sqlite_process.py, the SQLite
+writer process's), the rest the main process's (its event loop and aiosqlite's thread).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def summarise(path: str, top: int) -> str:
             frames = stack.split(";")
             processes = [i for i, f in enumerate(frames) if f.startswith("process ")]
             label = "worker" if len(processes) >= 2 else "main"
+            if label == "worker" and "sqlite_process.py" in stack:
+                label = "sqlite writer"  # a replay's SQLite writer process, also forkserver's
             names = [frame_name(f) for f in frames[processes[-1] + 1 if processes else 0:]]
             total[label] += samples
             if names:

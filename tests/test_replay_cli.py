@@ -493,3 +493,21 @@ def test_a_replay_freezes_its_start_up_state_and_collects_less_often(
     assert main(["--db", f"sqlite:///{tmp_path / 'gc.db'}", "replay", str(path), "--no-progress"]) == 0
     assert summary_value(capsys.readouterr().out, "positions stored") > 0
     assert calls == ["freeze", (50_000, 20, 100)]
+
+
+@pytest.mark.integration
+def test_an_unreachable_database_is_one_line_though_the_first_file_was_already_decoding(
+        tmp_path: Path) -> None:
+    """The first file starts decoding before the database opens (issue 17: its start-up is not waited
+    for); when the database cannot be reached the worker finds nobody reading and ends quietly."""
+    import subprocess
+    import sys
+
+    with gzip.open(DEMO) as fh:
+        path = tmp_path / "day.nmea"
+        path.write_bytes(fh.read())
+    done = subprocess.run([sys.executable, "-m", "ais_watch", "--db", "postgresql://postgres@127.0.0.1:1/nope",
+                           "replay", "--no-progress", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("ais-watch: error: database ") and "unreachable" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

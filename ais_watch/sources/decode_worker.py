@@ -84,6 +84,15 @@ ReaderFactory = Callable[[IngestStats], Iterator[tuple[bytes, list[Report]]]]
 
 def _work(reader_factory: ReaderFactory, conn: Connection) -> None:
     """In the worker process: decode, and send chunks of reports with the counters so far."""
+    try:
+        _decode_and_send(reader_factory, conn)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the replay stopped reading (its database was unreachable, or it was stopped): nobody to tell
+    finally:
+        conn.close()
+
+
+def _decode_and_send(reader_factory: ReaderFactory, conn: Connection) -> None:
     stats = IngestStats()
     try:
         packed: list[Report] = []
@@ -101,13 +110,13 @@ def _work(reader_factory: ReaderFactory, conn: Connection) -> None:
                 packed, lines = [], 0
         conn.send_bytes(CHUNK + dumps((packed, _counts(stats), lines)))
         conn.send_bytes(DONE + dumps((None, _counts(stats), 0)))
+    except (BrokenPipeError, ConnectionResetError):
+        raise
     except AisWatchError as err:  # a file ais-watch cannot read: its one line, as it is
         conn.send_bytes(ERROR + pickle.dumps(((str(err), None), None, 0), 5))
     except Exception as err:  # a bug: one line for the user, the traceback for --log-level DEBUG
         conn.send_bytes(ERROR + pickle.dumps(((f"cannot decode: {type(err).__name__}: {err}",
                                                 traceback.format_exc(limit=8)), None, 0), 5))
-    finally:
-        conn.close()
 
 
 class DecodeWorker:
@@ -162,6 +171,7 @@ class DecodeWorker:
             yield reports, lines
 
     async def close(self) -> None:
+        """Stop reading and end the process. Again is nothing."""
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
         self._receiver.close()

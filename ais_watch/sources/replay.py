@@ -327,11 +327,13 @@ def _csv_lines(path: Path, source: str, stats: IngestStats,
 async def replay_paths(paths: list[Path], fmt: str, emit: Emit, stats: IngestStats, *,
                        speed: float | None = None, decoder_options: dict[str, Any] | None = None,
                        progress: bool = False, csv_options: CsvOptions | None = None,
-                       emit_many: EmitMany | None = None) -> None:
+                       emit_many: EmitMany | None = None, first: DecodeWorker | None = None) -> None:
     """Replay the files in order; the next file decodes (on the other core) while this one is replayed.
-    `emit_many`, when given, takes each decoded chunk whole (see EmitMany) unless the replay is paced."""
+    `emit_many`, when given, takes each decoded chunk whole (see EmitMany) unless the replay is paced.
+    `first`: the first file's worker, started earlier (start_decoding), so that it decoded while the
+    caller started up; closed here like the others."""
     pacer = Pacer(speed)
-    workers: list[DecodeWorker] = []
+    workers: list[DecodeWorker] = [first] if first is not None else []
     bar = _progress(paths, fmt, progress)
     try:
         for i, path in enumerate(paths):
