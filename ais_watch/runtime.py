@@ -26,7 +26,7 @@ from ais_watch.pipeline.runner import Pipeline, PipelineOptions
 from ais_watch.pipeline.stage import Stage
 from ais_watch.steps import Detectors, build_detectors, build_pipeline
 from ais_watch.store.db import open_database
-from ais_watch.store.writer import StoreWriter
+from ais_watch.store.writer import SLICE_ROWS, TRANSACTION_ROWS, StoreWriter
 
 if TYPE_CHECKING:
     from ais_watch.leader import Leadership
@@ -97,7 +97,8 @@ async def running_pipeline(settings: Settings, clock: Clock, *, periodic_flush: 
                 dispatcher.start()
         writer = StoreWriter(engine, stats, queue_batches=settings["store.queue_batches"],
                              retry_max_delay=settings["store.retry_max_delay"],
-                             close_timeout=settings["store.close_timeout"], replayed=replayed)
+                             close_timeout=settings["store.close_timeout"], replayed=replayed,
+                             transaction_rows=TRANSACTION_ROWS if replayed else SLICE_ROWS)
         batch_size = settings["store.replay_batch_size" if replayed else "store.batch_size"]
         options = PipelineOptions(batch_size=batch_size,
                                   flush_interval=settings["store.flush_interval"],

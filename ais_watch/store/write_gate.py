@@ -6,10 +6,10 @@ store writer's position batches an alert's commit, or the dispatcher's claim of 
 few such sleeps: 340 ms at p99 in bench/alert_latency.py. Here the writes of one process take turns on an
 asyncio lock instead, handed over the moment the holder commits, and an `urgent` write (an alert, a
 delivery's claim and record, an acknowledgement) goes before every position batch that is waiting. The
-store writer keeps its turns short when anyone waits (ais_watch/store/writer.py writes a batch in
-slices, and commits after the slice during which a write came to wait), which bounds how long an alert
-can wait for the lock at all; when no one waits it goes on in the same transaction, since a commit per
-slice would cost a replay more than its inserts do.
+store writer keeps its turns short (ais_watch/store/writer.py writes a batch in slices, and commits
+after the slice during which a write came to wait), which bounds how long an alert can wait for the lock
+at all. `serve`'s writer commits every slice anyway; a replay's goes on in the same transaction while no
+one waits, since a commit per slice would cost a replay more than its inserts do.
 
 PostgreSQL needs none of this (rows, not the database, are locked): there the gate is open.
 """

@@ -37,12 +37,14 @@ from ais_watch.store.write_gate import WriteGate, write_gate
 log = logging.getLogger(__name__)
 
 # SQLite: rows written between two looks at the write gate (a few ms of the write lock; 1,000 held it
-# 15-50 ms), rows a transaction writes at most when no one waits, and how many rows between the
-# writer's own WAL checkpoints. A commit per 250-row slice made a replay's inserts three times as
-# costly as 20,000-row transactions (3.5 s against 1.0 s for 296,000 rows, issue 17): each commit
-# writes the index pages the slice touched to the WAL again. No connection checkpoints on commit
-# (db.py sets wal_autocheckpoint=0): an alert's commit would otherwise now and then pay for
-# copying megabytes of the writer's pages into the database.
+# 15-50 ms), rows a replay's transaction writes at most when no other write waits, and how many rows
+# between the writer's own WAL checkpoints. A commit per 250-row slice made a replay's inserts three
+# times as costly as 20,000-row transactions (3.5 s against 1.0 s for 296,000 rows, issue 17): each
+# commit writes the index pages the slice touched to the WAL again. `serve` still commits every slice
+# (transaction_rows=SLICE_ROWS): with 20,000-row transactions its RSS grew 100 MB over a 5-minute soak
+# at 5,000 msg/s against 17 MB with a commit a slice (bench/soak.py, same session). No connection
+# checkpoints on commit (db.py sets wal_autocheckpoint=0): an alert's commit would otherwise now and
+# then pay for copying megabytes of the writer's pages into the database.
 SLICE_ROWS = 250
 TRANSACTION_ROWS = 20_000
 CHECKPOINT_ROWS = 100_000
@@ -122,8 +124,12 @@ def is_transient(err: BaseException) -> bool:
 class StoreWriter:
     def __init__(self, engine: AsyncEngine, stats: IngestStats, *, queue_batches: int = 8,
                  retry_initial: float = 0.5, retry_max_delay: float = 30.0,
-                 close_timeout: float = 10.0, replayed: bool = False) -> None:
+                 close_timeout: float = 10.0, replayed: bool = False,
+                 transaction_rows: int = SLICE_ROWS) -> None:
         self.engine = engine
+        # SQLite: rows a transaction holds at most when no other write waits (see TRANSACTION_ROWS), and
+        # the most positions that batches waiting in the queue are joined into.
+        self.transaction_rows = transaction_rows
         self.stats = stats
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=queue_batches)
         self._backoff = Backoff(retry_initial, retry_max_delay)
@@ -209,11 +215,11 @@ class StoreWriter:
                 return
 
     def _take_waiting(self, batch: Batch) -> bool:
-        """Fold the batches already waiting behind this one into it, up to TRANSACTION_ROWS positions:
+        """Fold the batches already waiting behind this one into it, up to transaction_rows positions:
         a writer that has fallen behind catches up in fewer, larger transactions. The rows and their
         final state are the same (a later vessel row or port call replaces an earlier one, as its upsert
         would). True: the close() marker was among them."""
-        while len(batch.positions) < TRANSACTION_ROWS and not self._queue.empty():
+        while len(batch.positions) < self.transaction_rows and not self._queue.empty():
             later = self._queue.get_nowait()
             if later is None:
                 return True
@@ -340,7 +346,7 @@ class StoreWriter:
 
     async def _write_in_slices(self, batch: Batch) -> None:
         """SQLite: the batch a slice at a time in the process's write turn, committing when another write
-        waits for the turn (after the slice in progress) or TRANSACTION_ROWS rows are written, and each
+        waits for the turn (after the slice in progress) or transaction_rows rows are written, and each
         slice taken out of the batch once committed (see the module's docstring)."""
         gate = write_gate(self.engine)
         while batch:
@@ -374,7 +380,7 @@ class StoreWriter:
             self._rows_since_checkpoint += positions + vessel_keys
 
         def enough() -> bool:
-            return gate.contended or rows >= TRANSACTION_ROWS
+            return gate.contended or rows >= self.transaction_rows
 
         while positions < len(batch.positions):
             part = batch.positions[positions:positions + SLICE_ROWS]
