@@ -220,7 +220,10 @@ class Pipeline:
 
         with_state = save_state if state or met or associated else None
         try:
-            await self.alerts.raise_alerts(drafts, with_state=with_state)
+            # Shielded: a stop (serve's, or a task's cancel) while the alerts are being written lets their
+            # transaction finish, rather than leave it open on a connection that still holds SQLite's write
+            # lock (the store writer's last batch then waited out close_timeout and was lost).
+            await asyncio.shield(self.alerts.raise_alerts(drafts, with_state=with_state))
         except Exception as err:
             if is_transient(err):
                 log.error("could not store %d alerts (%s); will retry", len(drafts), str(err).splitlines()[0])
