@@ -559,16 +559,7 @@ class NmeaDecoder:
             self._pghp_time = None
             return []
 
-        if trailer or leading_time is not None:
-            when, station = self._event_time(tag, trailer, leading_time)
-        else:  # _event_time's order without a trailer or a leading time, inline: most sentences
-            when, station = (tag.when, tag.station) if tag is not None else (None, None)
-            if when is None:
-                if self._pghp_time is not None:
-                    when = self._pghp_time
-                    station = station or self._pghp_station
-                else:
-                    when = self._stream_clock
+        when, station = self._event_time(tag, trailer, leading_time)
         self._pghp_time = None
         if self._pending:
             self._expire(received_at)
