@@ -287,13 +287,14 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     started = loop.time()
     undelivered = 0
     # The first file decodes on the other core while the database opens and the detectors are built.
-    first = start_decoding(args.paths[0], args.format, decoder_options(settings), csv_options)
+    options = decoder_options(settings)
+    first = start_decoding(args.paths[0], args.format, options, csv_options)
     try:
         async with running_pipeline(settings, ReplayClock(), deliver=args.notify,
                                     event_time_ticks=True, replayed=True) as runtime:
             tune_garbage_collector()
             await replay_paths(args.paths, args.format, runtime.pipeline.submit, runtime.stats,
-                               speed=args.speed, decoder_options=decoder_options(settings),
+                               speed=args.speed, decoder_options=options,
                                progress=not args.no_progress and sys.stderr.isatty(),
                                csv_options=csv_options, emit_many=runtime.pipeline.submit_many, first=first)
             await runtime.pipeline.store_alerts()
